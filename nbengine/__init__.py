@@ -1,0 +1,39 @@
+"""nbengine: a limit-order-book matching engine with numba kernels and Arrow I/O."""
+
+from .codes import (
+    BUY,
+    CANCEL,
+    FOK,
+    GTC,
+    IOC,
+    LIMIT,
+    MARKET,
+    MODIFY,
+    POST_ONLY,
+    SELL,
+)
+from .engine import BBO, Engine, SubmitResult
+from .schema import SchemaError, prepare, to_ticks
+from .warmup import warmup
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BBO",
+    "BUY",
+    "CANCEL",
+    "Engine",
+    "FOK",
+    "GTC",
+    "IOC",
+    "LIMIT",
+    "MARKET",
+    "MODIFY",
+    "POST_ONLY",
+    "SELL",
+    "SchemaError",
+    "SubmitResult",
+    "prepare",
+    "to_ticks",
+    "warmup",
+]

@@ -1,0 +1,298 @@
+"""The Engine: validate order batches, run the kernels, build result tables."""
+
+from typing import NamedTuple
+
+import numpy as np
+import pyarrow as pa
+
+from . import state as s
+from .codes import GTC, STP_MODES
+from .kernels.hashindex import find_book, rebuild_book_index, rebuild_order_index
+from .kernels.ladder import compact_arenas
+from .kernels.match import match_batch, match_one
+from .kernels.views import book_depth, resting_orders
+from .schema import DEPTH_SCHEMA, EVENTS_SCHEMA, RESTING_SCHEMA, TRADES_SCHEMA, prepare
+from .statehash import state_hash
+
+
+class BBO(NamedTuple):
+    """Best bid and offer of one book; a price is None where its side is empty."""
+
+    bid_price: int | None
+    bid_qty: int
+    ask_price: int | None
+    ask_qty: int
+
+
+def _table(rows, schema):
+    """A table of ``schema`` from an int64[fields, n] block (copied: buffers are reused)."""
+    arrays = [pa.array(rows[i].astype(field.type.to_pandas_dtype())) for i, field in enumerate(schema)]
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+class SubmitResult:
+    """What one ``Engine.submit`` produced.
+
+    Attributes
+    ----------
+    trades, events : pyarrow.Table
+        Rows of ``schema.TRADES_SCHEMA`` / ``schema.EVENTS_SCHEMA``, in processing order.
+    seq_start, seq_end : int
+        The input sequence numbers of the batch's rows: ``[seq_start, seq_end)``.
+    """
+
+    __slots__ = ("_trade_rows", "_event_rows", "_trades", "_events", "seq_start", "seq_end")
+
+    def __init__(self, trade_rows, event_rows, seq_start, seq_end):
+        self._trade_rows = trade_rows
+        self._event_rows = event_rows
+        self._trades = None
+        self._events = None
+        self.seq_start = seq_start
+        self.seq_end = seq_end
+
+    @property
+    def trades(self):
+        if self._trades is None:
+            self._trades = _table(self._trade_rows, TRADES_SCHEMA)
+        return self._trades
+
+    @property
+    def events(self):
+        if self._events is None:
+            self._events = _table(self._event_rows, EVENTS_SCHEMA)
+        return self._events
+
+    @property
+    def n_trades(self):
+        return self._trade_rows.shape[1]
+
+    @property
+    def n_events(self):
+        return self._event_rows.shape[1]
+
+    def wait_durable(self, timeout=None):
+        """Return once the batch is durable; without a WAL there is nothing to wait for."""
+        return True
+
+    def __repr__(self):
+        return (
+            f"<SubmitResult seq {self.seq_start}..{self.seq_end}: "
+            f"{self.n_trades} trades, {self.n_events} events>"
+        )
+
+
+class Engine:
+    """A limit-order-book matching engine over any number of symbols.
+
+    Parameters
+    ----------
+    stp : {"none", "cancel-taker", "cancel-maker", "cancel-both"}
+        Self-trade prevention between orders of the same ``account``.
+    max_span_ticks : int
+        Power of two in [64, 2**24]: the widest span of resting prices one book may hold;
+        a book's dense ladder never exceeds it (32 bytes a level). Orders that would
+        stretch a book further are rejected with ``PRICE_SPAN``.
+    max_price_ticks : int
+        Highest valid limit price; lower bound is 1.
+
+    Examples
+    --------
+    >>> import nbengine
+    >>> eng = nbengine.Engine()
+    >>> _ = eng.submit({"ts": [1, 2], "order_id": [1, 2], "kind": [0, 0], "side": [1, -1],
+    ...                 "price": [100, 100], "qty": [5, 3]})
+    >>> eng.bbo()
+    BBO(bid_price=100, bid_qty=2, ask_price=None, ask_qty=0)
+    """
+
+    def __init__(self, *, stp="none", max_span_ticks=1 << 20, max_price_ticks=1 << 53):
+        if stp not in STP_MODES:
+            raise ValueError(f"stp: expected one of {sorted(STP_MODES)}, got {stp!r}")
+        span = int(max_span_ticks)
+        if span < 64 or span > s.MAX_LADDER_CAP or span & (span - 1):
+            raise ValueError(f"max_span_ticks: expected a power of two in [64, 2**24], got {max_span_ticks}")
+        if not 1 <= int(max_price_ticks) < 2**62:
+            raise ValueError(f"max_price_ticks: expected in [1, 2**62), got {max_price_ticks}")
+        self.stp = stp
+        self.max_span_ticks = span
+        self.max_price_ticks = int(max_price_ticks)
+        self._state = s.new_state(stp=STP_MODES[stp], max_span_ticks=span, max_price_ticks=self.max_price_ticks)
+        self._out = s.new_outputs(1024, 2048)
+
+    # -- matching ---------------------------------------------------------------------
+
+    def match_columns(self, columns):
+        """Match prepared columns (``schema.prepare``); outputs stay in the engine's buffers.
+
+        The kernel-only path, without Arrow on either side. Returns ``(n_trades, n_events)``.
+        """
+        meta = self._state.meta
+        meta[s.M_N_TRADES] = 0
+        meta[s.M_N_EVENTS] = 0
+        row = 0
+        while True:
+            status, row = match_batch(self._state, self._out, columns, row)
+            if status == s.OK:
+                return int(meta[s.M_N_TRADES]), int(meta[s.M_N_EVENTS])
+            self._grow(status)
+
+    def submit(self, orders):
+        """Validate and match a batch of orders.
+
+        Parameters
+        ----------
+        orders : pyarrow.Table, pyarrow.RecordBatch, object with ``__arrow_c_stream__``, pandas.DataFrame or dict
+            Columns of DESIGN §2 (see ``schema.prepare``).
+
+        Returns
+        -------
+        SubmitResult
+            ``trades`` and ``events`` tables and the batch's input sequence range.
+
+        Raises
+        ------
+        SchemaError
+            When a column is missing, null or of the wrong type. Bad rows never raise:
+            they become ``REJECTED`` events.
+        """
+        columns = prepare(orders)
+        seq_start = int(self._state.meta[s.M_INPUT_SEQ])
+        n_trades, n_events = self.match_columns(columns)
+        return SubmitResult(
+            self._out.trades[:, :n_trades].copy(),
+            self._out.events[:, :n_events].copy(),
+            seq_start,
+            seq_start + columns.ts.shape[0],
+        )
+
+    def submit_one(self, ts, order_id, side, kind, price=0, qty=0, *, symbol=0, tif=GTC, account=0):
+        """Match one order given as integers: the low-latency path, same rules as ``submit``.
+
+        Returns
+        -------
+        SubmitResult
+            For one row; its tables are built only when read.
+        """
+        status, n_trades, n_events = match_one(
+            self._state, self._out, ts, order_id, symbol, side, kind, tif, price, qty, account
+        )
+        while status != s.OK:
+            self._grow(status)
+            status, n_trades, n_events = match_one(
+                self._state, self._out, ts, order_id, symbol, side, kind, tif, price, qty, account
+            )
+        seq = int(self._state.meta[s.M_INPUT_SEQ])
+        return SubmitResult(
+            self._out.trades[:, :n_trades].copy(), self._out.events[:, :n_events].copy(), seq - 1, seq
+        )
+
+    # -- growth -----------------------------------------------------------------------
+
+    def _grow(self, status):
+        st = self._state
+        meta = st.meta
+        if status == s.NEED_POOL:
+            capacity = 2 * st.pool.shape[1]
+            pool = s.grown(st.pool, capacity)
+            order_index = s.empty_table(capacity)
+            rebuild_order_index(order_index, pool, meta[s.M_POOL_HWM])
+            self._state = st._replace(pool=pool, order_index=order_index)
+        elif status == s.NEED_BOOKS:
+            capacity = 2 * st.books.shape[1]
+            books = s.grown(st.books, capacity)
+            book_index = s.empty_table(capacity)
+            rebuild_book_index(book_index, books, meta[s.M_N_BOOKS])
+            self._state = st._replace(books=books, book_index=book_index)
+        elif status == s.NEED_ARENA:
+            n_books = meta[s.M_N_BOOKS]
+            lengths = st.books[s.B_LEN, :n_books]
+            needed = int(meta[s.M_NEED])
+            live_levels = int(lengths.sum()) + needed
+            live_words = sum(s.bitset_words(int(n)) for n in lengths if n) + s.bitset_words(needed)
+            levels = s.new_levels(2 * live_levels)
+            bits = np.zeros(2 * live_words, dtype=np.int64)
+            compact_arenas(meta, st.books, st.levels, st.bits, levels, bits)
+            self._state = st._replace(levels=levels, bits=bits)
+        elif status == s.NEED_OUTPUT:
+            needed = int(meta[s.M_NEED])
+            trades = s.grown(self._out.trades, 2 * (self._out.trades.shape[1] + needed))
+            events = s.grown(self._out.events, 2 * (self._out.events.shape[1] + needed))
+            self._out = s.Outputs(trades, events)
+        else:
+            raise AssertionError(f"unknown kernel status {status}")
+
+    # -- views ------------------------------------------------------------------------
+
+    def _book(self, symbol):
+        return find_book(self._state.book_index, self._state.books, symbol)
+
+    def orders(self, symbol=None):
+        """Resting orders in priority order (``schema.RESTING_SCHEMA``); all books when ``symbol`` is None.
+
+        Books come in ascending symbol order; within one, bids best first, then asks best
+        first, FIFO per price. This is also the content of a snapshot.
+        """
+        st = self._state
+        n_books = int(st.meta[s.M_N_BOOKS])
+        if symbol is None:
+            symbols = st.books[s.B_SYMBOL, :n_books]
+            books = np.argsort(symbols, kind="stable")
+        else:
+            book = self._book(symbol)
+            books = [] if book < 0 else [book]
+        counts = st.books[s.B_N_BID] + st.books[s.B_N_ASK]
+        rows = np.zeros((len(RESTING_SCHEMA), int(sum(counts[b] for b in books))), dtype=np.int64)
+        row = 0
+        for book in books:
+            row = resting_orders(st, book, rows, row)
+        return _table(rows, RESTING_SCHEMA)
+
+    def depth(self, symbol=0, levels=10):
+        """Aggregated levels (``schema.DEPTH_SCHEMA``): up to ``levels`` bids, best first, then asks."""
+        book = self._book(symbol)
+        rows = np.zeros((len(DEPTH_SCHEMA), 2 * levels), dtype=np.int64)
+        n = 0 if book < 0 else book_depth(self._state, book, levels, rows)
+        return _table(rows[:, :n], DEPTH_SCHEMA)
+
+    def bbo(self, symbol=0):
+        """Best bid and offer of ``symbol`` as a ``BBO``."""
+        st = self._state
+        book = self._book(symbol)
+        quote = [None, 0, None, 0]
+        if book >= 0:
+            for i, field in ((0, s.B_BEST_BID), (2, s.B_BEST_ASK)):
+                idx = st.books[field, book]
+                if idx >= 0:
+                    quote[i] = int(st.books[s.B_BASE, book] + idx)
+                    quote[i + 1] = int(st.levels[s.L_QTY, st.books[s.B_LEVEL_OFF, book] + idx])
+        return BBO(*quote)
+
+    def state_hash(self):
+        """SHA-256 of every resting order (docs/semantics.md); equal states, equal hashes."""
+        return state_hash(self.orders().to_pydict())
+
+    def check(self):
+        """Assert every invariant of the book state (slow; for tests and debugging)."""
+        s.check_invariants(self._state)
+
+    @property
+    def nbytes(self):
+        """Bytes held by the book state's arrays (output buffers not counted)."""
+        return s.nbytes(self._state)
+
+    @property
+    def live_orders(self):
+        """Number of resting orders over all books."""
+        return int(self._state.meta[s.M_LIVE_ORDERS])
+
+    @property
+    def next_seq(self):
+        """Input sequence number the next submitted row will take."""
+        return int(self._state.meta[s.M_INPUT_SEQ])
+
+    def __repr__(self):
+        return (
+            f"<Engine {int(self._state.meta[s.M_N_BOOKS])} books, {self.live_orders} resting orders, "
+            f"next seq {self.next_seq}, stp={self.stp}>"
+        )

@@ -1,0 +1,568 @@
+"""Seeded, reproducible order-flow generators for tests, benchmarks and examples.
+
+Every generator returns a dict of numpy arrays with the columns and dtypes of
+``COLUMNS`` (the order contract of DESIGN §2), built with whole-array numpy
+operations: there is no Python loop over orders.
+
+The output for a given set of arguments must never change: asv compares benchmark
+results across commits, and a benchmark is only comparable with itself when its input
+is. Changing what any generator produces therefore means bumping
+``GENERATOR_VERSION`` (and the ``version`` of the benchmarks that use it).
+
+To make that promise hold across numpy releases, random numbers come only from the raw
+64-bit output of ``numpy.random.PCG64`` seeded through ``numpy.random.SeedSequence``,
+whose streams numpy keeps stable; ``numpy.random.Generator`` methods are not used because
+numpy may change their algorithms. Each quantity (symbol, kind, side, price, ...) has a
+stream of its own and draws one value per row, so the first ``m`` rows of a flow of
+length ``n > m`` equal the flow of length ``m`` generated with the same arguments.
+"""
+
+import operator
+
+import numpy as np
+
+from .codes import BUY, CANCEL, FOK, GTC, IOC, LIMIT, MARKET, MODIFY, POST_ONLY, SELL
+
+GENERATOR_VERSION = 1
+
+COLUMNS = {
+    "ts": np.dtype(np.int64),
+    "order_id": np.dtype(np.int64),
+    "symbol": np.dtype(np.int32),
+    "side": np.dtype(np.int8),
+    "kind": np.dtype(np.int8),
+    "tif": np.dtype(np.int8),
+    "price": np.dtype(np.int64),
+    "qty": np.dtype(np.int64),
+    "account": np.dtype(np.int64),
+}
+"""Column names in output order, mapped to their numpy dtypes."""
+
+START_TS = 1_704_205_800_000_000_000
+"""Default first timestamp: 2024-01-02 14:30:00 UTC in nanoseconds."""
+
+MAX_TS_GAP_NS = 1_000
+"""Gaps between consecutive timestamps are uniform in ``0 .. MAX_TS_GAP_NS`` ns."""
+
+MAX_QTY = 100
+"""Quantities are uniform in ``1 .. MAX_QTY`` lots."""
+
+STANDARD_SHARES = {"limit": 0.60, "cancel": 0.25, "market": 0.10, "ioc": 0.05}
+"""Row shares of the standard mix, by kind of row."""
+
+CANCEL_HEAVY_SHARES = {"limit": 0.45, "cancel": 0.45, "market": 0.10}
+"""Row shares of the cancel-heavy mix, by kind of row."""
+
+CANCEL_HEAVY_WINDOW = 32
+"""A cancel-heavy CANCEL targets one of the last this many LIMITs of its symbol."""
+
+# One independent random stream per quantity: (seed, purpose) seeds a PCG64.
+_STREAM_SYMBOL = 0
+_STREAM_KIND = 1
+_STREAM_WALK = 2
+_STREAM_SIDE = 3
+_STREAM_PRICE = 4
+_STREAM_QTY = 5
+_STREAM_ACCOUNT = 6
+_STREAM_TS = 7
+_STREAM_TARGET = 8
+
+
+def standard_mix(
+    n,
+    *,
+    seed=0,
+    symbols=1,
+    mid=100_000,
+    spread_ticks=50,
+    modify=0.0,
+    fok=0.0,
+    post_only=0.0,
+    accounts=1,
+    first_id=1,
+    start_ts=START_TS,
+):
+    """The standard order flow: limits around a random-walk mid, cancels, markets.
+
+    Rows are, in expectation:
+
+    - 60 % LIMIT GTC at ``mid_t + U[-spread_ticks, spread_ticks]`` (so some cross),
+      minus the shares carved out by ``modify``, ``fok`` and ``post_only``;
+    - 25 % CANCEL of an earlier LIMIT of the same symbol chosen uniformly among all of
+      them, so many targets are already filled or cancelled (they get ``UNKNOWN_ID``);
+    - 10 % MARKET (``tif`` IOC, ``price`` 0);
+    - 5 % LIMIT IOC, priced like the GTC limits.
+
+    ``mid_t`` is a random walk per symbol: it starts at ``mid`` and moves one tick up or
+    down on every row of its symbol. Limit prices below 1 are raised to 1.
+
+    Parameters
+    ----------
+    n : int
+        Number of rows.
+    seed : int, default 0
+        Non-negative seed; the same arguments always give the same arrays.
+    symbols : int, default 1
+        Rows are spread uniformly over the books ``0 .. symbols - 1``.
+    mid : int, default 100_000
+        Starting mid price of every book, in ticks.
+    spread_ticks : int, default 50
+        Half-width of the price band around the mid, in ticks.
+    modify : float, default 0.0
+        Share of rows that are MODIFY of an earlier LIMIT of the same symbol (chosen as
+        for CANCEL), with a new price drawn like a limit's and a new qty in
+        ``1 .. MAX_QTY``.
+    fok : float, default 0.0
+        Share of rows that are LIMIT FOK, priced like the GTC limits.
+    post_only : float, default 0.0
+        Share of rows that are LIMIT POST_ONLY, priced 1 to ``spread_ticks + 1`` ticks
+        behind the mid on their own side.
+    accounts : int, default 1
+        With 1, every row has account 0. With more, new orders draw their account
+        uniformly from ``1 .. accounts`` (for self-trade prevention).
+    first_id : int, default 1
+        Order id of the first new order; new orders (LIMIT and MARKET rows) take
+        consecutive ids from here in row order.
+    start_ts : int, default START_TS
+        Timestamp of the first row in ns; later rows follow with gaps of
+        ``0 .. MAX_TS_GAP_NS`` ns.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        The columns of ``COLUMNS``, each of length ``n``. CANCEL and MODIFY rows carry
+        the target's ``order_id``, ``side`` and ``account``; a CANCEL also carries the
+        target's ``price`` and ``qty``. A CANCEL or MODIFY drawn before its symbol has
+        any LIMIT becomes a LIMIT GTC, so every target is an earlier LIMIT row.
+
+    Raises
+    ------
+    ValueError
+        If an argument is out of range, or ``modify + fok + post_only > 0.6``.
+
+    Notes
+    -----
+    ``modify``, ``fok`` and ``post_only`` only take rows from the LIMIT GTC share; with
+    all three at 0 the output is the same as it has always been for version
+    ``GENERATOR_VERSION``.
+
+    Examples
+    --------
+    >>> flow = standard_mix(8, seed=1)
+    >>> list(flow) == list(COLUMNS)
+    True
+    >>> flow["kind"]
+    array([0, 2, 0, 0, 2, 0, 0, 0], dtype=int8)
+    >>> flow["order_id"]
+    array([1, 1, 2, 3, 2, 4, 5, 6])
+    """
+    carved = {"modify": modify, "fok": fok, "post_only": post_only}
+    for name, share in carved.items():
+        if not 0.0 <= share <= 1.0:
+            raise ValueError(f"{name} must be a share in [0, 1], got {share!r}")
+    gtc_share = STANDARD_SHARES["limit"] - sum(carved.values())
+    if gtc_share < 0.0:
+        raise ValueError(
+            "modify + fok + post_only must be at most the LIMIT share "
+            f"{STANDARD_SHARES['limit']}, got {sum(carved.values())!r}"
+        )
+    mix = (
+        (LIMIT, GTC, gtc_share),
+        (MODIFY, GTC, modify),
+        (LIMIT, FOK, fok),
+        (LIMIT, POST_ONLY, post_only),
+        (CANCEL, GTC, STANDARD_SHARES["cancel"]),
+        (MARKET, IOC, STANDARD_SHARES["market"]),
+        (LIMIT, IOC, STANDARD_SHARES["ioc"]),
+    )
+    return _flow(
+        n,
+        seed=seed,
+        symbols=symbols,
+        mid=mid,
+        spread_ticks=spread_ticks,
+        mix=mix,
+        target_window=None,
+        accounts=accounts,
+        first_id=first_id,
+        start_ts=start_ts,
+    )
+
+
+def cancel_heavy(n, *, seed=0, first_id=1, start_ts=START_TS):
+    """A flow where cancels are as frequent as limits and mostly hit live orders.
+
+    One book (symbol 0). Rows are, in expectation, 45 % LIMIT GTC priced as in
+    `standard_mix`, 45 % CANCEL of one of the last ``CANCEL_HEAVY_WINDOW`` LIMITs of the
+    book (recent, so usually still live; a target may be cancelled twice, the second
+    time getting ``UNKNOWN_ID``), and 10 % MARKET.
+
+    Parameters
+    ----------
+    n : int
+        Number of rows.
+    seed : int, default 0
+        Non-negative seed; the same arguments always give the same arrays.
+    first_id : int, default 1
+        Order id of the first new order, as in `standard_mix`.
+    start_ts : int, default START_TS
+        Timestamp of the first row in ns, as in `standard_mix`.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        The columns of ``COLUMNS``, each of length ``n``, laid out as in
+        `standard_mix`.
+
+    Examples
+    --------
+    >>> flow = cancel_heavy(6, seed=3)
+    >>> flow["kind"]
+    array([0, 2, 2, 1, 2, 2], dtype=int8)
+    >>> flow["order_id"]
+    array([1, 1, 1, 2, 1, 1])
+    """
+    mix = (
+        (LIMIT, GTC, CANCEL_HEAVY_SHARES["limit"]),
+        (CANCEL, GTC, CANCEL_HEAVY_SHARES["cancel"]),
+        (MARKET, IOC, CANCEL_HEAVY_SHARES["market"]),
+    )
+    return _flow(
+        n,
+        seed=seed,
+        symbols=1,
+        mid=100_000,
+        spread_ticks=50,
+        mix=mix,
+        target_window=CANCEL_HEAVY_WINDOW,
+        accounts=1,
+        first_id=first_id,
+        start_ts=start_ts,
+    )
+
+
+def deep_book(
+    n_resting, *, seed=0, levels=1000, mid=100_000, first_id=1, start_ts=START_TS
+):
+    """Passive limits that never cross: every row rests, building a deep book.
+
+    One book (symbol 0), every row a LIMIT GTC of account 0 with qty in
+    ``1 .. MAX_QTY``. Buys are priced ``mid - U[1, levels]`` and sells
+    ``mid + U[1, levels]``, so no row can trade with another and the book ends with
+    ``n_resting`` orders over up to ``levels`` price levels per side.
+
+    Parameters
+    ----------
+    n_resting : int
+        Number of rows (all of which rest).
+    seed : int, default 0
+        Non-negative seed; the same arguments always give the same arrays.
+    levels : int, default 1000
+        Price levels per side.
+    mid : int, default 100_000
+        The price no order reaches, in ticks; must exceed ``levels``.
+    first_id : int, default 1
+        Order id of the first row; rows take consecutive ids. To follow with another
+        flow on the same engine, start that flow at ``first_id + n_resting``.
+    start_ts : int, default START_TS
+        Timestamp of the first row in ns, as in `standard_mix`.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        The columns of ``COLUMNS``, each of length ``n_resting``.
+
+    Raises
+    ------
+    ValueError
+        If an argument is out of range, or ``mid - levels < 1``.
+
+    Examples
+    --------
+    >>> book = deep_book(4, seed=0, levels=10)
+    >>> book["side"]
+    array([-1,  1, -1, -1], dtype=int8)
+    >>> book["price"]
+    array([100007,  99996, 100002, 100006])
+    """
+    n_resting = _check_int("n_resting", n_resting, low=0)
+    seed = _check_int("seed", seed, low=0)
+    levels = _check_int("levels", levels, low=1, high=2**31)
+    mid = _check_int("mid", mid, low=levels + 1, high=2**62)
+    first_id = _check_int("first_id", first_id, low=-(2**62), high=2**62)
+    start_ts = _check_int("start_ts", start_ts, low=0, high=2**62)
+
+    side = _sides(seed, n_resting)
+    depth = _uniform_int(seed, _STREAM_PRICE, n_resting, 1, levels)
+    return _columns(
+        ts=_timestamps(seed, n_resting, start_ts),
+        order_id=first_id + np.arange(n_resting, dtype=np.int64),
+        symbol=np.zeros(n_resting, dtype=np.int32),
+        side=side,
+        kind=np.full(n_resting, LIMIT, dtype=np.int8),
+        tif=np.full(n_resting, GTC, dtype=np.int8),
+        price=mid - side * depth,
+        qty=_uniform_int(seed, _STREAM_QTY, n_resting, 1, MAX_QTY),
+        account=np.zeros(n_resting, dtype=np.int64),
+    )
+
+
+def to_table(columns):
+    """Wrap generated columns in a pyarrow Table with a declared, non-nullable schema.
+
+    Parameters
+    ----------
+    columns : mapping of str to numpy.ndarray
+        At least the columns of ``COLUMNS``, e.g. the output of a generator.
+
+    Returns
+    -------
+    pyarrow.Table
+        The columns of ``COLUMNS`` in that order, typed as listed there. Integer arrays
+        of the listed dtypes are wrapped without copying.
+
+    Examples
+    --------
+    >>> table = to_table(standard_mix(3))
+    >>> table.num_rows, table.schema.field("side").type
+    (3, DataType(int8))
+    """
+    import pyarrow as pa
+
+    schema = pa.schema(
+        [
+            pa.field(name, pa.from_numpy_dtype(dtype), nullable=False)
+            for name, dtype in COLUMNS.items()
+        ]
+    )
+    arrays = [pa.array(columns[field.name], type=field.type) for field in schema]
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def _flow(
+    n, *, seed, symbols, mid, spread_ticks, mix, target_window, accounts, first_id, start_ts
+):
+    """Build a mixed flow from ``(kind, tif, share)`` rows; see `standard_mix`.
+
+    ``target_window`` of None draws CANCEL and MODIFY targets uniformly among all
+    earlier LIMITs of the row's symbol, an int among the last ``target_window`` of them.
+    """
+    n = _check_int("n", n, low=0)
+    seed = _check_int("seed", seed, low=0)
+    symbols = _check_int("symbols", symbols, low=1, high=2**31)
+    spread_ticks = _check_int("spread_ticks", spread_ticks, low=0, high=2**30)
+    mid = _check_int("mid", mid, low=1, high=2**62)
+    accounts = _check_int("accounts", accounts, low=1, high=2**31)
+    first_id = _check_int("first_id", first_id, low=-(2**62), high=2**62)
+    start_ts = _check_int("start_ts", start_ts, low=0, high=2**62)
+
+    mix_kinds = np.array([kind for kind, _, _ in mix], dtype=np.int8)
+    mix_tifs = np.array([tif for _, tif, _ in mix], dtype=np.int8)
+    share_edges = np.cumsum([share for _, _, share in mix])
+    category = np.searchsorted(share_edges, _uniform(seed, _STREAM_KIND, n), side="right")
+    category = np.minimum(category, len(mix) - 1)
+    kind = mix_kinds[category]
+    tif = mix_tifs[category]
+
+    symbol = _uniform_int(seed, _STREAM_SYMBOL, n, 0, symbols - 1).astype(np.int32)
+    groups = _SymbolGroups(symbol)
+
+    targeted = (kind == CANCEL) | (kind == MODIFY)
+    orphaned = targeted & (groups.running_count(kind == LIMIT) == 0)
+    kind[orphaned] = LIMIT
+    tif[orphaned] = GTC
+    targeted &= ~orphaned
+    is_limit = kind == LIMIT
+    is_new = is_limit | (kind == MARKET)
+
+    side = _sides(seed, n)
+    mid_now = mid + groups.running_sum(_unit_steps(seed, n))
+    offset = _uniform_int(seed, _STREAM_PRICE, n, -spread_ticks, spread_ticks)
+    price = np.where(tif == POST_ONLY, mid_now - side * (1 + np.abs(offset)), mid_now + offset)
+    price = np.maximum(price, 1)
+    price[kind == MARKET] = 0
+    qty = _uniform_int(seed, _STREAM_QTY, n, 1, MAX_QTY)
+    if accounts == 1:
+        account = np.zeros(n, dtype=np.int64)
+    else:
+        account = _uniform_int(seed, _STREAM_ACCOUNT, n, 1, accounts)
+
+    order_id = first_id - 1 + np.cumsum(is_new, dtype=np.int64)
+
+    target_rows = _earlier_limit_rows(seed, symbol, is_limit, groups, targeted, target_window)
+    targeting_rows = np.flatnonzero(targeted)
+    order_id[targeting_rows] = order_id[target_rows]
+    side[targeting_rows] = side[target_rows]
+    account[targeting_rows] = account[target_rows]
+    cancel_rows = targeting_rows[kind[targeting_rows] == CANCEL]
+    cancel_targets = target_rows[kind[targeting_rows] == CANCEL]
+    price[cancel_rows] = price[cancel_targets]
+    qty[cancel_rows] = qty[cancel_targets]
+
+    return _columns(
+        ts=_timestamps(seed, n, start_ts),
+        order_id=order_id,
+        symbol=symbol,
+        side=side,
+        kind=kind,
+        tif=tif,
+        price=price,
+        qty=qty,
+        account=account,
+    )
+
+
+class _SymbolGroups:
+    """Rows grouped by symbol, for running totals within each symbol in row order.
+
+    Parameters
+    ----------
+    symbol : numpy.ndarray of int32
+        The symbol of every row.
+    """
+
+    def __init__(self, symbol):
+        self.by_symbol = np.argsort(symbol, kind="stable")
+        sorted_symbol = symbol[self.by_symbol]
+        starts_group = np.ones(len(symbol), dtype=bool)
+        starts_group[1:] = sorted_symbol[1:] != sorted_symbol[:-1]
+        self.group_starts = np.flatnonzero(starts_group)
+        self.group_of_sorted = np.cumsum(starts_group) - 1
+
+    def running_sum(self, values):
+        """Sum of ``values`` over the rows of the same symbol up to and including each row.
+
+        Parameters
+        ----------
+        values : numpy.ndarray
+            One integer or bool per row.
+
+        Returns
+        -------
+        numpy.ndarray of int64
+            The inclusive running sum, in row order.
+        """
+        sorted_values = values[self.by_symbol].astype(np.int64)
+        running = np.cumsum(sorted_values)
+        before_group = (running - sorted_values)[self.group_starts]
+        sums = np.empty_like(running)
+        sums[self.by_symbol] = running - before_group[self.group_of_sorted]
+        return sums
+
+    def running_count(self, flags):
+        """Number of flagged rows of the same symbol strictly before each row.
+
+        Parameters
+        ----------
+        flags : numpy.ndarray of bool
+            One flag per row.
+
+        Returns
+        -------
+        numpy.ndarray of int64
+            The exclusive running count, in row order.
+        """
+        return self.running_sum(flags) - flags
+
+
+def _earlier_limit_rows(seed, symbol, is_limit, groups, targeted, target_window):
+    """Row index of the LIMIT each targeted row points at.
+
+    Parameters
+    ----------
+    seed : int
+        The flow's seed.
+    symbol : numpy.ndarray of int32
+        The symbol of every row.
+    is_limit : numpy.ndarray of bool
+        Which rows are LIMITs.
+    groups : _SymbolGroups
+        The rows grouped by ``symbol``.
+    targeted : numpy.ndarray of bool
+        Which rows need a target; each has at least one earlier LIMIT of its symbol.
+    target_window : int or None
+        None picks uniformly among all earlier LIMITs of the symbol; an int picks
+        uniformly among the last ``target_window`` of them.
+
+    Returns
+    -------
+    numpy.ndarray of int64
+        One row index per targeted row, in row order, each an earlier LIMIT row of the
+        same symbol.
+    """
+    limit_rows_by_symbol = groups.by_symbol[is_limit[groups.by_symbol]]
+    targeting_rows = np.flatnonzero(targeted)
+    earlier_limits = groups.running_count(is_limit)[targeting_rows]
+    choice_raw = _raw(seed, _STREAM_TARGET, len(symbol))[targeting_rows]
+    if target_window is None:
+        position = _scale(choice_raw, earlier_limits)
+    else:
+        window = np.minimum(earlier_limits, target_window)
+        position = earlier_limits - 1 - _scale(choice_raw, window)
+    first_limit_of_symbol = np.searchsorted(
+        symbol[limit_rows_by_symbol], symbol[targeting_rows], side="left"
+    )
+    return limit_rows_by_symbol[first_limit_of_symbol + position]
+
+
+def _columns(**arrays):
+    """The generator output: ``arrays`` in ``COLUMNS`` order, cast to its dtypes."""
+    return {
+        name: np.asarray(arrays[name]).astype(dtype, copy=False)
+        for name, dtype in COLUMNS.items()
+    }
+
+
+def _check_int(name, value, *, low, high=2**63):
+    """``value`` as a Python int, or ValueError unless ``low <= value < high``."""
+    try:
+        number = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__}") from None
+    if not low <= number < high:
+        raise ValueError(f"{name} must be in [{low}, {high}), got {number}")
+    return number
+
+
+def _raw(seed, stream, size):
+    """``size`` raw uint64 draws of the stream ``stream`` of ``seed`` (version-stable)."""
+    sequence = np.random.SeedSequence(seed, spawn_key=(stream,))
+    return np.random.PCG64(sequence).random_raw(size)
+
+
+def _scale(raw, span):
+    """Map raw uint64 draws to ``0 .. span - 1`` by multiply-shift on the top 32 bits.
+
+    ``span`` (a scalar or one value per draw) must be in ``1 .. 2**32``.
+    """
+    return (((raw >> np.uint64(32)) * np.asarray(span, dtype=np.uint64)) >> np.uint64(32)).astype(
+        np.int64
+    )
+
+
+def _uniform_int(seed, stream, size, low, high):
+    """``size`` int64 draws uniform in ``low .. high`` (inclusive; span up to 2**32)."""
+    return low + _scale(_raw(seed, stream, size), high - low + 1)
+
+
+def _uniform(seed, stream, size):
+    """``size`` float64 draws uniform in [0, 1), from the top 53 bits."""
+    return (_raw(seed, stream, size) >> np.uint64(11)) * 2.0**-53
+
+
+def _sides(seed, size):
+    """``size`` sides, BUY or SELL with equal probability, as int8."""
+    top_bit = _raw(seed, _STREAM_SIDE, size) >> np.uint64(63)
+    return np.where(top_bit == 1, BUY, SELL).astype(np.int8)
+
+
+def _unit_steps(seed, size):
+    """``size`` random-walk steps of +1 or -1 tick, as int64."""
+    top_bit = _raw(seed, _STREAM_WALK, size) >> np.uint64(63)
+    return 2 * top_bit.astype(np.int64) - 1
+
+
+def _timestamps(seed, size, start_ts):
+    """Non-decreasing ns timestamps from ``start_ts`` with gaps of ``0 .. MAX_TS_GAP_NS``."""
+    gaps = _uniform_int(seed, _STREAM_TS, size, 0, MAX_TS_GAP_NS)
+    return start_ts + np.cumsum(gaps) - gaps

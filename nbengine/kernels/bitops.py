@@ -1,0 +1,29 @@
+"""Bit scans on int64 words: numba intrinsics when compiled, int arithmetic otherwise."""
+
+from .._jit import JIT_DISABLED, kernel
+
+_MASK64 = (1 << 64) - 1
+
+if JIT_DISABLED:
+
+    def lowest_bit(word):
+        """Index of the lowest set bit of a non-zero int64 word."""
+        w = int(word) & _MASK64
+        return (w & -w).bit_length() - 1
+
+    def highest_bit(word):
+        """Index of the highest set bit of a non-zero int64 word."""
+        return (int(word) & _MASK64).bit_length() - 1
+
+else:
+    from numba.cpython.unsafe.numbers import leading_zeros, trailing_zeros
+
+    @kernel
+    def lowest_bit(word):
+        """Index of the lowest set bit of a non-zero int64 word."""
+        return trailing_zeros(word)
+
+    @kernel
+    def highest_bit(word):
+        """Index of the highest set bit of a non-zero int64 word."""
+        return 63 - leading_zeros(word)

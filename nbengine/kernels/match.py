@@ -1,0 +1,501 @@
+"""Order processing: validation, matching with price-time priority, resting, outputs.
+
+The rules are those of docs/semantics.md. Every function takes the state and output
+NamedTuples of ``nbengine.state``; none allocates. A row either completes or returns a
+``NEED_*`` status before changing anything observable, so the caller can grow the named
+arrays and resume at the same row.
+"""
+
+import numpy as np
+
+from .._jit import kernel
+from ..codes import (
+    ACCEPTED,
+    BAD_KIND,
+    BAD_PRICE,
+    BAD_QTY,
+    BAD_SIDE,
+    BAD_TIF,
+    BUY,
+    CANCEL,
+    CANCELLED,
+    DUPLICATE_ID,
+    EXPIRED,
+    FILLED,
+    FOK,
+    FOK_UNFILLABLE,
+    GTC,
+    IOC,
+    LIMIT,
+    MARKET,
+    MODIFIED,
+    MODIFY,
+    NO_REASON,
+    OFF_TICK,
+    POST_ONLY,
+    PRICE_OFF_TICK,
+    PRICE_SPAN,
+    REJECTED,
+    SELF_TRADE,
+    SELL,
+    STP_CANCEL_BOTH,
+    STP_CANCEL_MAKER,
+    STP_CANCEL_TAKER,
+    STP_NONE,
+    UNKNOWN_ID,
+    WOULD_TAKE,
+)
+from ..state import (
+    B_BASE,
+    B_BEST_ASK,
+    B_BEST_BID,
+    B_BITS_OFF,
+    B_FIELDS,
+    B_LEN,
+    B_LEVEL_OFF,
+    B_N_ASK,
+    B_N_BID,
+    B_SYMBOL,
+    E_EVENT,
+    E_LEAVES,
+    E_ORDER_ID,
+    E_PRICE,
+    E_REASON,
+    E_SEQ,
+    E_SYMBOL,
+    E_TS,
+    L_HEAD,
+    L_QTY,
+    M_EVENT_SEQ,
+    M_FREE_HEAD,
+    M_INPUT_SEQ,
+    M_LIVE_ORDERS,
+    M_MAX_PRICE,
+    M_N_BOOKS,
+    M_N_EVENTS,
+    M_N_TRADES,
+    M_NEED,
+    M_POOL_HWM,
+    M_STP,
+    M_TRADE_SEQ,
+    NEED_BOOKS,
+    NEED_OUTPUT,
+    NEED_POOL,
+    OK,
+    P_ACCOUNT,
+    P_BOOK,
+    P_ID,
+    P_NEXT,
+    P_PRICE,
+    P_QTY,
+    P_SIDE,
+    P_TS,
+    T_MAKER_ACCOUNT,
+    T_MAKER_ID,
+    T_PRICE,
+    T_QTY,
+    T_SEQ,
+    T_SYMBOL,
+    T_TAKER_ACCOUNT,
+    T_TAKER_ID,
+    T_TAKER_SIDE,
+    T_TS,
+)
+from .bitset import next_set, prev_set
+from .hashindex import delete_order, find_book, find_order, insert_book, insert_order
+from .ladder import SPAN_EXCEEDED, fit_price, push_back, unlink
+
+
+@kernel
+def emit_event(meta, events, ts, symbol, order_id, event, reason, price, leaves):
+    """Append one event row (capacity was checked by the caller)."""
+    row = meta[M_N_EVENTS]
+    events[E_SEQ, row] = meta[M_EVENT_SEQ]
+    events[E_TS, row] = ts
+    events[E_SYMBOL, row] = symbol
+    events[E_ORDER_ID, row] = order_id
+    events[E_EVENT, row] = event
+    events[E_REASON, row] = reason
+    events[E_PRICE, row] = price
+    events[E_LEAVES, row] = leaves
+    meta[M_EVENT_SEQ] += 1
+    meta[M_N_EVENTS] = row + 1
+
+
+@kernel
+def _emit_trade(meta, trades, ts, symbol, price, qty, taker_id, maker_id, side, taker_acct, maker_acct):
+    row = meta[M_N_TRADES]
+    trades[T_SEQ, row] = meta[M_TRADE_SEQ]
+    trades[T_TS, row] = ts
+    trades[T_SYMBOL, row] = symbol
+    trades[T_PRICE, row] = price
+    trades[T_QTY, row] = qty
+    trades[T_TAKER_ID, row] = taker_id
+    trades[T_MAKER_ID, row] = maker_id
+    trades[T_TAKER_SIDE, row] = side
+    trades[T_TAKER_ACCOUNT, row] = taker_acct
+    trades[T_MAKER_ACCOUNT, row] = maker_acct
+    meta[M_TRADE_SEQ] += 1
+    meta[M_N_TRADES] = row + 1
+
+
+@kernel
+def _remove_order(st, book, slot):
+    """Take a resting order out of its level, the index and the pool."""
+    pool = st.pool
+    unlink(st, book, pool[P_PRICE, slot] - st.books[B_BASE, book], slot)
+    delete_order(st.order_index, pool, slot)
+    pool[P_QTY, slot] = 0
+    pool[P_NEXT, slot] = st.meta[M_FREE_HEAD]
+    st.meta[M_FREE_HEAD] = slot
+    st.meta[M_LIVE_ORDERS] -= 1
+
+
+@kernel
+def _pool_full(meta, pool):
+    return meta[M_FREE_HEAD] < 0 and meta[M_POOL_HWM] >= pool.shape[1]
+
+
+@kernel
+def _rest(st, book, idx, ts, order_id, side, price, qty, account):
+    """Place a new resting order at the back of level ``idx`` (a slot is free)."""
+    meta, pool = st.meta, st.pool
+    slot = meta[M_FREE_HEAD]
+    if slot >= 0:
+        meta[M_FREE_HEAD] = pool[P_NEXT, slot]
+    else:
+        slot = meta[M_POOL_HWM]
+        meta[M_POOL_HWM] = slot + 1
+    pool[P_ID, slot] = order_id
+    pool[P_QTY, slot] = qty
+    pool[P_PRICE, slot] = price
+    pool[P_ACCOUNT, slot] = account
+    pool[P_TS, slot] = ts
+    pool[P_BOOK, slot] = book
+    pool[P_SIDE, slot] = side
+    insert_order(st.order_index, pool, slot)
+    push_back(st, book, idx, slot)
+    meta[M_LIVE_ORDERS] += 1
+
+
+@kernel
+def _best_opposite(books, book, side):
+    """Ladder index of the best opposite level of a ``side`` taker, or -1."""
+    if book < 0:
+        return -1
+    if side == BUY:
+        return books[B_BEST_ASK, book]
+    return books[B_BEST_BID, book]
+
+
+@kernel
+def _crosses(books, book, side, is_market, price, idx):
+    """Whether a taker may trade at opposite level ``idx``."""
+    if is_market:
+        return True
+    level_price = books[B_BASE, book] + idx
+    if side == BUY:
+        return level_price <= price
+    return level_price >= price
+
+
+@kernel
+def _next_opposite(st, book, side, idx):
+    """The opposite level after ``idx``, going away from the best price, or -1."""
+    books = st.books
+    n = books[B_LEN, book]
+    boff = books[B_BITS_OFF, book]
+    if side == BUY:
+        return next_set(st.bits, boff, n, idx + 1)
+    return prev_set(st.bits, boff, n, idx - 1)
+
+
+@kernel
+def _fok_fillable(st, book, side, is_market, price, qty, account):
+    """Whether a FOK taker would fill completely (docs/semantics.md, FOK check)."""
+    books, levels, pool = st.books, st.levels, st.pool
+    stp = st.meta[M_STP]
+    wanted = qty
+    idx = _best_opposite(books, book, side)
+    while idx >= 0 and _crosses(books, book, side, is_market, price, idx):
+        col = books[B_LEVEL_OFF, book] + idx
+        if stp == STP_NONE:
+            wanted -= levels[L_QTY, col]
+            if wanted <= 0:
+                return True
+        else:
+            slot = levels[L_HEAD, col]
+            while slot >= 0:
+                if pool[P_ACCOUNT, slot] != account:
+                    wanted -= pool[P_QTY, slot]
+                    if wanted <= 0:
+                        return True
+                elif stp != STP_CANCEL_MAKER:
+                    return False
+                slot = pool[P_NEXT, slot]
+        idx = _next_opposite(st, book, side, idx)
+    return False
+
+
+@kernel
+def _take(st, out, book, ts, order_id, side, is_market, tif, price, qty, account, rest_idx):
+    """Match a taker against ``book``, then fill, expire or rest it (steps 2-3 of the spec).
+
+    ``rest_idx`` is the ladder index of ``price`` (unused for MARKET); a pool slot is free
+    when the taker may rest.
+    """
+    meta, books, levels, pool = st.meta, st.books, st.levels, st.pool
+    symbol = books[B_SYMBOL, book]
+    stp = meta[M_STP]
+    event_price = 0 if is_market else price
+    leaves = qty
+    while leaves > 0:
+        idx = _best_opposite(books, book, side)
+        if idx < 0 or not _crosses(books, book, side, is_market, price, idx):
+            break
+        maker = levels[L_HEAD, books[B_LEVEL_OFF, book] + idx]
+        maker_price = books[B_BASE, book] + idx
+        if stp != STP_NONE and pool[P_ACCOUNT, maker] == account:
+            if stp != STP_CANCEL_TAKER:
+                emit_event(meta, out.events, ts, symbol, pool[P_ID, maker], CANCELLED, SELF_TRADE,
+                           maker_price, pool[P_QTY, maker])
+                _remove_order(st, book, maker)
+            if stp != STP_CANCEL_MAKER:
+                emit_event(meta, out.events, ts, symbol, order_id, CANCELLED, SELF_TRADE, event_price, leaves)
+                return
+            continue
+        maker_qty = pool[P_QTY, maker]
+        fill = min(leaves, maker_qty)
+        _emit_trade(meta, out.trades, ts, symbol, maker_price, fill, order_id, pool[P_ID, maker], side,
+                    account, pool[P_ACCOUNT, maker])
+        leaves -= fill
+        if fill == maker_qty:
+            emit_event(meta, out.events, ts, symbol, pool[P_ID, maker], FILLED, NO_REASON, maker_price, 0)
+            _remove_order(st, book, maker)
+        else:
+            pool[P_QTY, maker] = maker_qty - fill
+            levels[L_QTY, books[B_LEVEL_OFF, book] + idx] -= fill
+    if leaves == 0:
+        emit_event(meta, out.events, ts, symbol, order_id, FILLED, NO_REASON, event_price, 0)
+    elif is_market or tif == IOC or tif == FOK:
+        emit_event(meta, out.events, ts, symbol, order_id, EXPIRED, NO_REASON, event_price, leaves)
+    else:
+        _rest(st, book, rest_idx, ts, order_id, side, price, leaves, account)
+
+
+@kernel
+def _reject(meta, events, ts, symbol, order_id, reason, price, qty):
+    emit_event(meta, events, ts, symbol, order_id, REJECTED, reason, price, qty)
+
+
+@kernel
+def _book_for(st, symbol):
+    """Book number of ``symbol``, creating an empty book; -1 when the book table is full."""
+    meta, books = st.meta, st.books
+    book = find_book(st.book_index, books, symbol)
+    if book >= 0:
+        return book
+    book = meta[M_N_BOOKS]
+    if book >= books.shape[1]:
+        return -1
+    for f in range(B_FIELDS):
+        books[f, book] = 0
+    books[B_SYMBOL, book] = symbol
+    books[B_BEST_BID, book] = -1
+    books[B_BEST_ASK, book] = -1
+    insert_book(st.book_index, books, book)
+    meta[M_N_BOOKS] = book + 1
+    return book
+
+
+@kernel
+def _price_reason(meta, price):
+    if price == PRICE_OFF_TICK:
+        return OFF_TICK
+    if price < 1 or price > meta[M_MAX_PRICE]:
+        return BAD_PRICE
+    return NO_REASON
+
+
+@kernel
+def _has_output_room(st, out, book, qty):
+    """Whether the outputs can take every row one taker of ``qty`` may emit in ``book``."""
+    meta = st.meta
+    resting = 0
+    if book >= 0:
+        resting = st.books[B_N_BID, book] + st.books[B_N_ASK, book]
+    trades_needed = min(resting, qty)
+    events_needed = trades_needed + 4
+    if meta[M_STP] == STP_CANCEL_MAKER or meta[M_STP] == STP_CANCEL_BOTH:
+        events_needed += resting
+    if meta[M_N_TRADES] + trades_needed > out.trades.shape[1] or (
+        meta[M_N_EVENTS] + events_needed > out.events.shape[1]
+    ):
+        meta[M_NEED] = events_needed
+        return False
+    return True
+
+
+@kernel
+def _new_order(st, out, ts, order_id, symbol, side, kind, tif, price, qty, account):
+    meta, books = st.meta, st.books
+    events = out.events
+    if side != BUY and side != SELL:
+        _reject(meta, events, ts, symbol, order_id, BAD_SIDE, price, qty)
+        return OK
+    if tif < GTC or tif > POST_ONLY or (kind == MARKET and tif == POST_ONLY):
+        _reject(meta, events, ts, symbol, order_id, BAD_TIF, price, qty)
+        return OK
+    if qty <= 0:
+        _reject(meta, events, ts, symbol, order_id, BAD_QTY, price, qty)
+        return OK
+    is_market = kind == MARKET
+    if not is_market:
+        reason = _price_reason(meta, price)
+        if reason != NO_REASON:
+            _reject(meta, events, ts, symbol, order_id, reason, price, qty)
+            return OK
+    book = find_book(st.book_index, books, symbol)
+    if book >= 0 and find_order(st.order_index, st.pool, book, order_id) >= 0:
+        _reject(meta, events, ts, symbol, order_id, DUPLICATE_ID, price, qty)
+        return OK
+    idx = -1
+    if not is_market:
+        if book < 0:
+            book = _book_for(st, symbol)
+            if book < 0:
+                return NEED_BOOKS
+        status, idx = fit_price(st, book, price)
+        if status != OK:
+            return status
+        if idx == SPAN_EXCEEDED:
+            _reject(meta, events, ts, symbol, order_id, PRICE_SPAN, price, qty)
+            return OK
+        if (tif == GTC or tif == POST_ONLY) and _pool_full(meta, st.pool):
+            return NEED_POOL
+    if tif == FOK and (book < 0 or not _fok_fillable(st, book, side, is_market, price, qty, account)):
+        _reject(meta, events, ts, symbol, order_id, FOK_UNFILLABLE, price, qty)
+        return OK
+    if tif == POST_ONLY:
+        best = _best_opposite(books, book, side)
+        if best >= 0 and _crosses(books, book, side, False, price, best):
+            _reject(meta, events, ts, symbol, order_id, WOULD_TAKE, price, qty)
+            return OK
+    event_price = 0 if is_market else price
+    emit_event(meta, events, ts, symbol, order_id, ACCEPTED, NO_REASON, event_price, qty)
+    if book < 0:
+        emit_event(meta, events, ts, symbol, order_id, EXPIRED, NO_REASON, event_price, qty)
+        return OK
+    _take(st, out, book, ts, order_id, side, is_market, tif, price, qty, account, idx)
+    return OK
+
+
+@kernel
+def _cancel(st, out, ts, order_id, symbol, price, qty):
+    meta, pool = st.meta, st.pool
+    book = find_book(st.book_index, st.books, symbol)
+    slot = -1
+    if book >= 0:
+        slot = find_order(st.order_index, pool, book, order_id)
+    if slot < 0:
+        _reject(meta, out.events, ts, symbol, order_id, UNKNOWN_ID, price, qty)
+        return OK
+    emit_event(meta, out.events, ts, symbol, order_id, CANCELLED, NO_REASON, pool[P_PRICE, slot], pool[P_QTY, slot])
+    _remove_order(st, book, slot)
+    return OK
+
+
+@kernel
+def _modify(st, out, ts, order_id, symbol, price, qty):
+    meta, books, levels, pool = st.meta, st.books, st.levels, st.pool
+    events = out.events
+    if qty <= 0:
+        _reject(meta, events, ts, symbol, order_id, BAD_QTY, price, qty)
+        return OK
+    reason = _price_reason(meta, price)
+    if reason != NO_REASON:
+        _reject(meta, events, ts, symbol, order_id, reason, price, qty)
+        return OK
+    book = find_book(st.book_index, books, symbol)
+    slot = -1
+    if book >= 0:
+        slot = find_order(st.order_index, pool, book, order_id)
+    if slot < 0:
+        _reject(meta, events, ts, symbol, order_id, UNKNOWN_ID, price, qty)
+        return OK
+    old_qty = pool[P_QTY, slot]
+    if price == pool[P_PRICE, slot] and qty <= old_qty:
+        pool[P_QTY, slot] = qty
+        levels[L_QTY, books[B_LEVEL_OFF, book] + price - books[B_BASE, book]] -= old_qty - qty
+        emit_event(meta, events, ts, symbol, order_id, MODIFIED, NO_REASON, price, qty)
+        return OK
+    status, idx = fit_price(st, book, price)
+    if status != OK:
+        return status
+    if idx == SPAN_EXCEEDED:
+        _reject(meta, events, ts, symbol, order_id, PRICE_SPAN, price, qty)
+        return OK
+    side = pool[P_SIDE, slot]
+    account = pool[P_ACCOUNT, slot]
+    _remove_order(st, book, slot)
+    emit_event(meta, events, ts, symbol, order_id, MODIFIED, NO_REASON, price, qty)
+    _take(st, out, book, ts, order_id, side, False, GTC, price, qty, account, idx)
+    return OK
+
+
+@kernel
+def process_order(st, out, ts, order_id, symbol, side, kind, tif, price, qty, account):
+    """Process one order row; return ``OK`` or a ``NEED_*`` status with nothing changed.
+
+    Scalars are the row's columns (see ``state.OrderColumns``); ``st`` is a
+    ``state.BookState``, ``out`` a ``state.Outputs`` whose counters live in ``st.meta``.
+    """
+    if kind < LIMIT or kind > MODIFY:
+        if st.meta[M_N_EVENTS] >= out.events.shape[1]:
+            st.meta[M_NEED] = 1
+            return NEED_OUTPUT
+        _reject(st.meta, out.events, ts, symbol, order_id, BAD_KIND, price, qty)
+        return OK
+    book = find_book(st.book_index, st.books, symbol)
+    if not _has_output_room(st, out, book, qty if kind != CANCEL else 0):
+        return NEED_OUTPUT
+    if kind == CANCEL:
+        return _cancel(st, out, ts, order_id, symbol, price, qty)
+    if kind == MODIFY:
+        return _modify(st, out, ts, order_id, symbol, price, qty)
+    return _new_order(st, out, ts, order_id, symbol, side, kind, tif, price, qty, account)
+
+
+@kernel
+def match_batch(st, out, orders, start):
+    """Process ``orders`` (a ``state.OrderColumns``) from row ``start`` on.
+
+    Returns ``(status, row)``: ``(OK, len)`` when done, else the ``NEED_*`` status and the
+    row to resume at once the caller has grown what it names. Each completed row takes
+    one input sequence number (``meta[M_INPUT_SEQ]``).
+    """
+    n = orders.ts.shape[0]
+    for row in range(start, n):
+        status = process_order(
+            st, out, orders.ts[row], orders.order_id[row], np.int64(orders.symbol[row]),
+            np.int64(orders.side[row]), np.int64(orders.kind[row]), np.int64(orders.tif[row]),
+            orders.price[row], orders.qty[row], orders.account[row],
+        )
+        if status != OK:
+            return status, row
+        st.meta[M_INPUT_SEQ] += 1
+    return OK, n
+
+
+@kernel
+def match_one(st, out, ts, order_id, symbol, side, kind, tif, price, qty, account):
+    """Process one order given as int64 scalars: the fast path of ``Engine.submit_one``.
+
+    Resets the output counters first. Returns ``(status, n_trades, n_events)``.
+    """
+    st.meta[M_N_TRADES] = 0
+    st.meta[M_N_EVENTS] = 0
+    status = process_order(st, out, ts, order_id, symbol, side, kind, tif, price, qty, account)
+    if status == OK:
+        st.meta[M_INPUT_SEQ] += 1
+    return status, st.meta[M_N_TRADES], st.meta[M_N_EVENTS]

@@ -1,0 +1,285 @@
+"""Arrow schemas of orders, trades and events, and validation at the boundary.
+
+The only module besides the engine's table building that touches pyarrow on the input
+path. ``prepare`` turns any accepted input into ``state.OrderColumns``: read-only,
+contiguous numpy arrays in the contract dtypes, zero-copy where the input allows.
+"""
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .codes import LIMIT, MARKET, MODIFY, PRICE_OFF_TICK
+from .state import OrderColumns
+
+SCHEMA_VERSION = "1"
+_METADATA = {b"nbengine.schema_version": SCHEMA_VERSION.encode()}
+
+ORDER_DTYPES = {
+    "ts": np.dtype(np.int64),
+    "order_id": np.dtype(np.int64),
+    "symbol": np.dtype(np.int32),
+    "side": np.dtype(np.int8),
+    "kind": np.dtype(np.int8),
+    "tif": np.dtype(np.int8),
+    "price": np.dtype(np.int64),
+    "qty": np.dtype(np.int64),
+    "account": np.dtype(np.int64),
+}
+"""Column dtypes of the order contract (DESIGN §2), in ``OrderColumns`` order."""
+
+REQUIRED_COLUMNS = ("ts", "order_id", "kind")
+_NEEDED_BY_KIND = {
+    "side": (LIMIT, MARKET),
+    "price": (LIMIT, MODIFY),
+    "qty": (LIMIT, MARKET, MODIFY),
+}
+
+
+def _schema(fields):
+    return pa.schema([pa.field(name, typ, nullable=False) for name, typ in fields], metadata=_METADATA)
+
+
+ORDERS_SCHEMA = _schema((name, pa.from_numpy_dtype(dt)) for name, dt in ORDER_DTYPES.items())
+
+TRADES_SCHEMA = _schema(
+    [
+        ("seq", pa.int64()),
+        ("ts", pa.int64()),
+        ("symbol", pa.int32()),
+        ("price", pa.int64()),
+        ("qty", pa.int64()),
+        ("taker_order_id", pa.int64()),
+        ("maker_order_id", pa.int64()),
+        ("taker_side", pa.int8()),
+        ("taker_account", pa.int64()),
+        ("maker_account", pa.int64()),
+    ]
+)
+
+EVENTS_SCHEMA = _schema(
+    [
+        ("seq", pa.int64()),
+        ("ts", pa.int64()),
+        ("symbol", pa.int32()),
+        ("order_id", pa.int64()),
+        ("event", pa.int8()),
+        ("reason", pa.int16()),
+        ("price", pa.int64()),
+        ("leaves_qty", pa.int64()),
+    ]
+)
+
+RESTING_SCHEMA = _schema(
+    [
+        ("symbol", pa.int32()),
+        ("side", pa.int8()),
+        ("price", pa.int64()),
+        ("order_id", pa.int64()),
+        ("qty", pa.int64()),
+        ("account", pa.int64()),
+        ("ts", pa.int64()),
+    ]
+)
+
+DEPTH_SCHEMA = _schema(
+    [
+        ("side", pa.int8()),
+        ("level", pa.int32()),
+        ("price", pa.int64()),
+        ("qty", pa.int64()),
+        ("orders", pa.int64()),
+    ]
+)
+
+
+class SchemaError(TypeError):
+    """An order input whose columns do not fit the contract. Names column, expected and actual."""
+
+
+def _readonly(array, dtype):
+    """A read-only contiguous view (kernels see one array kind, so compile once)."""
+    out = np.ascontiguousarray(array, dtype=dtype).view()
+    out.flags.writeable = False
+    return out
+
+
+def _fail(name, actual, detail=""):
+    expected = ORDER_DTYPES[name]
+    hint = "int64 or timestamp" if name == "ts" else str(expected)
+    raise SchemaError(f"column {name!r}: expected {hint}, got {actual}{detail}")
+
+
+def _column_from_numpy(name, values):
+    values = np.asarray(values)
+    dtype = ORDER_DTYPES[name]
+    if values.ndim != 1:
+        raise SchemaError(f"column {name!r}: expected a 1-D array, got shape {values.shape}")
+    if name == "ts" and values.dtype.kind == "M":
+        values = values.astype("datetime64[ns]").view(np.int64)
+    if values.dtype == dtype:
+        return _readonly(values, dtype)
+    if values.dtype.kind not in "iu":
+        detail = "; convert float prices with nbengine.to_ticks(prices, tick_size)" if name == "price" else ""
+        _fail(name, values.dtype, detail)
+    if values.size and not np.can_cast(values.dtype, dtype):
+        info = np.iinfo(dtype)
+        bad = np.flatnonzero((values < info.min) | (values > info.max))
+        if bad.size:
+            _fail(name, values.dtype, f" (row {bad[0]} holds {values[bad[0]]}, out of {dtype} range)")
+    return _readonly(values.astype(dtype), dtype)
+
+
+def _column_from_arrow(name, column):
+    if column.null_count:
+        first = pc.index(pc.is_null(column), True).as_py()
+        raise SchemaError(f"column {name!r}: expected no nulls, got a null at row {first}")
+    typ = column.type
+    if name == "ts" and pa.types.is_timestamp(typ):
+        column = column.cast(pa.timestamp("ns")).cast(pa.int64())
+    elif not pa.types.is_integer(typ):
+        detail = "; convert float prices with nbengine.to_ticks(prices, tick_size)" if name == "price" else ""
+        _fail(name, typ, detail)
+    target = pa.from_numpy_dtype(ORDER_DTYPES[name])
+    if column.type != target:
+        try:
+            column = column.cast(target)
+        except pa.ArrowInvalid as exc:
+            _fail(name, typ, f" ({exc})")
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+    return _readonly(column.to_numpy(zero_copy_only=True), ORDER_DTYPES[name])
+
+
+def _as_arrow(orders):
+    if isinstance(orders, (pa.Table, pa.RecordBatch)):
+        return orders
+    if hasattr(orders, "__arrow_c_stream__") or hasattr(orders, "__arrow_c_array__"):
+        return pa.table(orders)
+    module = type(orders).__module__
+    if module.startswith("pandas"):
+        return pa.Table.from_pandas(orders, preserve_index=False)
+    raise SchemaError(
+        "orders: expected a pyarrow Table/RecordBatch, an object with __arrow_c_stream__, "
+        f"a pandas DataFrame or a dict of arrays, got {type(orders).__name__}"
+    )
+
+
+class _ZeroColumns:
+    """Read-only zero arrays for absent optional columns, reused across batches."""
+
+    def __init__(self):
+        self._buffers = {}
+
+    def get(self, dtype, n):
+        buffer = self._buffers.get(dtype)
+        if buffer is None or buffer.shape[0] < n:
+            buffer = np.zeros(max(n, 1024), dtype=dtype)
+            buffer.flags.writeable = False
+            self._buffers[dtype] = buffer
+        return buffer[:n]
+
+
+_ZEROS = _ZeroColumns()
+
+
+def prepare(orders):
+    """Validate an order batch and return it as ``OrderColumns``.
+
+    Parameters
+    ----------
+    orders : pyarrow.Table, pyarrow.RecordBatch, object with ``__arrow_c_stream__``, pandas.DataFrame or dict
+        Columns of DESIGN §2. Integer columns of other widths are cast when every value fits;
+        ``ts`` may be a timestamp of any unit. Columns not in the contract are ignored.
+
+    Returns
+    -------
+    OrderColumns
+        Read-only contiguous arrays (zero-copy when the input already has the contract types).
+
+    Raises
+    ------
+    SchemaError
+        One message naming the column, the expected and the actual type (or the first null row).
+
+    Examples
+    --------
+    >>> cols = prepare({"ts": [1], "order_id": [7], "kind": [0], "side": [1], "price": [100], "qty": [5]})
+    >>> cols.symbol.dtype, int(cols.price[0])
+    (dtype('int32'), 100)
+    """
+    if isinstance(orders, OrderColumns):
+        return orders
+    if isinstance(orders, dict):
+        names = set(orders)
+
+        def fetch(name):
+            return _column_from_numpy(name, orders[name])
+
+    else:
+        table = _as_arrow(orders)
+        names = set(table.schema.names)
+
+        def fetch(name):
+            return _column_from_arrow(name, table.column(name))
+
+    for name in REQUIRED_COLUMNS:
+        if name not in names:
+            raise SchemaError(f"column {name!r}: required ({ORDER_DTYPES[name]}), missing")
+    kind = fetch("kind")
+    n = kind.shape[0]
+    columns = {"kind": kind}
+    for name in ORDER_DTYPES:
+        if name in columns:
+            continue
+        if name in names:
+            columns[name] = fetch(name)
+            if columns[name].shape[0] != n:
+                raise SchemaError(f"column {name!r}: expected {n} rows like 'kind', got {columns[name].shape[0]}")
+            continue
+        needing = _NEEDED_BY_KIND.get(name)
+        if needing is not None and np.isin(kind, needing).any():
+            raise SchemaError(
+                f"column {name!r}: required ({ORDER_DTYPES[name]}) when the batch has "
+                f"kind {'/'.join(map(str, needing))} rows, missing"
+            )
+        columns[name] = _ZEROS.get(ORDER_DTYPES[name], n)
+    return OrderColumns(**columns)
+
+
+def to_ticks(prices, tick_size):
+    """Convert float prices to integer ticks without silent rounding.
+
+    Parameters
+    ----------
+    prices : array-like of float
+    tick_size : float
+        Price of one tick, > 0.
+
+    Returns
+    -------
+    numpy.ndarray of int64
+        ``prices / tick_size`` where that is an integer (within 1e-9 relative), and
+        ``codes.PRICE_OFF_TICK`` where it is not (NaN included): such rows are rejected
+        by the engine with reason ``OFF_TICK``.
+
+    Examples
+    --------
+    >>> to_ticks([100.25, 100.26, 100.3], 0.05).tolist()[0]
+    2005
+    """
+    if not tick_size > 0:
+        raise ValueError(f"tick_size: expected > 0, got {tick_size}")
+    scaled = np.asarray(prices, dtype=np.float64) / tick_size
+    ticks = np.rint(scaled)
+    on_grid = np.abs(scaled - ticks) <= 1e-9 * np.maximum(1.0, np.abs(scaled))
+    on_grid &= np.abs(ticks) < 2.0**62
+    out = np.full(scaled.shape, PRICE_OFF_TICK, dtype=np.int64)
+    out[on_grid] = ticks[on_grid]
+    return out
+
+
+def empty_orders():
+    """A zero-row ``OrderColumns`` (used to compile kernels)."""
+    return OrderColumns(**{name: _readonly(np.zeros(0, dtype), dtype) for name, dtype in ORDER_DTYPES.items()})
+

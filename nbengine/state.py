@@ -1,0 +1,292 @@
+"""Book state: a NamedTuple of numpy arrays, its field indices, allocation and checks.
+
+Every array is int64 except the two hash tables (int32 slot numbers). Two-dimensional
+arrays are structures of arrays: ``pool[P_QTY]`` is the contiguous column of remaining
+quantities. Kernels receive the NamedTuple; nothing here is per order.
+
+Layout
+------
+meta : int64[M_FIELDS]
+    Counters and options (``M_*`` indices).
+books : int64[B_FIELDS, book_capacity]
+    One column per book (``B_*``): its symbol, its ladder's base price, length and arena
+    offsets, best bid / ask ladder indices (-1 when empty) and order counts per side.
+book_index : int32[power of two >= 2 * book_capacity]
+    Open-addressing table of book numbers keyed by symbol (-1 = empty).
+levels : int64[L_FIELDS, level_capacity]
+    The arena of dense price ladders. A book's ladder is ``levels[:, off:off + length]``;
+    index ``i`` holds price ``base + i``: total qty, order count, FIFO head and tail slot.
+bits : int64[bit_capacity]
+    The arena of three-level bitsets, one per ladder, marking non-empty levels: level 0
+    has a bit per price level, level 1 a bit per level-0 word, level 2 a bit per level-1
+    word. Finding the next non-empty level reads at most one word per level plus the
+    top level, whose length is bounded by the ladder cap (never by the price span).
+pool : int64[P_FIELDS, pool_capacity]
+    Resting orders; ``P_NEXT`` / ``P_PREV`` link each level's FIFO (and the free list).
+order_index : int32[power of two >= 2 * pool_capacity]
+    Open-addressing table of pool slots keyed by (book, order_id) (-1 = empty).
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+
+# meta
+M_TRADE_SEQ = 0
+M_EVENT_SEQ = 1
+M_INPUT_SEQ = 2
+M_FREE_HEAD = 3
+M_POOL_HWM = 4
+M_N_BOOKS = 5
+M_LEVELS_USED = 6
+M_BITS_USED = 7
+M_STP = 8
+M_MAX_SPAN = 9
+M_MAX_PRICE = 10
+M_N_TRADES = 11
+M_N_EVENTS = 12
+M_NEED = 13
+M_LIVE_ORDERS = 14
+M_FIELDS = 15
+
+# books
+B_SYMBOL = 0
+B_BASE = 1
+B_LEN = 2
+B_LEVEL_OFF = 3
+B_BITS_OFF = 4
+B_BEST_BID = 5
+B_BEST_ASK = 6
+B_N_BID = 7
+B_N_ASK = 8
+B_FIELDS = 9
+
+# levels
+L_QTY = 0
+L_COUNT = 1
+L_HEAD = 2
+L_TAIL = 3
+L_FIELDS = 4
+
+# pool
+P_ID = 0
+P_QTY = 1
+P_PRICE = 2
+P_ACCOUNT = 3
+P_TS = 4
+P_NEXT = 5
+P_PREV = 6
+P_BOOK = 7
+P_SIDE = 8
+P_FIELDS = 9
+
+# trades buffer rows, in the order of the trades schema
+T_SEQ = 0
+T_TS = 1
+T_SYMBOL = 2
+T_PRICE = 3
+T_QTY = 4
+T_TAKER_ID = 5
+T_MAKER_ID = 6
+T_TAKER_SIDE = 7
+T_TAKER_ACCOUNT = 8
+T_MAKER_ACCOUNT = 9
+T_FIELDS = 10
+
+# events buffer rows, in the order of the events schema
+E_SEQ = 0
+E_TS = 1
+E_SYMBOL = 2
+E_ORDER_ID = 3
+E_EVENT = 4
+E_REASON = 5
+E_PRICE = 6
+E_LEAVES = 7
+E_FIELDS = 8
+
+# kernel status codes
+OK = 0
+NEED_POOL = 1
+NEED_BOOKS = 2
+NEED_ARENA = 3
+NEED_OUTPUT = 4
+
+MIN_LADDER = 256
+"""Length of a book's first ladder (levels)."""
+
+MAX_LADDER_CAP = 1 << 24
+"""Largest ``max_span_ticks`` accepted (a 512 MiB ladder)."""
+
+
+class BookState(NamedTuple):
+    """Every book of an engine, as arrays (see the module docstring)."""
+
+    meta: np.ndarray
+    books: np.ndarray
+    book_index: np.ndarray
+    levels: np.ndarray
+    bits: np.ndarray
+    pool: np.ndarray
+    order_index: np.ndarray
+
+
+class OrderColumns(NamedTuple):
+    """One batch of orders as equal-length read-only arrays, in the dtypes of ``schema.ORDER_DTYPES``."""
+
+    ts: np.ndarray
+    order_id: np.ndarray
+    symbol: np.ndarray
+    side: np.ndarray
+    kind: np.ndarray
+    tif: np.ndarray
+    price: np.ndarray
+    qty: np.ndarray
+    account: np.ndarray
+
+
+class Outputs(NamedTuple):
+    """Preallocated output rows; ``meta[M_N_TRADES]`` / ``meta[M_N_EVENTS]`` count the used ones."""
+
+    trades: np.ndarray
+    events: np.ndarray
+
+
+def bitset_words(ladder_len):
+    """Words of the three-level bitset of a ladder of ``ladder_len`` levels (a power of two >= 64)."""
+    return ladder_len // 64 + max(1, ladder_len // 4096) + max(1, ladder_len // 262144)
+
+
+def empty_table(capacity):
+    """An empty hash table (all -1) for up to ``capacity`` entries."""
+    size = 1
+    while size < 2 * capacity:
+        size *= 2
+    return np.full(size, -1, dtype=np.int32)
+
+
+def new_state(*, stp, max_span_ticks, max_price_ticks, pool_capacity=1024, book_capacity=8):
+    """Allocate an empty state.
+
+    Parameters
+    ----------
+    stp : int
+        A ``codes.STP_*`` mode.
+    max_span_ticks : int
+        Power of two in [64, 2**24]: the widest price span one book may hold.
+    max_price_ticks : int
+        Highest valid limit price.
+    """
+    meta = np.zeros(M_FIELDS, dtype=np.int64)
+    meta[M_FREE_HEAD] = -1
+    meta[M_STP] = stp
+    meta[M_MAX_SPAN] = max_span_ticks
+    meta[M_MAX_PRICE] = max_price_ticks
+    level_capacity = MIN_LADDER * book_capacity
+    return BookState(
+        meta=meta,
+        books=np.zeros((B_FIELDS, book_capacity), dtype=np.int64),
+        book_index=empty_table(book_capacity),
+        levels=new_levels(level_capacity),
+        bits=np.zeros(bitset_words(MIN_LADDER) * book_capacity, dtype=np.int64),
+        pool=np.zeros((P_FIELDS, pool_capacity), dtype=np.int64),
+        order_index=empty_table(pool_capacity),
+    )
+
+
+def new_levels(capacity):
+    """An empty level arena of ``capacity`` levels."""
+    levels = np.zeros((L_FIELDS, capacity), dtype=np.int64)
+    levels[L_HEAD] = -1
+    levels[L_TAIL] = -1
+    return levels
+
+
+def new_outputs(trade_capacity, event_capacity):
+    """Allocate output buffers."""
+    return Outputs(
+        trades=np.zeros((T_FIELDS, trade_capacity), dtype=np.int64),
+        events=np.zeros((E_FIELDS, event_capacity), dtype=np.int64),
+    )
+
+
+def grown(array, capacity, fill=0):
+    """``array`` with its last axis grown to ``capacity``, new cells set to ``fill``."""
+    shape = array.shape[:-1] + (capacity,)
+    out = np.full(shape, fill, dtype=array.dtype)
+    out[..., : array.shape[-1]] = array
+    return out
+
+
+def nbytes(state):
+    """Total bytes held by the state's arrays."""
+    return sum(a.nbytes for a in state)
+
+
+def _bit(words, i):
+    return (int(words[i >> 6]) >> (i & 63)) & 1
+
+
+def check_invariants(st):
+    """Assert the state's invariants in plain Python (tests call it after every batch).
+
+    Checked: every level's FIFO links, totals and counts; one side and price per level;
+    the three bitset levels agree with the levels; best prices are the extreme non-empty
+    levels and the book is not crossed; per-side counts; the id index finds every live
+    order; the free list and the live count.
+    """
+    meta, books, levels, bits, pool, order_index = (
+        st.meta, st.books, st.levels, st.bits, st.pool, st.order_index,
+    )
+    indexed = {int(slot) for slot in order_index if slot >= 0}
+    resting = set()
+    for book in range(int(meta[M_N_BOOKS])):
+        n = int(books[B_LEN, book])
+        if n == 0:
+            assert books[B_N_BID, book] == 0 and books[B_N_ASK, book] == 0, f"book {book}: orders without ladder"
+            continue
+        off, boff, base = int(books[B_LEVEL_OFF, book]), int(books[B_BITS_OFF, book]), int(books[B_BASE, book])
+        words0, words1 = n // 64, max(1, n // 4096)
+        level0 = bits[boff : boff + words0]
+        level1 = bits[boff + words0 : boff + words0 + words1]
+        level2 = bits[boff + words0 + words1 : boff + bitset_words(n)]
+        sides = {1: [], -1: []}
+        for i in range(n):
+            count = int(levels[L_COUNT, off + i])
+            assert _bit(level0, i) == (count > 0), f"book {book} level {i}: bit disagrees with count {count}"
+            if count == 0:
+                assert levels[L_HEAD, off + i] == -1 and levels[L_QTY, off + i] == 0, f"book {book} level {i}: empty but linked"
+                continue
+            slot, prev, seen, total = int(levels[L_HEAD, off + i]), -1, 0, 0
+            level_side = int(pool[P_SIDE, slot])
+            while slot >= 0:
+                assert pool[P_PREV, slot] == prev, f"book {book} level {i}: broken prev link at slot {slot}"
+                assert pool[P_PRICE, slot] == base + i and pool[P_BOOK, slot] == book, f"slot {slot}: wrong level"
+                assert pool[P_SIDE, slot] == level_side, f"book {book} level {i}: mixed sides"
+                assert pool[P_QTY, slot] > 0, f"slot {slot}: resting with qty {pool[P_QTY, slot]}"
+                resting.add(slot)
+                total += int(pool[P_QTY, slot])
+                seen += 1
+                prev, slot = slot, int(pool[P_NEXT, slot])
+            assert levels[L_TAIL, off + i] == prev, f"book {book} level {i}: tail is not the last order"
+            assert seen == count and total == levels[L_QTY, off + i], f"book {book} level {i}: totals disagree"
+            sides[level_side].append(i)
+        for j in range(words0):
+            assert _bit(level1, j) == (level0[j] != 0), f"book {book}: level-1 bit {j} stale"
+        for k in range(words1):
+            assert _bit(level2, k) == (level1[k] != 0), f"book {book}: level-2 bit {k} stale"
+        best_bid = max(sides[1], default=-1)
+        best_ask = min(sides[-1], default=-1)
+        assert books[B_BEST_BID, book] == best_bid, f"book {book}: best bid {books[B_BEST_BID, book]} != {best_bid}"
+        assert books[B_BEST_ASK, book] == best_ask, f"book {book}: best ask {books[B_BEST_ASK, book]} != {best_ask}"
+        assert not sides[1] or not sides[-1] or best_bid < best_ask, f"book {book}: crossed"
+        for side, field in ((1, B_N_BID), (-1, B_N_ASK)):
+            orders = sum(int(levels[L_COUNT, off + i]) for i in sides[side])
+            assert books[field, book] == orders, f"book {book}: side {side} count {books[field, book]} != {orders}"
+    assert indexed == resting, "order index and resting orders disagree"
+    assert meta[M_LIVE_ORDERS] == len(resting), "live order count is wrong"
+    free, slot = set(), int(meta[M_FREE_HEAD])
+    while slot >= 0:
+        assert slot not in free and slot not in resting, f"free list revisits slot {slot}"
+        free.add(slot)
+        slot = int(pool[P_NEXT, slot])
+    assert len(free) + len(resting) == meta[M_POOL_HWM], "pool slots leaked"
