@@ -25,8 +25,8 @@ class BBO(NamedTuple):
 
 
 def _table(rows, schema):
-    """A table of ``schema`` from an int64[fields, n] block (copied: buffers are reused)."""
-    arrays = [pa.array(rows[i].astype(field.type.to_pandas_dtype())) for i, field in enumerate(schema)]
+    """A table of ``schema`` from an int64[n, fields] block (copied: buffers are reused)."""
+    arrays = [pa.array(rows[:, i].astype(field.type.to_pandas_dtype())) for i, field in enumerate(schema)]
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
@@ -65,11 +65,11 @@ class SubmitResult:
 
     @property
     def n_trades(self):
-        return self._trade_rows.shape[1]
+        return self._trade_rows.shape[0]
 
     @property
     def n_events(self):
-        return self._event_rows.shape[1]
+        return self._event_rows.shape[0]
 
     def wait_durable(self, timeout=None):
         """Return once the batch is durable; without a WAL there is nothing to wait for."""
@@ -160,8 +160,8 @@ class Engine:
         seq_start = int(self._state.meta[s.M_INPUT_SEQ])
         n_trades, n_events = self.match_columns(columns)
         return SubmitResult(
-            self._out.trades[:, :n_trades].copy(),
-            self._out.events[:, :n_events].copy(),
+            self._out.trades[:n_trades].copy(),
+            self._out.events[:n_events].copy(),
             seq_start,
             seq_start + columns.ts.shape[0],
         )
@@ -184,7 +184,7 @@ class Engine:
             )
         seq = int(self._state.meta[s.M_INPUT_SEQ])
         return SubmitResult(
-            self._out.trades[:, :n_trades].copy(), self._out.events[:, :n_events].copy(), seq - 1, seq
+            self._out.trades[:n_trades].copy(), self._out.events[:n_events].copy(), seq - 1, seq
         )
 
     # -- growth -----------------------------------------------------------------------
@@ -193,20 +193,20 @@ class Engine:
         st = self._state
         meta = st.meta
         if status == s.NEED_POOL:
-            capacity = 2 * st.pool.shape[1]
+            capacity = 2 * st.pool.shape[0]
             pool = s.grown(st.pool, capacity)
             order_index = s.empty_table(capacity)
             rebuild_order_index(order_index, pool, meta[s.M_POOL_HWM])
             self._state = st._replace(pool=pool, order_index=order_index)
         elif status == s.NEED_BOOKS:
-            capacity = 2 * st.books.shape[1]
+            capacity = 2 * st.books.shape[0]
             books = s.grown(st.books, capacity)
             book_index = s.empty_table(capacity)
             rebuild_book_index(book_index, books, meta[s.M_N_BOOKS])
             self._state = st._replace(books=books, book_index=book_index)
         elif status == s.NEED_ARENA:
             n_books = meta[s.M_N_BOOKS]
-            lengths = st.books[s.B_LEN, :n_books]
+            lengths = st.books[:n_books, s.B_LEN]
             needed = int(meta[s.M_NEED])
             live_levels = int(lengths.sum()) + needed
             live_words = sum(s.bitset_words(int(n)) for n in lengths if n) + s.bitset_words(needed)
@@ -216,8 +216,8 @@ class Engine:
             self._state = st._replace(levels=levels, bits=bits)
         elif status == s.NEED_OUTPUT:
             needed = int(meta[s.M_NEED])
-            trades = s.grown(self._out.trades, 2 * (self._out.trades.shape[1] + needed))
-            events = s.grown(self._out.events, 2 * (self._out.events.shape[1] + needed))
+            trades = s.grown(self._out.trades, 2 * (self._out.trades.shape[0] + needed))
+            events = s.grown(self._out.events, 2 * (self._out.events.shape[0] + needed))
             self._out = s.Outputs(trades, events)
         else:
             raise AssertionError(f"unknown kernel status {status}")
@@ -236,13 +236,13 @@ class Engine:
         st = self._state
         n_books = int(st.meta[s.M_N_BOOKS])
         if symbol is None:
-            symbols = st.books[s.B_SYMBOL, :n_books]
+            symbols = st.books[:n_books, s.B_SYMBOL]
             books = np.argsort(symbols, kind="stable")
         else:
             book = self._book(symbol)
             books = [] if book < 0 else [book]
-        counts = st.books[s.B_N_BID] + st.books[s.B_N_ASK]
-        rows = np.zeros((len(RESTING_SCHEMA), int(sum(counts[b] for b in books))), dtype=np.int64)
+        counts = st.books[:, s.B_N_BID] + st.books[:, s.B_N_ASK]
+        rows = np.zeros((int(sum(counts[b] for b in books)), len(RESTING_SCHEMA)), dtype=np.int64)
         row = 0
         for book in books:
             row = resting_orders(st, book, rows, row)
@@ -251,9 +251,9 @@ class Engine:
     def depth(self, symbol=0, levels=10):
         """Aggregated levels (``schema.DEPTH_SCHEMA``): up to ``levels`` bids, best first, then asks."""
         book = self._book(symbol)
-        rows = np.zeros((len(DEPTH_SCHEMA), 2 * levels), dtype=np.int64)
+        rows = np.zeros((2 * levels, len(DEPTH_SCHEMA)), dtype=np.int64)
         n = 0 if book < 0 else book_depth(self._state, book, levels, rows)
-        return _table(rows[:, :n], DEPTH_SCHEMA)
+        return _table(rows[:n], DEPTH_SCHEMA)
 
     def bbo(self, symbol=0):
         """Best bid and offer of ``symbol`` as a ``BBO``."""
@@ -262,10 +262,10 @@ class Engine:
         quote = [None, 0, None, 0]
         if book >= 0:
             for i, field in ((0, s.B_BEST_BID), (2, s.B_BEST_ASK)):
-                idx = st.books[field, book]
+                idx = st.books[book, field]
                 if idx >= 0:
-                    quote[i] = int(st.books[s.B_BASE, book] + idx)
-                    quote[i + 1] = int(st.levels[s.L_QTY, st.books[s.B_LEVEL_OFF, book] + idx])
+                    quote[i] = int(st.books[book, s.B_BASE] + idx)
+                    quote[i + 1] = int(st.levels[st.books[book, s.B_LEVEL_OFF] + idx, s.L_QTY])
         return BBO(*quote)
 
     def state_hash(self):

@@ -1,27 +1,30 @@
 """Book state: a NamedTuple of numpy arrays, its field indices, allocation and checks.
 
 Every array is int64 except the two hash tables (int32 slot numbers). Two-dimensional
-arrays are structures of arrays: ``pool[P_QTY]`` is the contiguous column of remaining
-quantities. Kernels receive the NamedTuple; nothing here is per order.
+arrays hold one record per row: ``pool[slot, P_QTY]`` is an order's remaining quantity and
+an order's fields share one cache line, because the matching loop visits orders, levels
+and books at random and reads several fields of each. Output buffers are laid out the same
+way so that appending a trade or an event writes one line. Kernels receive the NamedTuple;
+nothing here is per order.
 
 Layout
 ------
 meta : int64[M_FIELDS]
     Counters and options (``M_*`` indices).
-books : int64[B_FIELDS, book_capacity]
-    One column per book (``B_*``): its symbol, its ladder's base price, length and arena
+books : int64[book_capacity, B_FIELDS]
+    One row per book (``B_*``): its symbol, its ladder's base price, length and arena
     offsets, best bid / ask ladder indices (-1 when empty) and order counts per side.
 book_index : int32[power of two >= 2 * book_capacity]
     Open-addressing table of book numbers keyed by symbol (-1 = empty).
-levels : int64[L_FIELDS, level_capacity]
-    The arena of dense price ladders. A book's ladder is ``levels[:, off:off + length]``;
+levels : int64[level_capacity, L_FIELDS]
+    The arena of dense price ladders. A book's ladder is ``levels[off:off + length]``;
     index ``i`` holds price ``base + i``: total qty, order count, FIFO head and tail slot.
 bits : int64[bit_capacity]
     The arena of three-level bitsets, one per ladder, marking non-empty levels: level 0
     has a bit per price level, level 1 a bit per level-0 word, level 2 a bit per level-1
     word. Finding the next non-empty level reads at most one word per level plus the
     top level, whose length is bounded by the ladder cap (never by the price span).
-pool : int64[P_FIELDS, pool_capacity]
+pool : int64[pool_capacity, P_FIELDS]
     Resting orders; ``P_NEXT`` / ``P_PREV`` link each level's FIFO (and the free list).
 order_index : int32[power of two >= 2 * pool_capacity]
     Open-addressing table of pool slots keyed by (book, order_id) (-1 = empty).
@@ -145,7 +148,8 @@ class OrderColumns(NamedTuple):
 
 
 class Outputs(NamedTuple):
-    """Preallocated output rows; ``meta[M_N_TRADES]`` / ``meta[M_N_EVENTS]`` count the used ones."""
+    """Preallocated output rows (``T_*`` / ``E_*`` columns); ``meta[M_N_TRADES]`` /
+    ``meta[M_N_EVENTS]`` count the rows in use."""
 
     trades: np.ndarray
     events: np.ndarray
@@ -184,36 +188,35 @@ def new_state(*, stp, max_span_ticks, max_price_ticks, pool_capacity=1024, book_
     level_capacity = MIN_LADDER * book_capacity
     return BookState(
         meta=meta,
-        books=np.zeros((B_FIELDS, book_capacity), dtype=np.int64),
+        books=np.zeros((book_capacity, B_FIELDS), dtype=np.int64),
         book_index=empty_table(book_capacity),
         levels=new_levels(level_capacity),
         bits=np.zeros(bitset_words(MIN_LADDER) * book_capacity, dtype=np.int64),
-        pool=np.zeros((P_FIELDS, pool_capacity), dtype=np.int64),
+        pool=np.zeros((pool_capacity, P_FIELDS), dtype=np.int64),
         order_index=empty_table(pool_capacity),
     )
 
 
 def new_levels(capacity):
     """An empty level arena of ``capacity`` levels."""
-    levels = np.zeros((L_FIELDS, capacity), dtype=np.int64)
-    levels[L_HEAD] = -1
-    levels[L_TAIL] = -1
+    levels = np.zeros((capacity, L_FIELDS), dtype=np.int64)
+    levels[:, L_HEAD] = -1
+    levels[:, L_TAIL] = -1
     return levels
 
 
 def new_outputs(trade_capacity, event_capacity):
     """Allocate output buffers."""
     return Outputs(
-        trades=np.zeros((T_FIELDS, trade_capacity), dtype=np.int64),
-        events=np.zeros((E_FIELDS, event_capacity), dtype=np.int64),
+        trades=np.zeros((trade_capacity, T_FIELDS), dtype=np.int64),
+        events=np.zeros((event_capacity, E_FIELDS), dtype=np.int64),
     )
 
 
 def grown(array, capacity, fill=0):
-    """``array`` with its last axis grown to ``capacity``, new cells set to ``fill``."""
-    shape = array.shape[:-1] + (capacity,)
-    out = np.full(shape, fill, dtype=array.dtype)
-    out[..., : array.shape[-1]] = array
+    """``array`` with its first axis grown to ``capacity`` rows, new cells set to ``fill``."""
+    out = np.full((capacity,) + array.shape[1:], fill, dtype=array.dtype)
+    out[: array.shape[0]] = array
     return out
 
 
@@ -240,35 +243,35 @@ def check_invariants(st):
     indexed = {int(slot) for slot in order_index if slot >= 0}
     resting = set()
     for book in range(int(meta[M_N_BOOKS])):
-        n = int(books[B_LEN, book])
+        n = int(books[book, B_LEN])
         if n == 0:
-            assert books[B_N_BID, book] == 0 and books[B_N_ASK, book] == 0, f"book {book}: orders without ladder"
+            assert books[book, B_N_BID] == 0 and books[book, B_N_ASK] == 0, f"book {book}: orders without ladder"
             continue
-        off, boff, base = int(books[B_LEVEL_OFF, book]), int(books[B_BITS_OFF, book]), int(books[B_BASE, book])
+        off, boff, base = int(books[book, B_LEVEL_OFF]), int(books[book, B_BITS_OFF]), int(books[book, B_BASE])
         words0, words1 = n // 64, max(1, n // 4096)
         level0 = bits[boff : boff + words0]
         level1 = bits[boff + words0 : boff + words0 + words1]
         level2 = bits[boff + words0 + words1 : boff + bitset_words(n)]
         sides = {1: [], -1: []}
         for i in range(n):
-            count = int(levels[L_COUNT, off + i])
+            count = int(levels[off + i, L_COUNT])
             assert _bit(level0, i) == (count > 0), f"book {book} level {i}: bit disagrees with count {count}"
             if count == 0:
-                assert levels[L_HEAD, off + i] == -1 and levels[L_QTY, off + i] == 0, f"book {book} level {i}: empty but linked"
+                assert levels[off + i, L_HEAD] == -1 and levels[off + i, L_QTY] == 0, f"book {book} level {i}: empty but linked"
                 continue
-            slot, prev, seen, total = int(levels[L_HEAD, off + i]), -1, 0, 0
-            level_side = int(pool[P_SIDE, slot])
+            slot, prev, seen, total = int(levels[off + i, L_HEAD]), -1, 0, 0
+            level_side = int(pool[slot, P_SIDE])
             while slot >= 0:
-                assert pool[P_PREV, slot] == prev, f"book {book} level {i}: broken prev link at slot {slot}"
-                assert pool[P_PRICE, slot] == base + i and pool[P_BOOK, slot] == book, f"slot {slot}: wrong level"
-                assert pool[P_SIDE, slot] == level_side, f"book {book} level {i}: mixed sides"
-                assert pool[P_QTY, slot] > 0, f"slot {slot}: resting with qty {pool[P_QTY, slot]}"
+                assert pool[slot, P_PREV] == prev, f"book {book} level {i}: broken prev link at slot {slot}"
+                assert pool[slot, P_PRICE] == base + i and pool[slot, P_BOOK] == book, f"slot {slot}: wrong level"
+                assert pool[slot, P_SIDE] == level_side, f"book {book} level {i}: mixed sides"
+                assert pool[slot, P_QTY] > 0, f"slot {slot}: resting with qty {pool[slot, P_QTY]}"
                 resting.add(slot)
-                total += int(pool[P_QTY, slot])
+                total += int(pool[slot, P_QTY])
                 seen += 1
-                prev, slot = slot, int(pool[P_NEXT, slot])
-            assert levels[L_TAIL, off + i] == prev, f"book {book} level {i}: tail is not the last order"
-            assert seen == count and total == levels[L_QTY, off + i], f"book {book} level {i}: totals disagree"
+                prev, slot = slot, int(pool[slot, P_NEXT])
+            assert levels[off + i, L_TAIL] == prev, f"book {book} level {i}: tail is not the last order"
+            assert seen == count and total == levels[off + i, L_QTY], f"book {book} level {i}: totals disagree"
             sides[level_side].append(i)
         for j in range(words0):
             assert _bit(level1, j) == (level0[j] != 0), f"book {book}: level-1 bit {j} stale"
@@ -276,17 +279,17 @@ def check_invariants(st):
             assert _bit(level2, k) == (level1[k] != 0), f"book {book}: level-2 bit {k} stale"
         best_bid = max(sides[1], default=-1)
         best_ask = min(sides[-1], default=-1)
-        assert books[B_BEST_BID, book] == best_bid, f"book {book}: best bid {books[B_BEST_BID, book]} != {best_bid}"
-        assert books[B_BEST_ASK, book] == best_ask, f"book {book}: best ask {books[B_BEST_ASK, book]} != {best_ask}"
+        assert books[book, B_BEST_BID] == best_bid, f"book {book}: best bid {books[book, B_BEST_BID]} != {best_bid}"
+        assert books[book, B_BEST_ASK] == best_ask, f"book {book}: best ask {books[book, B_BEST_ASK]} != {best_ask}"
         assert not sides[1] or not sides[-1] or best_bid < best_ask, f"book {book}: crossed"
         for side, field in ((1, B_N_BID), (-1, B_N_ASK)):
-            orders = sum(int(levels[L_COUNT, off + i]) for i in sides[side])
-            assert books[field, book] == orders, f"book {book}: side {side} count {books[field, book]} != {orders}"
+            orders = sum(int(levels[off + i, L_COUNT]) for i in sides[side])
+            assert books[book, field] == orders, f"book {book}: side {side} count {books[book, field]} != {orders}"
     assert indexed == resting, "order index and resting orders disagree"
     assert meta[M_LIVE_ORDERS] == len(resting), "live order count is wrong"
     free, slot = set(), int(meta[M_FREE_HEAD])
     while slot >= 0:
         assert slot not in free and slot not in resting, f"free list revisits slot {slot}"
         free.add(slot)
-        slot = int(pool[P_NEXT, slot])
+        slot = int(pool[slot, P_NEXT])
     assert len(free) + len(resting) == meta[M_POOL_HWM], "pool slots leaked"

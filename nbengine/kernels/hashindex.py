@@ -28,7 +28,7 @@ def find_order(order_index, pool, book, order_id):
         slot = order_index[i]
         if slot < 0:
             return -1
-        if pool[P_ID, slot] == order_id and pool[P_BOOK, slot] == book:
+        if pool[slot, P_ID] == order_id and pool[slot, P_BOOK] == book:
             return slot
         i = (i + 1) & mask
 
@@ -37,7 +37,7 @@ def find_order(order_index, pool, book, order_id):
 def insert_order(order_index, pool, slot):
     """Index pool ``slot`` (its id and book already written; the key is not present)."""
     mask = order_index.shape[0] - 1
-    i = _home(pool[P_ID, slot], pool[P_BOOK, slot], mask)
+    i = _home(pool[slot, P_ID], pool[slot, P_BOOK], mask)
     while order_index[i] >= 0:
         i = (i + 1) & mask
     order_index[i] = slot
@@ -47,7 +47,7 @@ def insert_order(order_index, pool, slot):
 def delete_order(order_index, pool, slot):
     """Remove pool ``slot`` from the index (it must be present)."""
     mask = order_index.shape[0] - 1
-    i = _home(pool[P_ID, slot], pool[P_BOOK, slot], mask)
+    i = _home(pool[slot, P_ID], pool[slot, P_BOOK], mask)
     while order_index[i] != slot:
         i = (i + 1) & mask
     j = i
@@ -56,7 +56,7 @@ def delete_order(order_index, pool, slot):
         moved = order_index[j]
         if moved < 0:
             break
-        home = _home(pool[P_ID, moved], pool[P_BOOK, moved], mask)
+        home = _home(pool[moved, P_ID], pool[moved, P_BOOK], mask)
         if (j - home) & mask >= (j - i) & mask:
             order_index[i] = moved
             i = j
@@ -67,7 +67,7 @@ def delete_order(order_index, pool, slot):
 def rebuild_order_index(order_index, pool, hwm):
     """Fill an empty ``order_index`` with every live slot below ``hwm``."""
     for slot in range(hwm):
-        if pool[P_QTY, slot] > 0:
+        if pool[slot, P_QTY] > 0:
             insert_order(order_index, pool, slot)
 
 
@@ -80,7 +80,7 @@ def find_book(book_index, books, symbol):
         book = book_index[i]
         if book < 0:
             return -1
-        if books[B_SYMBOL, book] == symbol:
+        if books[book, B_SYMBOL] == symbol:
             return book
         i = (i + 1) & mask
 
@@ -89,7 +89,7 @@ def find_book(book_index, books, symbol):
 def insert_book(book_index, books, book):
     """Index ``book`` by its symbol (not present yet)."""
     mask = book_index.shape[0] - 1
-    i = _home(books[B_SYMBOL, book], 0, mask)
+    i = _home(books[book, B_SYMBOL], 0, mask)
     while book_index[i] >= 0:
         i = (i + 1) & mask
     book_index[i] = book

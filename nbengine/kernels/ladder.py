@@ -1,13 +1,13 @@
 """Price levels: FIFO links, best-price upkeep, ladder placement and arena compaction.
 
-A book's ladder is the column range ``levels[:, off:off + n]`` of the level arena, index
+A book's ladder is the row range ``levels[off:off + n]`` of the level arena, index
 ``i`` holding price ``base + i``; its bitset is ``bits[boff:boff + bitset_words(n)]``.
 Ladders are placed by a bump allocator; a ladder that must move (the price span grew or
 drifted) is copied to fresh space, and the space it left is reclaimed by
 :func:`compact_arenas` when the arena is next grown.
 """
 
-from .._jit import kernel
+from .._jit import hot_kernel, kernel
 from ..codes import BUY
 from ..state import (
     B_BASE,
@@ -42,74 +42,74 @@ SPAN_EXCEEDED = -1
 """``fit_price`` result: the price breaks the span rule."""
 
 
-@kernel
+@hot_kernel
 def push_back(st, book, idx, slot):
     """Append resting order ``slot`` (qty and side set) to level ``idx`` of ``book``."""
     books, levels, pool = st.books, st.levels, st.pool
-    col = books[B_LEVEL_OFF, book] + idx
-    tail = levels[L_TAIL, col]
-    pool[P_PREV, slot] = tail
-    pool[P_NEXT, slot] = -1
+    col = books[book, B_LEVEL_OFF] + idx
+    tail = levels[col, L_TAIL]
+    pool[slot, P_PREV] = tail
+    pool[slot, P_NEXT] = -1
     if tail < 0:
-        levels[L_HEAD, col] = slot
-        bit_set(st.bits, books[B_BITS_OFF, book], books[B_LEN, book], idx)
+        levels[col, L_HEAD] = slot
+        bit_set(st.bits, books[book, B_BITS_OFF], books[book, B_LEN], idx)
     else:
-        pool[P_NEXT, tail] = slot
-    levels[L_TAIL, col] = slot
-    levels[L_QTY, col] += pool[P_QTY, slot]
-    levels[L_COUNT, col] += 1
-    if pool[P_SIDE, slot] == BUY:
-        books[B_N_BID, book] += 1
-        if books[B_BEST_BID, book] < idx:
-            books[B_BEST_BID, book] = idx
+        pool[tail, P_NEXT] = slot
+    levels[col, L_TAIL] = slot
+    levels[col, L_QTY] += pool[slot, P_QTY]
+    levels[col, L_COUNT] += 1
+    if pool[slot, P_SIDE] == BUY:
+        books[book, B_N_BID] += 1
+        if books[book, B_BEST_BID] < idx:
+            books[book, B_BEST_BID] = idx
     else:
-        books[B_N_ASK, book] += 1
-        best = books[B_BEST_ASK, book]
+        books[book, B_N_ASK] += 1
+        best = books[book, B_BEST_ASK]
         if best < 0 or idx < best:
-            books[B_BEST_ASK, book] = idx
+            books[book, B_BEST_ASK] = idx
 
 
-@kernel
+@hot_kernel
 def unlink(st, book, idx, slot):
     """Take resting order ``slot`` off level ``idx`` of ``book``; keep best prices right."""
     books, levels, pool = st.books, st.levels, st.pool
-    col = books[B_LEVEL_OFF, book] + idx
-    prev = pool[P_PREV, slot]
-    nxt = pool[P_NEXT, slot]
+    col = books[book, B_LEVEL_OFF] + idx
+    prev = pool[slot, P_PREV]
+    nxt = pool[slot, P_NEXT]
     if prev < 0:
-        levels[L_HEAD, col] = nxt
+        levels[col, L_HEAD] = nxt
     else:
-        pool[P_NEXT, prev] = nxt
+        pool[prev, P_NEXT] = nxt
     if nxt < 0:
-        levels[L_TAIL, col] = prev
+        levels[col, L_TAIL] = prev
     else:
-        pool[P_PREV, nxt] = prev
-    levels[L_QTY, col] -= pool[P_QTY, slot]
-    levels[L_COUNT, col] -= 1
-    is_bid = pool[P_SIDE, slot] == BUY
+        pool[nxt, P_PREV] = prev
+    levels[col, L_QTY] -= pool[slot, P_QTY]
+    levels[col, L_COUNT] -= 1
+    is_bid = pool[slot, P_SIDE] == BUY
     if is_bid:
-        books[B_N_BID, book] -= 1
+        books[book, B_N_BID] -= 1
     else:
-        books[B_N_ASK, book] -= 1
-    if levels[L_COUNT, col] > 0:
+        books[book, B_N_ASK] -= 1
+    if levels[col, L_COUNT] > 0:
         return
-    n = books[B_LEN, book]
-    boff = books[B_BITS_OFF, book]
+    n = books[book, B_LEN]
+    boff = books[book, B_BITS_OFF]
     bit_clear(st.bits, boff, n, idx)
     if is_bid:
-        if books[B_BEST_BID, book] == idx:
-            books[B_BEST_BID, book] = prev_set(st.bits, boff, n, idx - 1)
-    elif books[B_BEST_ASK, book] == idx:
-        books[B_BEST_ASK, book] = next_set(st.bits, boff, n, idx + 1)
+        if books[book, B_BEST_BID] == idx:
+            books[book, B_BEST_BID] = prev_set(st.bits, boff, n, idx - 1)
+    elif books[book, B_BEST_ASK] == idx:
+        books[book, B_BEST_ASK] = next_set(st.bits, boff, n, idx + 1)
 
 
 @kernel
 def _clear_region(levels, bits, off, n, boff):
     for i in range(off, off + n):
-        levels[L_QTY, i] = 0
-        levels[L_COUNT, i] = 0
-        levels[L_HEAD, i] = -1
-        levels[L_TAIL, i] = -1
+        levels[i, L_QTY] = 0
+        levels[i, L_COUNT] = 0
+        levels[i, L_HEAD] = -1
+        levels[i, L_TAIL] = -1
     for w in range(boff, boff + bitset_words(n)):
         bits[w] = 0
 
@@ -122,13 +122,21 @@ def fit_price(st, book, price):
     of docs/semantics.md, or ``(NEED_ARENA, -1)`` with ``meta[M_NEED]`` = the levels the
     move needs; nothing observable changes in the last two cases.
     """
-    meta, books = st.meta, st.books
-    n = books[B_LEN, book]
-    base = books[B_BASE, book]
+    n = st.books[book, B_LEN]
+    base = st.books[book, B_BASE]
     if n > 0 and base <= price < base + n:
         return OK, price - base
-    boff = books[B_BITS_OFF, book]
-    resting = books[B_N_BID, book] + books[B_N_ASK, book]
+    return _move_ladder(st, book, price)
+
+
+@kernel
+def _move_ladder(st, book, price):
+    """The cold path of ``fit_price``: place the ladder so that it holds ``price`` too."""
+    meta, books = st.meta, st.books
+    n = books[book, B_LEN]
+    base = books[book, B_BASE]
+    boff = books[book, B_BITS_OFF]
+    resting = books[book, B_N_BID] + books[book, B_N_ASK]
     low = price
     high = price
     if resting > 0:
@@ -143,11 +151,11 @@ def fit_price(st, book, price):
         new_n *= 2
     new_base = low - (new_n - needed) // 2
     if resting == 0 and new_n == n:
-        books[B_BASE, book] = new_base
+        books[book, B_BASE] = new_base
         return OK, price - new_base
     new_off = meta[M_LEVELS_USED]
     new_boff = meta[M_BITS_USED]
-    if new_off + new_n > st.levels.shape[1] or new_boff + bitset_words(new_n) > st.bits.shape[0]:
+    if new_off + new_n > st.levels.shape[0] or new_boff + bitset_words(new_n) > st.bits.shape[0]:
         meta[M_NEED] = new_n
         return NEED_ARENA, -1
     meta[M_LEVELS_USED] = new_off + new_n
@@ -155,20 +163,20 @@ def fit_price(st, book, price):
     _clear_region(st.levels, st.bits, new_off, new_n, new_boff)
     shift = base - new_base
     if resting > 0:
-        off = books[B_LEVEL_OFF, book]
+        off = books[book, B_LEVEL_OFF]
         i = next_set(st.bits, boff, n, 0)
         while i >= 0:
             for f in range(L_FIELDS):
-                st.levels[f, new_off + i + shift] = st.levels[f, off + i]
+                st.levels[new_off + i + shift, f] = st.levels[off + i, f]
             bit_set(st.bits, new_boff, new_n, i + shift)
             i = next_set(st.bits, boff, n, i + 1)
     for f in (B_BEST_BID, B_BEST_ASK):
-        if books[f, book] >= 0:
-            books[f, book] += shift
-    books[B_BASE, book] = new_base
-    books[B_LEN, book] = new_n
-    books[B_LEVEL_OFF, book] = new_off
-    books[B_BITS_OFF, book] = new_boff
+        if books[book, f] >= 0:
+            books[book, f] += shift
+    books[book, B_BASE] = new_base
+    books[book, B_LEN] = new_n
+    books[book, B_LEVEL_OFF] = new_off
+    books[book, B_BITS_OFF] = new_boff
     return OK, price - new_base
 
 
@@ -178,16 +186,19 @@ def compact_arenas(meta, books, levels, bits, new_levels, new_bits):
     level_used = 0
     bits_used = 0
     for book in range(meta[M_N_BOOKS]):
-        n = books[B_LEN, book]
+        n = books[book, B_LEN]
         if n == 0:
             continue
-        off = books[B_LEVEL_OFF, book]
-        boff = books[B_BITS_OFF, book]
+        off = books[book, B_LEVEL_OFF]
+        boff = books[book, B_BITS_OFF]
         words = bitset_words(n)
-        new_levels[:, level_used : level_used + n] = levels[:, off : off + n]
-        new_bits[bits_used : bits_used + words] = bits[boff : boff + words]
-        books[B_LEVEL_OFF, book] = level_used
-        books[B_BITS_OFF, book] = bits_used
+        for i in range(n):
+            for f in range(L_FIELDS):
+                new_levels[level_used + i, f] = levels[off + i, f]
+        for w in range(words):
+            new_bits[bits_used + w] = bits[boff + w]
+        books[book, B_LEVEL_OFF] = level_used
+        books[book, B_BITS_OFF] = bits_used
         level_used += n
         bits_used += words
     meta[M_LEVELS_USED] = level_used

@@ -8,7 +8,7 @@ arrays and resume at the same row.
 
 import numpy as np
 
-from .._jit import kernel
+from .._jit import hot_kernel, kernel
 from ..codes import (
     ACCEPTED,
     BAD_KIND,
@@ -110,14 +110,14 @@ from .ladder import SPAN_EXCEEDED, fit_price, push_back, unlink
 def emit_event(meta, events, ts, symbol, order_id, event, reason, price, leaves):
     """Append one event row (capacity was checked by the caller)."""
     row = meta[M_N_EVENTS]
-    events[E_SEQ, row] = meta[M_EVENT_SEQ]
-    events[E_TS, row] = ts
-    events[E_SYMBOL, row] = symbol
-    events[E_ORDER_ID, row] = order_id
-    events[E_EVENT, row] = event
-    events[E_REASON, row] = reason
-    events[E_PRICE, row] = price
-    events[E_LEAVES, row] = leaves
+    events[row, E_SEQ] = meta[M_EVENT_SEQ]
+    events[row, E_TS] = ts
+    events[row, E_SYMBOL] = symbol
+    events[row, E_ORDER_ID] = order_id
+    events[row, E_EVENT] = event
+    events[row, E_REASON] = reason
+    events[row, E_PRICE] = price
+    events[row, E_LEAVES] = leaves
     meta[M_EVENT_SEQ] += 1
     meta[M_N_EVENTS] = row + 1
 
@@ -125,54 +125,54 @@ def emit_event(meta, events, ts, symbol, order_id, event, reason, price, leaves)
 @kernel
 def _emit_trade(meta, trades, ts, symbol, price, qty, taker_id, maker_id, side, taker_acct, maker_acct):
     row = meta[M_N_TRADES]
-    trades[T_SEQ, row] = meta[M_TRADE_SEQ]
-    trades[T_TS, row] = ts
-    trades[T_SYMBOL, row] = symbol
-    trades[T_PRICE, row] = price
-    trades[T_QTY, row] = qty
-    trades[T_TAKER_ID, row] = taker_id
-    trades[T_MAKER_ID, row] = maker_id
-    trades[T_TAKER_SIDE, row] = side
-    trades[T_TAKER_ACCOUNT, row] = taker_acct
-    trades[T_MAKER_ACCOUNT, row] = maker_acct
+    trades[row, T_SEQ] = meta[M_TRADE_SEQ]
+    trades[row, T_TS] = ts
+    trades[row, T_SYMBOL] = symbol
+    trades[row, T_PRICE] = price
+    trades[row, T_QTY] = qty
+    trades[row, T_TAKER_ID] = taker_id
+    trades[row, T_MAKER_ID] = maker_id
+    trades[row, T_TAKER_SIDE] = side
+    trades[row, T_TAKER_ACCOUNT] = taker_acct
+    trades[row, T_MAKER_ACCOUNT] = maker_acct
     meta[M_TRADE_SEQ] += 1
     meta[M_N_TRADES] = row + 1
 
 
-@kernel
+@hot_kernel
 def _remove_order(st, book, slot):
     """Take a resting order out of its level, the index and the pool."""
     pool = st.pool
-    unlink(st, book, pool[P_PRICE, slot] - st.books[B_BASE, book], slot)
+    unlink(st, book, pool[slot, P_PRICE] - st.books[book, B_BASE], slot)
     delete_order(st.order_index, pool, slot)
-    pool[P_QTY, slot] = 0
-    pool[P_NEXT, slot] = st.meta[M_FREE_HEAD]
+    pool[slot, P_QTY] = 0
+    pool[slot, P_NEXT] = st.meta[M_FREE_HEAD]
     st.meta[M_FREE_HEAD] = slot
     st.meta[M_LIVE_ORDERS] -= 1
 
 
 @kernel
 def _pool_full(meta, pool):
-    return meta[M_FREE_HEAD] < 0 and meta[M_POOL_HWM] >= pool.shape[1]
+    return meta[M_FREE_HEAD] < 0 and meta[M_POOL_HWM] >= pool.shape[0]
 
 
-@kernel
+@hot_kernel
 def _rest(st, book, idx, ts, order_id, side, price, qty, account):
     """Place a new resting order at the back of level ``idx`` (a slot is free)."""
     meta, pool = st.meta, st.pool
     slot = meta[M_FREE_HEAD]
     if slot >= 0:
-        meta[M_FREE_HEAD] = pool[P_NEXT, slot]
+        meta[M_FREE_HEAD] = pool[slot, P_NEXT]
     else:
         slot = meta[M_POOL_HWM]
         meta[M_POOL_HWM] = slot + 1
-    pool[P_ID, slot] = order_id
-    pool[P_QTY, slot] = qty
-    pool[P_PRICE, slot] = price
-    pool[P_ACCOUNT, slot] = account
-    pool[P_TS, slot] = ts
-    pool[P_BOOK, slot] = book
-    pool[P_SIDE, slot] = side
+    pool[slot, P_ID] = order_id
+    pool[slot, P_QTY] = qty
+    pool[slot, P_PRICE] = price
+    pool[slot, P_ACCOUNT] = account
+    pool[slot, P_TS] = ts
+    pool[slot, P_BOOK] = book
+    pool[slot, P_SIDE] = side
     insert_order(st.order_index, pool, slot)
     push_back(st, book, idx, slot)
     meta[M_LIVE_ORDERS] += 1
@@ -184,8 +184,8 @@ def _best_opposite(books, book, side):
     if book < 0:
         return -1
     if side == BUY:
-        return books[B_BEST_ASK, book]
-    return books[B_BEST_BID, book]
+        return books[book, B_BEST_ASK]
+    return books[book, B_BEST_BID]
 
 
 @kernel
@@ -193,7 +193,7 @@ def _crosses(books, book, side, is_market, price, idx):
     """Whether a taker may trade at opposite level ``idx``."""
     if is_market:
         return True
-    level_price = books[B_BASE, book] + idx
+    level_price = books[book, B_BASE] + idx
     if side == BUY:
         return level_price <= price
     return level_price >= price
@@ -203,8 +203,8 @@ def _crosses(books, book, side, is_market, price, idx):
 def _next_opposite(st, book, side, idx):
     """The opposite level after ``idx``, going away from the best price, or -1."""
     books = st.books
-    n = books[B_LEN, book]
-    boff = books[B_BITS_OFF, book]
+    n = books[book, B_LEN]
+    boff = books[book, B_BITS_OFF]
     if side == BUY:
         return next_set(st.bits, boff, n, idx + 1)
     return prev_set(st.bits, boff, n, idx - 1)
@@ -218,26 +218,26 @@ def _fok_fillable(st, book, side, is_market, price, qty, account):
     wanted = qty
     idx = _best_opposite(books, book, side)
     while idx >= 0 and _crosses(books, book, side, is_market, price, idx):
-        col = books[B_LEVEL_OFF, book] + idx
+        col = books[book, B_LEVEL_OFF] + idx
         if stp == STP_NONE:
-            wanted -= levels[L_QTY, col]
+            wanted -= levels[col, L_QTY]
             if wanted <= 0:
                 return True
         else:
-            slot = levels[L_HEAD, col]
+            slot = levels[col, L_HEAD]
             while slot >= 0:
-                if pool[P_ACCOUNT, slot] != account:
-                    wanted -= pool[P_QTY, slot]
+                if pool[slot, P_ACCOUNT] != account:
+                    wanted -= pool[slot, P_QTY]
                     if wanted <= 0:
                         return True
                 elif stp != STP_CANCEL_MAKER:
                     return False
-                slot = pool[P_NEXT, slot]
+                slot = pool[slot, P_NEXT]
         idx = _next_opposite(st, book, side, idx)
     return False
 
 
-@kernel
+@hot_kernel
 def _take(st, out, book, ts, order_id, side, is_market, tif, price, qty, account, rest_idx):
     """Match a taker against ``book``, then fill, expire or rest it (steps 2-3 of the spec).
 
@@ -245,7 +245,7 @@ def _take(st, out, book, ts, order_id, side, is_market, tif, price, qty, account
     when the taker may rest.
     """
     meta, books, levels, pool = st.meta, st.books, st.levels, st.pool
-    symbol = books[B_SYMBOL, book]
+    symbol = books[book, B_SYMBOL]
     stp = meta[M_STP]
     event_price = 0 if is_market else price
     leaves = qty
@@ -253,28 +253,28 @@ def _take(st, out, book, ts, order_id, side, is_market, tif, price, qty, account
         idx = _best_opposite(books, book, side)
         if idx < 0 or not _crosses(books, book, side, is_market, price, idx):
             break
-        maker = levels[L_HEAD, books[B_LEVEL_OFF, book] + idx]
-        maker_price = books[B_BASE, book] + idx
-        if stp != STP_NONE and pool[P_ACCOUNT, maker] == account:
+        maker = levels[books[book, B_LEVEL_OFF] + idx, L_HEAD]
+        maker_price = books[book, B_BASE] + idx
+        if stp != STP_NONE and pool[maker, P_ACCOUNT] == account:
             if stp != STP_CANCEL_TAKER:
-                emit_event(meta, out.events, ts, symbol, pool[P_ID, maker], CANCELLED, SELF_TRADE,
-                           maker_price, pool[P_QTY, maker])
+                emit_event(meta, out.events, ts, symbol, pool[maker, P_ID], CANCELLED, SELF_TRADE,
+                           maker_price, pool[maker, P_QTY])
                 _remove_order(st, book, maker)
             if stp != STP_CANCEL_MAKER:
                 emit_event(meta, out.events, ts, symbol, order_id, CANCELLED, SELF_TRADE, event_price, leaves)
                 return
             continue
-        maker_qty = pool[P_QTY, maker]
+        maker_qty = pool[maker, P_QTY]
         fill = min(leaves, maker_qty)
-        _emit_trade(meta, out.trades, ts, symbol, maker_price, fill, order_id, pool[P_ID, maker], side,
-                    account, pool[P_ACCOUNT, maker])
+        _emit_trade(meta, out.trades, ts, symbol, maker_price, fill, order_id, pool[maker, P_ID], side,
+                    account, pool[maker, P_ACCOUNT])
         leaves -= fill
         if fill == maker_qty:
-            emit_event(meta, out.events, ts, symbol, pool[P_ID, maker], FILLED, NO_REASON, maker_price, 0)
+            emit_event(meta, out.events, ts, symbol, pool[maker, P_ID], FILLED, NO_REASON, maker_price, 0)
             _remove_order(st, book, maker)
         else:
-            pool[P_QTY, maker] = maker_qty - fill
-            levels[L_QTY, books[B_LEVEL_OFF, book] + idx] -= fill
+            pool[maker, P_QTY] = maker_qty - fill
+            levels[books[book, B_LEVEL_OFF] + idx, L_QTY] -= fill
     if leaves == 0:
         emit_event(meta, out.events, ts, symbol, order_id, FILLED, NO_REASON, event_price, 0)
     elif is_market or tif == IOC or tif == FOK:
@@ -296,13 +296,13 @@ def _book_for(st, symbol):
     if book >= 0:
         return book
     book = meta[M_N_BOOKS]
-    if book >= books.shape[1]:
+    if book >= books.shape[0]:
         return -1
     for f in range(B_FIELDS):
-        books[f, book] = 0
-    books[B_SYMBOL, book] = symbol
-    books[B_BEST_BID, book] = -1
-    books[B_BEST_ASK, book] = -1
+        books[book, f] = 0
+    books[book, B_SYMBOL] = symbol
+    books[book, B_BEST_BID] = -1
+    books[book, B_BEST_ASK] = -1
     insert_book(st.book_index, books, book)
     meta[M_N_BOOKS] = book + 1
     return book
@@ -317,26 +317,26 @@ def _price_reason(meta, price):
     return NO_REASON
 
 
-@kernel
+@hot_kernel
 def _has_output_room(st, out, book, qty):
     """Whether the outputs can take every row one taker of ``qty`` may emit in ``book``."""
     meta = st.meta
     resting = 0
     if book >= 0:
-        resting = st.books[B_N_BID, book] + st.books[B_N_ASK, book]
+        resting = st.books[book, B_N_BID] + st.books[book, B_N_ASK]
     trades_needed = min(resting, qty)
     events_needed = trades_needed + 4
     if meta[M_STP] == STP_CANCEL_MAKER or meta[M_STP] == STP_CANCEL_BOTH:
         events_needed += resting
-    if meta[M_N_TRADES] + trades_needed > out.trades.shape[1] or (
-        meta[M_N_EVENTS] + events_needed > out.events.shape[1]
+    if meta[M_N_TRADES] + trades_needed > out.trades.shape[0] or (
+        meta[M_N_EVENTS] + events_needed > out.events.shape[0]
     ):
         meta[M_NEED] = events_needed
         return False
     return True
 
 
-@kernel
+@hot_kernel
 def _new_order(st, out, ts, order_id, symbol, side, kind, tif, price, qty, account):
     meta, books = st.meta, st.books
     events = out.events
@@ -390,7 +390,7 @@ def _new_order(st, out, ts, order_id, symbol, side, kind, tif, price, qty, accou
     return OK
 
 
-@kernel
+@hot_kernel
 def _cancel(st, out, ts, order_id, symbol, price, qty):
     meta, pool = st.meta, st.pool
     book = find_book(st.book_index, st.books, symbol)
@@ -400,12 +400,12 @@ def _cancel(st, out, ts, order_id, symbol, price, qty):
     if slot < 0:
         _reject(meta, out.events, ts, symbol, order_id, UNKNOWN_ID, price, qty)
         return OK
-    emit_event(meta, out.events, ts, symbol, order_id, CANCELLED, NO_REASON, pool[P_PRICE, slot], pool[P_QTY, slot])
+    emit_event(meta, out.events, ts, symbol, order_id, CANCELLED, NO_REASON, pool[slot, P_PRICE], pool[slot, P_QTY])
     _remove_order(st, book, slot)
     return OK
 
 
-@kernel
+@hot_kernel
 def _modify(st, out, ts, order_id, symbol, price, qty):
     meta, books, levels, pool = st.meta, st.books, st.levels, st.pool
     events = out.events
@@ -423,10 +423,10 @@ def _modify(st, out, ts, order_id, symbol, price, qty):
     if slot < 0:
         _reject(meta, events, ts, symbol, order_id, UNKNOWN_ID, price, qty)
         return OK
-    old_qty = pool[P_QTY, slot]
-    if price == pool[P_PRICE, slot] and qty <= old_qty:
-        pool[P_QTY, slot] = qty
-        levels[L_QTY, books[B_LEVEL_OFF, book] + price - books[B_BASE, book]] -= old_qty - qty
+    old_qty = pool[slot, P_QTY]
+    if price == pool[slot, P_PRICE] and qty <= old_qty:
+        pool[slot, P_QTY] = qty
+        levels[books[book, B_LEVEL_OFF] + price - books[book, B_BASE], L_QTY] -= old_qty - qty
         emit_event(meta, events, ts, symbol, order_id, MODIFIED, NO_REASON, price, qty)
         return OK
     status, idx = fit_price(st, book, price)
@@ -435,8 +435,8 @@ def _modify(st, out, ts, order_id, symbol, price, qty):
     if idx == SPAN_EXCEEDED:
         _reject(meta, events, ts, symbol, order_id, PRICE_SPAN, price, qty)
         return OK
-    side = pool[P_SIDE, slot]
-    account = pool[P_ACCOUNT, slot]
+    side = pool[slot, P_SIDE]
+    account = pool[slot, P_ACCOUNT]
     _remove_order(st, book, slot)
     emit_event(meta, events, ts, symbol, order_id, MODIFIED, NO_REASON, price, qty)
     _take(st, out, book, ts, order_id, side, False, GTC, price, qty, account, idx)
@@ -451,7 +451,7 @@ def process_order(st, out, ts, order_id, symbol, side, kind, tif, price, qty, ac
     ``state.BookState``, ``out`` a ``state.Outputs`` whose counters live in ``st.meta``.
     """
     if kind < LIMIT or kind > MODIFY:
-        if st.meta[M_N_EVENTS] >= out.events.shape[1]:
+        if st.meta[M_N_EVENTS] >= out.events.shape[0]:
             st.meta[M_NEED] = 1
             return NEED_OUTPUT
         _reject(st.meta, out.events, ts, symbol, order_id, BAD_KIND, price, qty)

@@ -22,49 +22,49 @@ from .match import _next_opposite
 
 @kernel
 def resting_orders(st, book, out, row):
-    """Write ``book``'s resting orders from ``out[:, row]`` on; return the next row.
+    """Write ``book``'s resting orders from ``out[row]`` on; return the next row.
 
-    ``out`` is int64[7, n] with rows symbol, side, price, order_id, qty, account, ts
+    ``out`` is int64[n, 7] with columns symbol, side, price, order_id, qty, account, ts
     (``schema.RESTING_SCHEMA``); bids best first, then asks best first, FIFO per level.
     """
     books, levels, pool = st.books, st.levels, st.pool
     for side, best_field in ((BUY, B_BEST_BID), (SELL, B_BEST_ASK)):
-        idx = books[best_field, book]
+        idx = books[book, best_field]
         while idx >= 0:
-            slot = levels[L_HEAD, books[B_LEVEL_OFF, book] + idx]
+            slot = levels[books[book, B_LEVEL_OFF] + idx, L_HEAD]
             while slot >= 0:
-                out[0, row] = books[B_SYMBOL, book]
-                out[1, row] = side
-                out[2, row] = books[B_BASE, book] + idx
-                out[3, row] = pool[P_ID, slot]
-                out[4, row] = pool[P_QTY, slot]
-                out[5, row] = pool[P_ACCOUNT, slot]
-                out[6, row] = pool[P_TS, slot]
+                out[row, 0] = books[book, B_SYMBOL]
+                out[row, 1] = side
+                out[row, 2] = books[book, B_BASE] + idx
+                out[row, 3] = pool[slot, P_ID]
+                out[row, 4] = pool[slot, P_QTY]
+                out[row, 5] = pool[slot, P_ACCOUNT]
+                out[row, 6] = pool[slot, P_TS]
                 row += 1
-                slot = pool[P_NEXT, slot]
+                slot = pool[slot, P_NEXT]
             idx = _next_opposite(st, book, -side, idx)
     return row
 
 
 @kernel
 def book_depth(st, book, max_levels, out):
-    """Write up to ``max_levels`` levels per side into ``out`` (int64[5, 2 * max_levels]).
+    """Write up to ``max_levels`` levels per side into ``out`` (int64[2 * max_levels, 5]).
 
-    Rows side, level, price, qty, orders (``schema.DEPTH_SCHEMA``); bids best first, then
+    Columns side, level, price, qty, orders (``schema.DEPTH_SCHEMA``); bids best first, then
     asks best first. Returns the number of rows written.
     """
     books, levels = st.books, st.levels
     row = 0
     for side, best_field in ((BUY, B_BEST_BID), (SELL, B_BEST_ASK)):
-        idx = books[best_field, book]
+        idx = books[book, best_field]
         level = 0
         while idx >= 0 and level < max_levels:
-            col = books[B_LEVEL_OFF, book] + idx
-            out[0, row] = side
-            out[1, row] = level
-            out[2, row] = books[B_BASE, book] + idx
-            out[3, row] = levels[L_QTY, col]
-            out[4, row] = levels[L_COUNT, col]
+            col = books[book, B_LEVEL_OFF] + idx
+            out[row, 0] = side
+            out[row, 1] = level
+            out[row, 2] = books[book, B_BASE] + idx
+            out[row, 3] = levels[col, L_QTY]
+            out[row, 4] = levels[col, L_COUNT]
             row += 1
             level += 1
             idx = _next_opposite(st, book, -side, idx)
