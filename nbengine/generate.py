@@ -428,6 +428,7 @@ class _SymbolGroups:
         starts_group[1:] = sorted_symbol[1:] != sorted_symbol[:-1]
         self.group_starts = np.flatnonzero(starts_group)
         self.group_of_sorted = np.cumsum(starts_group) - 1
+        self.one_group = len(self.group_starts) <= 1
 
     def running_sum(self, values):
         """Sum of ``values`` over the rows of the same symbol up to and including each row.
@@ -442,6 +443,8 @@ class _SymbolGroups:
         numpy.ndarray of int64
             The inclusive running sum, in row order.
         """
+        if self.one_group:
+            return np.cumsum(values, dtype=np.int64)
         sorted_values = values[self.by_symbol].astype(np.int64)
         running = np.cumsum(sorted_values)
         before_group = (running - sorted_values)[self.group_starts]

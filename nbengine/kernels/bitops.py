@@ -15,6 +15,14 @@ if JIT_DISABLED:
         """Index of the highest set bit of a non-zero int64 word."""
         return (int(word) & _MASK64).bit_length() - 1
 
+    def single_bit(b):
+        """The int64 word with only bit ``b`` (0..63) set."""
+        return -(1 << 63) if b == 63 else 1 << b
+
+    def bits_through(b):
+        """The int64 word with bits 0..b (0..63) set."""
+        return -1 if b == 63 else (1 << (b + 1)) - 1
+
 else:
     from numba.cpython.unsafe.numbers import leading_zeros, trailing_zeros
 
@@ -27,3 +35,17 @@ else:
     def highest_bit(word):
         """Index of the highest set bit of a non-zero int64 word."""
         return 63 - leading_zeros(word)
+
+    @kernel
+    def single_bit(b):
+        """The int64 word with only bit ``b`` (0..63) set."""
+        one = 1
+        return one << b
+
+    @kernel
+    def bits_through(b):
+        """The int64 word with bits 0..b (0..63) set."""
+        if b == 63:
+            return -1
+        one = 1
+        return (one << (b + 1)) - 1

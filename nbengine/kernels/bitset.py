@@ -9,7 +9,7 @@ one word per level and scans the top level, at most 64 words for the largest lad
 
 from .. import state
 from .._jit import kernel
-from .bitops import highest_bit, lowest_bit
+from .bitops import bits_through, highest_bit, lowest_bit, single_bit
 
 bitset_words = kernel(state.bitset_words)
 
@@ -25,26 +25,24 @@ def _level_offsets(off, n):
 def bit_set(bits, off, n, i):
     """Mark level ``i`` non-empty."""
     off0, off1, off2, _, _, _ = _level_offsets(off, n)
-    one = 1
-    bits[off0 + (i >> 6)] |= one << (i & 63)
-    bits[off1 + (i >> 12)] |= one << ((i >> 6) & 63)
-    bits[off2 + (i >> 18)] |= one << ((i >> 12) & 63)
+    bits[off0 + (i >> 6)] |= single_bit(i & 63)
+    bits[off1 + (i >> 12)] |= single_bit((i >> 6) & 63)
+    bits[off2 + (i >> 18)] |= single_bit((i >> 12) & 63)
 
 
 @kernel
 def bit_clear(bits, off, n, i):
     """Mark level ``i`` empty."""
     off0, off1, off2, _, _, _ = _level_offsets(off, n)
-    one = 1
     w0 = off0 + (i >> 6)
-    bits[w0] &= ~(one << (i & 63))
+    bits[w0] &= ~single_bit(i & 63)
     if bits[w0] != 0:
         return
     w1 = off1 + (i >> 12)
-    bits[w1] &= ~(one << ((i >> 6) & 63))
+    bits[w1] &= ~single_bit((i >> 6) & 63)
     if bits[w1] != 0:
         return
-    bits[off2 + (i >> 18)] &= ~(one << ((i >> 12) & 63))
+    bits[off2 + (i >> 18)] &= ~single_bit((i >> 12) & 63)
 
 
 @kernel
@@ -57,10 +55,7 @@ def _at_or_above(word, b):
 @kernel
 def _at_or_below(word, b):
     """Bits of ``word`` at positions <= b."""
-    if b == 63:
-        return word
-    one = 1
-    return word & ((one << (b + 1)) - 1)
+    return word & bits_through(b)
 
 
 @kernel

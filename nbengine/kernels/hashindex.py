@@ -5,6 +5,8 @@ arrays the slots point into, so a table costs 4 bytes per entry. The length of a
 is a power of two at least twice the number of entries, so probes stay short.
 """
 
+import numpy as np
+
 from .._jit import kernel
 from ..state import B_SYMBOL, P_BOOK, P_ID, P_QTY
 
@@ -14,7 +16,7 @@ _MIX = -4658895280553007687  # 0xBF58476D1CE4E5B9 as int64
 
 @kernel
 def _home(key_a, key_b, mask):
-    h = key_a * _GOLDEN + key_b * _MIX
+    h = np.int64(key_a) * _GOLDEN + np.int64(key_b) * _MIX
     h ^= h >> 31
     return h & mask
 
