@@ -19,4 +19,4 @@ from numba.core import config
 JIT_DISABLED = bool(config.DISABLE_JIT)
 
 kernel = numba.njit(cache=True, nogil=True, _nrt=False)
-hot_kernel = numba.njit(cache=True, nogil=True, _nrt=False, inline="always")
+hot_kernel = numba.njit(cache=True, nogil=True, _nrt=False, forceinline=True)

@@ -8,20 +8,20 @@ one word per level and scans the top level, at most 64 words for the largest lad
 """
 
 from .. import state
-from .._jit import kernel
+from .._jit import hot_kernel, kernel
 from .bitops import bits_through, highest_bit, lowest_bit, single_bit
 
 bitset_words = kernel(state.bitset_words)
 
 
-@kernel
+@hot_kernel
 def _level_offsets(off, n):
     words0 = n >> 6
     words1 = max(1, n >> 12)
     return off, off + words0, off + words0 + words1, words0, words1, max(1, n >> 18)
 
 
-@kernel
+@hot_kernel
 def bit_set(bits, off, n, i):
     """Mark level ``i`` non-empty."""
     off0, off1, off2, _, _, _ = _level_offsets(off, n)
@@ -30,7 +30,7 @@ def bit_set(bits, off, n, i):
     bits[off2 + (i >> 18)] |= single_bit((i >> 12) & 63)
 
 
-@kernel
+@hot_kernel
 def bit_clear(bits, off, n, i):
     """Mark level ``i`` empty."""
     off0, off1, off2, _, _, _ = _level_offsets(off, n)

@@ -7,21 +7,21 @@ is a power of two at least twice the number of entries, so probes stay short.
 
 import numpy as np
 
-from .._jit import kernel
+from .._jit import hot_kernel, kernel
 from ..state import B_SYMBOL, P_BOOK, P_ID, P_QTY
 
 _GOLDEN = -7046029254386353131  # 0x9E3779B97F4A7C15 as int64
 _MIX = -4658895280553007687  # 0xBF58476D1CE4E5B9 as int64
 
 
-@kernel
+@hot_kernel
 def _home(key_a, key_b, mask):
     h = np.int64(key_a) * _GOLDEN + np.int64(key_b) * _MIX
     h ^= h >> 31
     return h & mask
 
 
-@kernel
+@hot_kernel
 def find_order(order_index, pool, book, order_id):
     """Pool slot of the live order ``order_id`` in ``book``, or -1."""
     mask = order_index.shape[0] - 1
@@ -35,7 +35,7 @@ def find_order(order_index, pool, book, order_id):
         i = (i + 1) & mask
 
 
-@kernel
+@hot_kernel
 def insert_order(order_index, pool, slot):
     """Index pool ``slot`` (its id and book already written; the key is not present)."""
     mask = order_index.shape[0] - 1
@@ -45,7 +45,7 @@ def insert_order(order_index, pool, slot):
     order_index[i] = slot
 
 
-@kernel
+@hot_kernel
 def delete_order(order_index, pool, slot):
     """Remove pool ``slot`` from the index (it must be present)."""
     mask = order_index.shape[0] - 1
@@ -73,7 +73,7 @@ def rebuild_order_index(order_index, pool, hwm):
             insert_order(order_index, pool, slot)
 
 
-@kernel
+@hot_kernel
 def find_book(book_index, books, symbol):
     """Book number of ``symbol``, or -1."""
     mask = book_index.shape[0] - 1

@@ -114,7 +114,7 @@ def _clear_region(levels, bits, off, n, boff):
         bits[w] = 0
 
 
-@kernel
+@hot_kernel
 def fit_price(st, book, price):
     """Ladder index of ``price`` in ``book``, moving or growing the ladder if needed.
 

@@ -106,7 +106,7 @@ from .hashindex import delete_order, find_book, find_order, insert_book, insert_
 from .ladder import SPAN_EXCEEDED, fit_price, push_back, unlink
 
 
-@kernel
+@hot_kernel
 def emit_event(meta, events, ts, symbol, order_id, event, reason, price, leaves):
     """Append one event row (capacity was checked by the caller)."""
     row = meta[M_N_EVENTS]
@@ -122,7 +122,7 @@ def emit_event(meta, events, ts, symbol, order_id, event, reason, price, leaves)
     meta[M_N_EVENTS] = row + 1
 
 
-@kernel
+@hot_kernel
 def _emit_trade(meta, trades, ts, symbol, price, qty, taker_id, maker_id, side, taker_acct, maker_acct):
     row = meta[M_N_TRADES]
     trades[row, T_SEQ] = meta[M_TRADE_SEQ]
@@ -151,7 +151,7 @@ def _remove_order(st, book, slot):
     st.meta[M_LIVE_ORDERS] -= 1
 
 
-@kernel
+@hot_kernel
 def _pool_full(meta, pool):
     return meta[M_FREE_HEAD] < 0 and meta[M_POOL_HWM] >= pool.shape[0]
 
@@ -178,7 +178,7 @@ def _rest(st, book, idx, ts, order_id, side, price, qty, account):
     meta[M_LIVE_ORDERS] += 1
 
 
-@kernel
+@hot_kernel
 def _best_opposite(books, book, side):
     """Ladder index of the best opposite level of a ``side`` taker, or -1."""
     if book < 0:
@@ -188,7 +188,7 @@ def _best_opposite(books, book, side):
     return books[book, B_BEST_BID]
 
 
-@kernel
+@hot_kernel
 def _crosses(books, book, side, is_market, price, idx):
     """Whether a taker may trade at opposite level ``idx``."""
     if is_market:
@@ -283,7 +283,7 @@ def _take(st, out, book, ts, order_id, side, is_market, tif, price, qty, account
         _rest(st, book, rest_idx, ts, order_id, side, price, leaves, account)
 
 
-@kernel
+@hot_kernel
 def _reject(meta, events, ts, symbol, order_id, reason, price, qty):
     emit_event(meta, events, ts, symbol, order_id, REJECTED, reason, price, qty)
 
@@ -308,7 +308,7 @@ def _book_for(st, symbol):
     return book
 
 
-@kernel
+@hot_kernel
 def _price_reason(meta, price):
     if price == PRICE_OFF_TICK:
         return OFF_TICK
@@ -443,7 +443,7 @@ def _modify(st, out, ts, order_id, symbol, price, qty):
     return OK
 
 
-@kernel
+@hot_kernel
 def process_order(st, out, ts, order_id, symbol, side, kind, tif, price, qty, account):
     """Process one order row; return ``OK`` or a ``NEED_*`` status with nothing changed.
 
