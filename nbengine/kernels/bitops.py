@@ -23,7 +23,7 @@ if JIT_DISABLED:
         """The int64 word with bits 0..b (0..63) set."""
         return -1 if b == 63 else (1 << (b + 1)) - 1
 
-else:
+else:  # pragma: no cover - compiled branch; the NUMBA_DISABLE_JIT run covers the one above
     from numba.cpython.unsafe.numbers import leading_zeros, trailing_zeros
 
     @kernel
