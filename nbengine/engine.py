@@ -195,7 +195,7 @@ class Engine:
         if status == s.NEED_POOL:
             capacity = 2 * st.pool.shape[0]
             pool = s.grown(st.pool, capacity)
-            order_index = s.empty_table(capacity)
+            order_index = s.empty_table(capacity, np.int64)
             rebuild_order_index(order_index, pool, meta[s.M_POOL_HWM])
             self._state = st._replace(pool=pool, order_index=order_index)
         elif status == s.NEED_BOOKS:

@@ -1,6 +1,6 @@
 """Book state: a NamedTuple of numpy arrays, its field indices, allocation and checks.
 
-Every array is int64 except the two hash tables (int32 slot numbers). Two-dimensional
+Every array is int64 except the book hash table (int32 book numbers). Two-dimensional
 arrays hold one record per row: ``pool[slot, P_QTY]`` is an order's remaining quantity and
 an order's fields share one cache line, because the matching loop visits orders, levels
 and books at random and reads several fields of each. Output buffers are laid out the same
@@ -26,8 +26,9 @@ bits : int64[bit_capacity]
     top level, whose length is bounded by the ladder cap (never by the price span).
 pool : int64[pool_capacity, P_FIELDS]
     Resting orders; ``P_NEXT`` / ``P_PREV`` link each level's FIFO (and the free list).
-order_index : int32[power of two >= 2 * pool_capacity]
-    Open-addressing table of pool slots keyed by (book, order_id) (-1 = empty).
+order_index : int64[power of two >= 2 * pool_capacity]
+    Open-addressing table of pool slots keyed by (book, order_id): ``slot << 32 | hash``
+    (-1 = empty).
 """
 
 from typing import NamedTuple
@@ -160,12 +161,12 @@ def bitset_words(ladder_len):
     return ladder_len // 64 + max(1, ladder_len // 4096) + max(1, ladder_len // 262144)
 
 
-def empty_table(capacity):
+def empty_table(capacity, dtype=np.int32):
     """An empty hash table (all -1) for up to ``capacity`` entries."""
     size = 1
     while size < 2 * capacity:
         size *= 2
-    return np.full(size, -1, dtype=np.int32)
+    return np.full(size, -1, dtype=dtype)
 
 
 def new_state(*, stp, max_span_ticks, max_price_ticks, pool_capacity=1024, book_capacity=8):
@@ -193,7 +194,7 @@ def new_state(*, stp, max_span_ticks, max_price_ticks, pool_capacity=1024, book_
         levels=new_levels(level_capacity),
         bits=np.zeros(bitset_words(MIN_LADDER) * book_capacity, dtype=np.int64),
         pool=np.zeros((pool_capacity, P_FIELDS), dtype=np.int64),
-        order_index=empty_table(pool_capacity),
+        order_index=empty_table(pool_capacity, np.int64),
     )
 
 
@@ -240,7 +241,7 @@ def check_invariants(st):
     meta, books, levels, bits, pool, order_index = (
         st.meta, st.books, st.levels, st.bits, st.pool, st.order_index,
     )
-    indexed = {int(slot) for slot in order_index if slot >= 0}
+    indexed = {int(entry) >> 32 for entry in order_index if entry >= 0}
     resting = set()
     for book in range(int(meta[M_N_BOOKS])):
         n = int(books[book, B_LEN])

@@ -1,7 +1,9 @@
 """Open-addressing hash tables in int32 arrays (linear probing, backward-shift delete).
 
-A table holds slot numbers (-1 = empty); keys are not stored but read back from the
-arrays the slots point into, so a table costs 4 bytes per entry. The length of a table
+The book table holds int32 book numbers (-1 = empty); keys are read back from ``books``.
+The order table holds int64 entries ``slot << 32 | h`` where ``h`` is the low 32 bits of
+the key's hash: a probe compares ``h`` first and reads the pool only on a match, and a
+deletion finds each entry's home without reading the pool (8 bytes per entry). The length of a table
 is a power of two at least twice the number of entries, so probes stay short.
 """
 
@@ -21,17 +23,28 @@ def _home(key_a, key_b, mask):
     return h & mask
 
 
+_LOW32 = 0xFFFFFFFF
+
+
+@hot_kernel
+def _order_hash(order_id, book):
+    return _home(order_id, book, _LOW32)
+
+
 @hot_kernel
 def find_order(order_index, pool, book, order_id):
     """Pool slot of the live order ``order_id`` in ``book``, or -1."""
     mask = order_index.shape[0] - 1
-    i = _home(order_id, book, mask)
+    h = _order_hash(order_id, book)
+    i = h & mask
     while True:
-        slot = order_index[i]
-        if slot < 0:
+        entry = order_index[i]
+        if entry < 0:
             return -1
-        if pool[slot, P_ID] == order_id and pool[slot, P_BOOK] == book:
-            return slot
+        if entry & _LOW32 == h:
+            slot = entry >> 32
+            if pool[slot, P_ID] == order_id and pool[slot, P_BOOK] == book:
+                return slot
         i = (i + 1) & mask
 
 
@@ -39,28 +52,28 @@ def find_order(order_index, pool, book, order_id):
 def insert_order(order_index, pool, slot):
     """Index pool ``slot`` (its id and book already written; the key is not present)."""
     mask = order_index.shape[0] - 1
-    i = _home(pool[slot, P_ID], pool[slot, P_BOOK], mask)
+    h = _order_hash(pool[slot, P_ID], pool[slot, P_BOOK])
+    i = h & mask
     while order_index[i] >= 0:
         i = (i + 1) & mask
-    order_index[i] = slot
+    order_index[i] = (np.int64(slot) << 32) | h
 
 
 @hot_kernel
 def delete_order(order_index, pool, slot):
     """Remove pool ``slot`` from the index (it must be present)."""
     mask = order_index.shape[0] - 1
-    i = _home(pool[slot, P_ID], pool[slot, P_BOOK], mask)
-    while order_index[i] != slot:
+    i = _order_hash(pool[slot, P_ID], pool[slot, P_BOOK]) & mask
+    while order_index[i] >> 32 != slot:
         i = (i + 1) & mask
     j = i
     while True:
         j = (j + 1) & mask
-        moved = order_index[j]
-        if moved < 0:
+        entry = order_index[j]
+        if entry < 0:
             break
-        home = _home(pool[moved, P_ID], pool[moved, P_BOOK], mask)
-        if (j - home) & mask >= (j - i) & mask:
-            order_index[i] = moved
+        if (j - (entry & mask)) & mask >= (j - i) & mask:
+            order_index[i] = entry
             i = j
     order_index[i] = -1
 

@@ -180,9 +180,7 @@ def _rest(st, book, idx, ts, order_id, side, price, qty, account):
 
 @hot_kernel
 def _best_opposite(books, book, side):
-    """Ladder index of the best opposite level of a ``side`` taker, or -1."""
-    if book < 0:
-        return -1
+    """Ladder index of the best opposite level of a ``side`` taker in existing ``book``, or -1."""
     if side == BUY:
         return books[book, B_BEST_ASK]
     return books[book, B_BEST_BID]
@@ -337,7 +335,7 @@ def _has_output_room(st, out, book, qty):
 
 
 @hot_kernel
-def _new_order(st, out, ts, order_id, symbol, side, kind, tif, price, qty, account):
+def _new_order(st, out, book, ts, order_id, symbol, side, kind, tif, price, qty, account):
     meta, books = st.meta, st.books
     events = out.events
     if side != BUY and side != SELL:
@@ -355,7 +353,6 @@ def _new_order(st, out, ts, order_id, symbol, side, kind, tif, price, qty, accou
         if reason != NO_REASON:
             _reject(meta, events, ts, symbol, order_id, reason, price, qty)
             return OK
-    book = find_book(st.book_index, books, symbol)
     if book >= 0 and find_order(st.order_index, st.pool, book, order_id) >= 0:
         _reject(meta, events, ts, symbol, order_id, DUPLICATE_ID, price, qty)
         return OK
@@ -391,9 +388,8 @@ def _new_order(st, out, ts, order_id, symbol, side, kind, tif, price, qty, accou
 
 
 @hot_kernel
-def _cancel(st, out, ts, order_id, symbol, price, qty):
+def _cancel(st, out, book, ts, order_id, symbol, price, qty):
     meta, pool = st.meta, st.pool
-    book = find_book(st.book_index, st.books, symbol)
     slot = -1
     if book >= 0:
         slot = find_order(st.order_index, pool, book, order_id)
@@ -406,7 +402,7 @@ def _cancel(st, out, ts, order_id, symbol, price, qty):
 
 
 @hot_kernel
-def _modify(st, out, ts, order_id, symbol, price, qty):
+def _modify(st, out, book, ts, order_id, symbol, price, qty):
     meta, books, levels, pool = st.meta, st.books, st.levels, st.pool
     events = out.events
     if qty <= 0:
@@ -416,7 +412,6 @@ def _modify(st, out, ts, order_id, symbol, price, qty):
     if reason != NO_REASON:
         _reject(meta, events, ts, symbol, order_id, reason, price, qty)
         return OK
-    book = find_book(st.book_index, books, symbol)
     slot = -1
     if book >= 0:
         slot = find_order(st.order_index, pool, book, order_id)
@@ -460,10 +455,10 @@ def process_order(st, out, ts, order_id, symbol, side, kind, tif, price, qty, ac
     if not _has_output_room(st, out, book, qty if kind != CANCEL else 0):
         return NEED_OUTPUT
     if kind == CANCEL:
-        return _cancel(st, out, ts, order_id, symbol, price, qty)
+        return _cancel(st, out, book, ts, order_id, symbol, price, qty)
     if kind == MODIFY:
-        return _modify(st, out, ts, order_id, symbol, price, qty)
-    return _new_order(st, out, ts, order_id, symbol, side, kind, tif, price, qty, account)
+        return _modify(st, out, book, ts, order_id, symbol, price, qty)
+    return _new_order(st, out, book, ts, order_id, symbol, side, kind, tif, price, qty, account)
 
 
 @kernel
