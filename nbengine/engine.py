@@ -7,6 +7,7 @@ import pyarrow as pa
 
 from . import state as s
 from .codes import GTC, STP_MODES
+from .kernels.columns import event_columns, trade_columns
 from .kernels.hashindex import find_book, rebuild_book_index, rebuild_order_index
 from .kernels.ladder import compact_arenas
 from .kernels.match import match_batch, match_one
@@ -24,52 +25,68 @@ class BBO(NamedTuple):
     ask_qty: int
 
 
-def _table(rows, schema):
-    """A table of ``schema`` from an int64[n, fields] block (copied: buffers are reused)."""
-    arrays = [pa.array(rows[:, i].astype(field.type.to_pandas_dtype())) for i, field in enumerate(schema)]
-    return pa.Table.from_arrays(arrays, schema=schema)
+def _table(rows, schema, split=None):
+    """A table of ``schema`` from an int64[n, fields] block (copied: buffers are reused).
+
+    ``split`` is a kernel of ``kernels.columns`` that fills every column in one pass;
+    without it each column is copied on its own (fine for small views).
+    """
+    columns = [np.empty(rows.shape[0], dtype=field.type.to_pandas_dtype()) for field in schema]
+    if split is not None:
+        split(rows, *columns)
+    else:
+        for i, column in enumerate(columns):
+            column[:] = rows[:, i]
+    return pa.Table.from_arrays([pa.array(c) for c in columns], schema=schema)
+
+
+def _trades_table(rows):
+    return _table(rows, TRADES_SCHEMA, trade_columns)
+
+
+def _events_table(rows):
+    return _table(rows, EVENTS_SCHEMA, event_columns)
 
 
 class SubmitResult:
-    """What one ``Engine.submit`` produced.
+    """What one ``Engine.submit`` or ``Engine.submit_one`` produced.
 
     Attributes
     ----------
     trades, events : pyarrow.Table
         Rows of ``schema.TRADES_SCHEMA`` / ``schema.EVENTS_SCHEMA``, in processing order.
+        ``submit_one`` keeps its few rows as numpy and builds the tables when first read.
     seq_start, seq_end : int
         The input sequence numbers of the batch's rows: ``[seq_start, seq_end)``.
     """
 
-    __slots__ = ("_trade_rows", "_event_rows", "_trades", "_events", "seq_start", "seq_end")
+    __slots__ = ("_trades", "_events", "seq_start", "seq_end")
 
-    def __init__(self, trade_rows, event_rows, seq_start, seq_end):
-        self._trade_rows = trade_rows
-        self._event_rows = event_rows
-        self._trades = None
-        self._events = None
+    def __init__(self, trades, events, seq_start, seq_end):
+        self._trades = trades
+        self._events = events
         self.seq_start = seq_start
         self.seq_end = seq_end
 
     @property
     def trades(self):
-        if self._trades is None:
-            self._trades = _table(self._trade_rows, TRADES_SCHEMA)
+        if not isinstance(self._trades, pa.Table):
+            self._trades = _trades_table(self._trades)
         return self._trades
 
     @property
     def events(self):
-        if self._events is None:
-            self._events = _table(self._event_rows, EVENTS_SCHEMA)
+        if not isinstance(self._events, pa.Table):
+            self._events = _events_table(self._events)
         return self._events
 
     @property
     def n_trades(self):
-        return self._trade_rows.shape[0]
+        return len(self._trades)
 
     @property
     def n_events(self):
-        return self._event_rows.shape[0]
+        return len(self._events)
 
     def wait_durable(self, timeout=None):
         """Return once the batch is durable; without a WAL there is nothing to wait for."""
@@ -130,6 +147,7 @@ class Engine:
         meta = self._state.meta
         meta[s.M_N_TRADES] = 0
         meta[s.M_N_EVENTS] = 0
+        self._reserve_output(columns.ts.shape[0])
         row = 0
         while True:
             status, row = match_batch(self._state, self._out, columns, row)
@@ -160,8 +178,8 @@ class Engine:
         seq_start = int(self._state.meta[s.M_INPUT_SEQ])
         n_trades, n_events = self.match_columns(columns)
         return SubmitResult(
-            self._out.trades[:n_trades].copy(),
-            self._out.events[:n_events].copy(),
+            _trades_table(self._out.trades[:n_trades]),
+            _events_table(self._out.events[:n_events]),
             seq_start,
             seq_start + columns.ts.shape[0],
         )
@@ -175,12 +193,12 @@ class Engine:
             For one row; its tables are built only when read.
         """
         status, n_trades, n_events = match_one(
-            self._state, self._out, ts, order_id, symbol, side, kind, tif, price, qty, account
+            *self._state, *self._out, ts, order_id, symbol, side, kind, tif, price, qty, account
         )
         while status != s.OK:
             self._grow(status)
             status, n_trades, n_events = match_one(
-                self._state, self._out, ts, order_id, symbol, side, kind, tif, price, qty, account
+                *self._state, *self._out, ts, order_id, symbol, side, kind, tif, price, qty, account
             )
         seq = int(self._state.meta[s.M_INPUT_SEQ])
         return SubmitResult(
@@ -188,6 +206,14 @@ class Engine:
         )
 
     # -- growth -----------------------------------------------------------------------
+
+    def _reserve_output(self, rows):
+        """Grow the output buffers once to what a batch of ``rows`` orders typically emits."""
+        trades, events = self._out
+        if trades.shape[0] < rows or events.shape[0] < 2 * rows:
+            self._out = s.Outputs(
+                s.grown(trades, max(trades.shape[0], rows)), s.grown(events, max(events.shape[0], 2 * rows))
+            )
 
     def _grow(self, status):
         st = self._state

@@ -53,8 +53,8 @@ STANDARD_SHARES = {"limit": 0.60, "cancel": 0.25, "market": 0.10, "ioc": 0.05}
 CANCEL_HEAVY_SHARES = {"limit": 0.45, "cancel": 0.45, "market": 0.10}
 """Row shares of the cancel-heavy mix, by kind of row."""
 
-CANCEL_HEAVY_WINDOW = 32
-"""A cancel-heavy CANCEL targets one of the last this many LIMITs of its symbol."""
+CANCEL_HEAVY_MAX_DELAY = 64
+"""A cancel-heavy LIMIT is cancelled after 1 to this many later LIMIT or MARKET rows."""
 
 # One independent random stream per quantity: (seed, purpose) seeds a PCG64.
 _STREAM_SYMBOL = 0
@@ -182,7 +182,6 @@ def standard_mix(
         mid=mid,
         spread_ticks=spread_ticks,
         mix=mix,
-        target_window=None,
         accounts=accounts,
         first_id=first_id,
         start_ts=start_ts,
@@ -190,12 +189,17 @@ def standard_mix(
 
 
 def cancel_heavy(n, *, seed=0, first_id=1, start_ts=START_TS):
-    """A flow where cancels are as frequent as limits and mostly hit live orders.
+    """A flow where every limit is soon cancelled: cancels as frequent as limits.
 
-    One book (symbol 0). Rows are, in expectation, 45 % LIMIT GTC priced as in
-    `standard_mix`, 45 % CANCEL of one of the last ``CANCEL_HEAVY_WINDOW`` LIMITs of the
-    book (recent, so usually still live; a target may be cancelled twice, the second
-    time getting ``UNKNOWN_ID``), and 10 % MARKET.
+    One book (symbol 0). Rows are, in expectation, 45 % LIMIT GTC, 45 % CANCEL and
+    10 % MARKET (``tif`` IOC, ``price`` 0). Each LIMIT rests 1 to ``spread_ticks + 1``
+    ticks behind a random-walk mid (as a POST_ONLY of `standard_mix`) and is cancelled
+    once, after 1 to ``CANCEL_HEAVY_MAX_DELAY`` later LIMIT or MARKET rows, so most
+    cancels find their order live; the rest find it already filled by a MARKET or by
+    the mid walking through it, and get ``UNKNOWN_ID``.
+
+    The mid starts at 100_000 and moves one tick on every LIMIT or MARKET row; the
+    price band is ``spread_ticks`` = 50 ticks and qty is uniform in ``1 .. MAX_QTY``.
 
     Parameters
     ----------
@@ -211,33 +215,58 @@ def cancel_heavy(n, *, seed=0, first_id=1, start_ts=START_TS):
     Returns
     -------
     dict of str to numpy.ndarray
-        The columns of ``COLUMNS``, each of length ``n``, laid out as in
-        `standard_mix`.
+        The columns of ``COLUMNS``, each of length ``n``. A CANCEL row copies its
+        target's ``order_id``, ``side``, ``price``, ``qty`` and ``account``.
+
+    Raises
+    ------
+    ValueError
+        If an argument is out of range.
 
     Examples
     --------
-    >>> flow = cancel_heavy(6, seed=3)
-    >>> flow["kind"]
-    array([0, 2, 2, 1, 2, 2], dtype=int8)
-    >>> flow["order_id"]
-    array([1, 1, 1, 2, 1, 1])
+    >>> flow = cancel_heavy(100_000, seed=3)
+    >>> [round(float(np.mean(flow["kind"] == kind)), 2) for kind in (LIMIT, CANCEL, MARKET)]
+    [0.45, 0.45, 0.1]
     """
-    mix = (
-        (LIMIT, GTC, CANCEL_HEAVY_SHARES["limit"]),
-        (CANCEL, GTC, CANCEL_HEAVY_SHARES["cancel"]),
-        (MARKET, IOC, CANCEL_HEAVY_SHARES["market"]),
+    n = _check_int("n", n, low=0)
+    seed = _check_int("seed", seed, low=0)
+    first_id = _check_int("first_id", first_id, low=-(2**62), high=2**62)
+    start_ts = _check_int("start_ts", start_ts, low=0, high=2**62)
+    mid, spread_ticks = 100_000, 50
+
+    # The first n rows of the merged flow only ever involve the first n new orders.
+    new_limit_share = CANCEL_HEAVY_SHARES["limit"] / (
+        CANCEL_HEAVY_SHARES["limit"] + CANCEL_HEAVY_SHARES["market"]
     )
-    return _flow(
-        n,
-        seed=seed,
-        symbols=1,
-        mid=100_000,
-        spread_ticks=50,
-        mix=mix,
-        target_window=CANCEL_HEAVY_WINDOW,
-        accounts=1,
-        first_id=first_id,
-        start_ts=start_ts,
+    is_limit = _uniform(seed, _STREAM_KIND, n) < new_limit_share
+    side = _sides(seed, n)
+    mid_now = mid + np.cumsum(_unit_steps(seed, n))
+    depth = 1 + np.abs(_uniform_int(seed, _STREAM_PRICE, n, -spread_ticks, spread_ticks))
+    new_orders = {
+        "order_id": first_id + np.arange(n, dtype=np.int64),
+        "side": side,
+        "kind": np.where(is_limit, LIMIT, MARKET),
+        "tif": np.where(is_limit, GTC, IOC),
+        "price": np.where(is_limit, np.maximum(mid_now - side * depth, 1), 0),
+        "qty": _uniform_int(seed, _STREAM_QTY, n, 1, MAX_QTY),
+    }
+    limit_rows = np.flatnonzero(is_limit)
+    delay = _uniform_int(seed, _STREAM_TARGET, n, 1, CANCEL_HEAVY_MAX_DELAY)[limit_rows]
+    cancels = {name: values[limit_rows] for name, values in new_orders.items()}
+    cancels["kind"] = np.full(len(limit_rows), CANCEL)
+    cancels["tif"] = np.full(len(limit_rows), GTC)
+    # Order by position: new order i at 2 i, the cancel of order i + delay just after it.
+    position = np.concatenate([2 * np.arange(n), 2 * (limit_rows + delay) + 1])
+    merged = np.argsort(position, kind="stable")[:n]
+    return _columns(
+        ts=_timestamps(seed, n, start_ts),
+        symbol=np.zeros(n, dtype=np.int32),
+        account=np.zeros(n, dtype=np.int64),
+        **{
+            name: np.concatenate([new_orders[name], cancels[name]])[merged]
+            for name in new_orders
+        },
     )
 
 
@@ -340,13 +369,9 @@ def to_table(columns):
 
 
 def _flow(
-    n, *, seed, symbols, mid, spread_ticks, mix, target_window, accounts, first_id, start_ts
+    n, *, seed, symbols, mid, spread_ticks, mix, accounts, first_id, start_ts
 ):
-    """Build a mixed flow from ``(kind, tif, share)`` rows; see `standard_mix`.
-
-    ``target_window`` of None draws CANCEL and MODIFY targets uniformly among all
-    earlier LIMITs of the row's symbol, an int among the last ``target_window`` of them.
-    """
+    """Build a mixed flow from ``(kind, tif, share)`` rows; see `standard_mix`."""
     n = _check_int("n", n, low=0)
     seed = _check_int("seed", seed, low=0)
     symbols = _check_int("symbols", symbols, low=1, high=2**31)
@@ -389,7 +414,7 @@ def _flow(
 
     order_id = first_id - 1 + np.cumsum(is_new, dtype=np.int64)
 
-    target_rows = _earlier_limit_rows(seed, symbol, is_limit, groups, targeted, target_window)
+    target_rows = _earlier_limit_rows(seed, symbol, is_limit, groups, targeted)
     targeting_rows = np.flatnonzero(targeted)
     order_id[targeting_rows] = order_id[target_rows]
     side[targeting_rows] = side[target_rows]
@@ -468,8 +493,8 @@ class _SymbolGroups:
         return self.running_sum(flags) - flags
 
 
-def _earlier_limit_rows(seed, symbol, is_limit, groups, targeted, target_window):
-    """Row index of the LIMIT each targeted row points at.
+def _earlier_limit_rows(seed, symbol, is_limit, groups, targeted):
+    """Row index of the LIMIT each targeted row points at, uniform among earlier ones.
 
     Parameters
     ----------
@@ -483,9 +508,6 @@ def _earlier_limit_rows(seed, symbol, is_limit, groups, targeted, target_window)
         The rows grouped by ``symbol``.
     targeted : numpy.ndarray of bool
         Which rows need a target; each has at least one earlier LIMIT of its symbol.
-    target_window : int or None
-        None picks uniformly among all earlier LIMITs of the symbol; an int picks
-        uniformly among the last ``target_window`` of them.
 
     Returns
     -------
@@ -497,11 +519,7 @@ def _earlier_limit_rows(seed, symbol, is_limit, groups, targeted, target_window)
     targeting_rows = np.flatnonzero(targeted)
     earlier_limits = groups.running_count(is_limit)[targeting_rows]
     choice_raw = _raw(seed, _STREAM_TARGET, len(symbol))[targeting_rows]
-    if target_window is None:
-        position = _scale(choice_raw, earlier_limits)
-    else:
-        window = np.minimum(earlier_limits, target_window)
-        position = earlier_limits - 1 - _scale(choice_raw, window)
+    position = _scale(choice_raw, earlier_limits)
     first_limit_of_symbol = np.searchsorted(
         symbol[limit_rows_by_symbol], symbol[targeting_rows], side="left"
     )
