@@ -31,7 +31,7 @@ def _table(rows, schema, split=None):
     ``split`` is a kernel of ``kernels.columns`` that fills every column in one pass;
     without it each column is copied on its own (fine for small views).
     """
-    columns = [np.empty(rows.shape[0], dtype=field.type.to_pandas_dtype()) for field in schema]
+    columns = [np.empty(rows.shape[0], dtype=str(field.type)) for field in schema]
     if split is not None:
         split(rows, *columns)
     else:
