@@ -13,8 +13,9 @@ To make that promise hold across numpy releases, random numbers come only from t
 64-bit output of ``numpy.random.PCG64`` seeded through ``numpy.random.SeedSequence``,
 whose streams numpy keeps stable; ``numpy.random.Generator`` methods are not used because
 numpy may change their algorithms. Each quantity (symbol, kind, side, price, ...) has a
-stream of its own and draws one value per row, so the first ``m`` rows of a flow of
-length ``n > m`` equal the flow of length ``m`` generated with the same arguments.
+stream of its own, drawn in row order, and no row depends on later ones, so the first
+``m`` rows of a flow of length ``n > m`` equal the flow of length ``m`` generated with
+the same arguments.
 """
 
 import operator
@@ -368,9 +369,7 @@ def to_table(columns):
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
-def _flow(
-    n, *, seed, symbols, mid, spread_ticks, mix, accounts, first_id, start_ts
-):
+def _flow(n, *, seed, symbols, mid, spread_ticks, mix, accounts, first_id, start_ts):
     """Build a mixed flow from ``(kind, tif, share)`` rows; see `standard_mix`."""
     n = _check_int("n", n, low=0)
     seed = _check_int("seed", seed, low=0)

@@ -25,7 +25,7 @@ GENERATORS = {
 PINNED_DIGESTS = {
     "standard_mix": "f2f375d76b7624045fad3d04279934c81215da0acec1193fc5ba7c15cc0fc1e1",
     "standard_mix_all_options": "4e3e12aad923267bb3659ef7ec827e2ce6809782720bfaae23b21d474ef659fa",
-    "cancel_heavy": "a43c9edd9e6679343e547a5a5bbde33681c63e73dccdc2505a711d2ea0f69bb7",
+    "cancel_heavy": "c9997bed2baaf8d650206c31fa2f31aa7f7f5caa56d9b04a1855fa87c8fbb894",
     "deep_book": "fdedd6e77efa0495dee427cc12d5ed8f8364471055788eca0aaa39e4eb3d3053",
 }
 """SHA-256 of each generator's 10k rows for seed 7, as of GENERATOR_VERSION 1."""
@@ -206,12 +206,28 @@ def test_standard_mix_targets_reach_far_back():
     assert np.median(targeting - targets) > 1_000
 
 
-def test_cancel_heavy_targets_are_recent_limits():
+def test_cancel_heavy_cancels_each_limit_once_soon_after():
     flow = generate.cancel_heavy(20_000, seed=2)
     targets, targeting = target_rows(flow)
-    limits_so_far = np.cumsum(flow["kind"] == LIMIT)
-    limits_between = limits_so_far[targeting] - limits_so_far[targets]
-    assert limits_between.max() < generate.CANCEL_HEAVY_WINDOW
+    assert len(np.unique(targets)) == len(targets)
+    new_orders_so_far = np.cumsum(np.isin(flow["kind"], (LIMIT, MARKET)))
+    delay = new_orders_so_far[targeting] - new_orders_so_far[targets]
+    assert delay.min() >= 1 and delay.max() <= generate.CANCEL_HEAVY_MAX_DELAY
+    limits = np.flatnonzero(flow["kind"] == LIMIT)
+    cancelled = np.isin(limits, targets)
+    assert np.all(cancelled[: -generate.CANCEL_HEAVY_MAX_DELAY])
+
+
+def test_cancel_heavy_limits_rest_behind_the_mid():
+    """The mid moves one tick per new order, so adjacent opposite limits never cross."""
+    flow = generate.cancel_heavy(20_000, seed=2)
+    new = np.isin(flow["kind"], (LIMIT, MARKET))
+    kind, side, price = flow["kind"][new], flow["side"][new], flow["price"][new]
+    opposite_limits = (kind[:-1] == LIMIT) & (kind[1:] == LIMIT) & (side[:-1] != side[1:])
+    buy = np.where(side[:-1] == BUY, price[:-1], price[1:])[opposite_limits]
+    sell = np.where(side[:-1] == SELL, price[:-1], price[1:])[opposite_limits]
+    assert len(buy) > 1_000
+    assert np.all(sell > buy)
 
 
 def test_modify_rows_carry_a_new_price_and_qty():
