@@ -16,6 +16,12 @@ from .schema import DEPTH_SCHEMA, EVENTS_SCHEMA, RESTING_SCHEMA, TRADES_SCHEMA, 
 from .statehash import state_hash
 
 
+_DTYPES = {
+    schema: [np.dtype(str(field.type)) for field in schema]
+    for schema in (TRADES_SCHEMA, EVENTS_SCHEMA, RESTING_SCHEMA, DEPTH_SCHEMA)
+}
+
+
 class BBO(NamedTuple):
     """Best bid and offer of one book; a price is None where its side is empty."""
 
@@ -29,15 +35,18 @@ def _table(rows, schema, split=None):
     """A table of ``schema`` from an int64[n, fields] block (copied: buffers are reused).
 
     ``split`` is a kernel of ``kernels.columns`` that fills every column in one pass;
-    without it each column is copied on its own (fine for small views).
+    without it each column is copied on its own (fine for small views). Arrays are made
+    from the column buffers directly, which costs a third of ``pa.array`` per column.
     """
-    columns = [np.empty(rows.shape[0], dtype=str(field.type)) for field in schema]
+    n = rows.shape[0]
+    columns = [np.empty(n, dtype=dtype) for dtype in _DTYPES[schema]]
     if split is not None:
         split(rows, *columns)
     else:
         for i, column in enumerate(columns):
             column[:] = rows[:, i]
-    return pa.Table.from_arrays([pa.array(c) for c in columns], schema=schema)
+    arrays = [pa.Array.from_buffers(field.type, n, [None, pa.py_buffer(c)]) for field, c in zip(schema, columns)]
+    return pa.Table.from_batches([pa.RecordBatch.from_arrays(arrays, schema=schema)])
 
 
 def _trades_table(rows):
