@@ -23,20 +23,11 @@ import operator
 import numpy as np
 
 from .codes import BUY, CANCEL, FOK, GTC, IOC, LIMIT, MARKET, MODIFY, POST_ONLY, SELL
+from .state import ORDER_DTYPES
 
 GENERATOR_VERSION = 1
 
-COLUMNS = {
-    "ts": np.dtype(np.int64),
-    "order_id": np.dtype(np.int64),
-    "symbol": np.dtype(np.int32),
-    "side": np.dtype(np.int8),
-    "kind": np.dtype(np.int8),
-    "tif": np.dtype(np.int8),
-    "price": np.dtype(np.int64),
-    "qty": np.dtype(np.int64),
-    "account": np.dtype(np.int64),
-}
+COLUMNS = ORDER_DTYPES
 """Column names in output order, mapped to their numpy dtypes."""
 
 START_TS = 1_704_205_800_000_000_000

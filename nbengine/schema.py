@@ -10,23 +10,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .codes import LIMIT, MARKET, MODIFY, PRICE_OFF_TICK
-from .state import OrderColumns
+from .state import ORDER_DTYPES, OrderColumns
 
 SCHEMA_VERSION = "1"
 _METADATA = {b"nbengine.schema_version": SCHEMA_VERSION.encode()}
-
-ORDER_DTYPES = {
-    "ts": np.dtype(np.int64),
-    "order_id": np.dtype(np.int64),
-    "symbol": np.dtype(np.int32),
-    "side": np.dtype(np.int8),
-    "kind": np.dtype(np.int8),
-    "tif": np.dtype(np.int8),
-    "price": np.dtype(np.int64),
-    "qty": np.dtype(np.int64),
-    "account": np.dtype(np.int64),
-}
-"""Column dtypes of the order contract (DESIGN §2), in ``OrderColumns`` order."""
 
 REQUIRED_COLUMNS = ("ts", "order_id", "kind")
 _NEEDED_BY_KIND = {

@@ -134,8 +134,22 @@ class BookState(NamedTuple):
     order_index: np.ndarray
 
 
+ORDER_DTYPES = {
+    "ts": np.dtype(np.int64),
+    "order_id": np.dtype(np.int64),
+    "symbol": np.dtype(np.int32),
+    "side": np.dtype(np.int8),
+    "kind": np.dtype(np.int8),
+    "tif": np.dtype(np.int8),
+    "price": np.dtype(np.int64),
+    "qty": np.dtype(np.int64),
+    "account": np.dtype(np.int64),
+}
+"""Column dtypes of the order contract (DESIGN §2), in ``OrderColumns`` order."""
+
+
 class OrderColumns(NamedTuple):
-    """One batch of orders as equal-length read-only arrays, in the dtypes of ``schema.ORDER_DTYPES``."""
+    """One batch of orders as equal-length read-only arrays, in the dtypes of ``ORDER_DTYPES``."""
 
     ts: np.ndarray
     order_id: np.ndarray
