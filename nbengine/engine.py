@@ -1,5 +1,6 @@
 """The Engine: validate order batches, run the kernels, build result tables."""
 
+import operator
 from typing import NamedTuple
 
 import numpy as np
@@ -20,6 +21,10 @@ _DTYPES = {
     schema: [np.dtype(str(field.type)) for field in schema]
     for schema in (TRADES_SCHEMA, EVENTS_SCHEMA, RESTING_SCHEMA, DEPTH_SCHEMA)
 }
+
+
+_NO_ROWS = np.zeros((0, s.T_FIELDS), dtype=np.int64)
+_NO_ROWS.flags.writeable = False
 
 
 class BBO(NamedTuple):
@@ -196,22 +201,24 @@ class Engine:
     def submit_one(self, ts, order_id, side, kind, price=0, qty=0, *, symbol=0, tif=GTC, account=0):
         """Match one order given as integers: the low-latency path, same rules as ``submit``.
 
+        Every argument must be an integer (Python or numpy); a float raises ``TypeError``
+        instead of being truncated.
+
         Returns
         -------
         SubmitResult
             For one row; its tables are built only when read.
         """
-        status, n_trades, n_events = match_one(
-            *self._state, *self._out, ts, order_id, symbol, side, kind, tif, price, qty, account
-        )
+        index = operator.index
+        row = (index(ts), index(order_id), index(symbol), index(side), index(kind), index(tif),
+               index(price), index(qty), index(account))
+        status, n_trades, n_events, next_seq = match_one(*self._state, *self._out, *row)
         while status != s.OK:
             self._grow(status)
-            status, n_trades, n_events = match_one(
-                *self._state, *self._out, ts, order_id, symbol, side, kind, tif, price, qty, account
-            )
-        seq = int(self._state.meta[s.M_INPUT_SEQ])
+            status, n_trades, n_events, next_seq = match_one(*self._state, *self._out, *row)
+        trades, events = self._out
         return SubmitResult(
-            self._out.trades[:n_trades].copy(), self._out.events[:n_events].copy(), seq - 1, seq
+            trades[:n_trades].copy() if n_trades else _NO_ROWS, events[:n_events].copy(), next_seq - 1, next_seq
         )
 
     # -- growth -----------------------------------------------------------------------

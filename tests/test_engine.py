@@ -120,3 +120,20 @@ def test_public_codes_have_contract_values():
     assert (nbengine.LIMIT, nbengine.MARKET, nbengine.CANCEL, nbengine.MODIFY) == (0, 1, 2, 3)
     assert (nbengine.GTC, nbengine.IOC, nbengine.FOK, nbengine.POST_ONLY) == (0, 1, 2, 3)
     assert codes.REJECTED != codes.ACCEPTED
+
+
+def test_empty_batch_gives_empty_tables():
+    engine = nbengine.Engine()
+    result = engine.submit({"ts": np.zeros(0, np.int64), "order_id": np.zeros(0, np.int64),
+                            "kind": np.zeros(0, np.int8)})
+    assert (result.trades.num_rows, result.events.num_rows) == (0, 0)
+    assert (result.seq_start, result.seq_end) == (0, 0)
+
+
+def test_scalar_path_refuses_floats_instead_of_truncating():
+    engine = nbengine.Engine()
+    with pytest.raises(TypeError):
+        engine.submit_one(1, 1, nbengine.BUY, nbengine.LIMIT, 100.5, 1)
+    assert engine.live_orders == 0 and engine.next_seq == 0
+    engine.submit_one(np.int64(1), np.int32(1), np.int8(1), 0, np.int64(100), 1)
+    assert engine.bbo() == nbengine.BBO(100, 1, None, 0)

@@ -501,4 +501,4 @@ def match_one(meta, books, book_index, levels, bits, pool, order_index, trades, 
     status = process_order(st, out, ts, order_id, symbol, side, kind, tif, price, qty, account)
     if status == OK:
         meta[M_INPUT_SEQ] += 1
-    return status, meta[M_N_TRADES], meta[M_N_EVENTS]
+    return status, meta[M_N_TRADES], meta[M_N_EVENTS], meta[M_INPUT_SEQ]
