@@ -27,7 +27,9 @@ def _schema(fields):
     return pa.schema([pa.field(name, typ, nullable=False) for name, typ in fields], metadata=_METADATA)
 
 
-ORDERS_SCHEMA = _schema((name, pa.from_numpy_dtype(dt)) for name, dt in ORDER_DTYPES.items())
+_ARROW_TYPES = {name: pa.from_numpy_dtype(dtype) for name, dtype in ORDER_DTYPES.items()}
+
+ORDERS_SCHEMA = _schema(_ARROW_TYPES.items())
 
 TRADES_SCHEMA = _schema(
     [
@@ -121,21 +123,25 @@ def _column_from_arrow(name, column):
     if column.null_count:
         first = pc.index(pc.is_null(column), True).as_py()
         raise SchemaError(f"column {name!r}: expected no nulls, got a null at row {first}")
+    target = _ARROW_TYPES[name]
     typ = column.type
-    if name == "ts" and pa.types.is_timestamp(typ):
-        column = column.cast(pa.timestamp("ns")).cast(pa.int64())
-    elif not pa.types.is_integer(typ):
-        detail = "; convert float prices with nbengine.to_ticks(prices, tick_size)" if name == "price" else ""
-        _fail(name, typ, detail)
-    target = pa.from_numpy_dtype(ORDER_DTYPES[name])
-    if column.type != target:
-        try:
-            column = column.cast(target)
-        except pa.ArrowInvalid as exc:
-            _fail(name, typ, f" ({exc})")
+    if typ != target:
+        if name == "ts" and pa.types.is_timestamp(typ):
+            column = column.cast(pa.timestamp("ns")).cast(target)
+        elif not pa.types.is_integer(typ):
+            detail = "; convert float prices with nbengine.to_ticks(prices, tick_size)" if name == "price" else ""
+            _fail(name, typ, detail)
+        else:
+            try:
+                column = column.cast(target)
+            except pa.ArrowInvalid as exc:
+                _fail(name, typ, f" ({exc})")
     if isinstance(column, pa.ChunkedArray):
-        column = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
-    return _readonly(column.to_numpy(zero_copy_only=True), ORDER_DTYPES[name])
+        column = column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+    values = column.to_numpy(zero_copy_only=True)
+    if values.flags.writeable:
+        return _readonly(values, values.dtype)
+    return values
 
 
 def _as_arrow(orders):
