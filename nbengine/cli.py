@@ -1,4 +1,4 @@
-"""The ``nbengine`` command line: ``generate`` sample flow, ``backtest`` Parquet files."""
+"""The ``nbengine`` command line: ``generate`` sample flow, ``backtest`` Parquet files, ``lobster-check``."""
 
 import argparse
 import json
@@ -27,6 +27,27 @@ def _backtest(args):
     print(f"results in {args.out}/ (trades.parquet, events.parquet, summary.json)")
 
 
+def _lobster_check(args):
+    import warnings
+
+    from .loaders import lobster
+    from .loaders.lobster_check import check_day
+    from .progress import progress_bar
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", lobster.SubNanosecondTimeWarning)
+        messages = lobster.read_messages(args.messages)
+    for warning in caught:
+        print(f"note: {warning.message}")
+    orderbook = lobster.read_orderbook(args.orderbook)
+    if args.rows is not None:
+        messages, orderbook = messages.slice(0, args.rows), orderbook[: args.rows]
+    with progress_bar(messages.num_rows, quiet=args.quiet, unit="msgs") as update:
+        report = check_day(messages, orderbook, price_unit=args.price_unit, progress=update)
+    print(report)
+    return 0 if report.ok else 1
+
+
 def main(argv=None):
     """Entry point of the ``nbengine`` console script."""
     parser = argparse.ArgumentParser(prog="nbengine", description=__doc__)
@@ -47,9 +68,19 @@ def main(argv=None):
     bt.add_argument("--stp", choices=sorted(STP_MODES), default="none")
     bt.set_defaults(run=_backtest)
 
+    lc = commands.add_parser(
+        "lobster-check",
+        help="replay a LOBSTER message file and compare the engine's book with the orderbook file after every message",
+    )
+    lc.add_argument("messages", help="LOBSTER message file (.csv or .csv.gz)")
+    lc.add_argument("orderbook", help="the matching orderbook file")
+    lc.add_argument("--price-unit", type=int, default=100, help="LOBSTER price units per tick (100 = one cent)")
+    lc.add_argument("--rows", type=int, default=None, help="check only the first ROWS messages")
+    lc.add_argument("--quiet", action="store_true", help="no progress bar")
+    lc.set_defaults(run=_lobster_check)
+
     args = parser.parse_args(argv)
-    args.run(args)
-    return 0
+    return args.run(args) or 0
 
 
 if __name__ == "__main__":

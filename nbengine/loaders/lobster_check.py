@@ -86,6 +86,7 @@ class CheckReport:
     rows_equal: int = 0
     rows_synced: int = 0
     mismatches: int = 0
+    order_mismatches: int = 0
     syncs_entering: int = 0
     shares_entering: int = 0
     syncs_stale: int = 0
@@ -104,12 +105,13 @@ class CheckReport:
     seconds: float = 0.0
     first_mismatch: Mismatch | None = None
     first_wrong_maker: str | None = None
+    first_order_mismatch: str | None = None
     exceptions: list = field(default_factory=list)
 
     @property
     def ok(self):
-        """True when there is no mismatch and no wrong maker."""
-        return self.mismatches == 0 and self.wrong_maker == 0
+        """True when no level or certain order differs and no execution took a wrong maker."""
+        return self.mismatches == 0 and self.order_mismatches == 0 and self.wrong_maker == 0
 
     def __str__(self):
         lines = [
@@ -117,10 +119,11 @@ class CheckReport:
             f"rows compared            {self.rows_compared:>9,}",
             f"rows equal               {self.rows_equal:>9,}  ({self.rows_synced:,} of them after syncs)",
             f"mismatches               {self.mismatches:>9,}",
+            f"order mismatches         {self.order_mismatches:>9,}  (a type 2/3 disagrees with a certain order's size)",
             f"syncs entering           {self.syncs_entering:>9,}  ({self.shares_entering:,} shares)",
             f"syncs stale              {self.syncs_stale:>9,}  ({self.shares_stale:,} shares)",
             f"unseen-id reductions     {self.unseen_id_reductions:>9,}  (type 2/3 on ids the engine does not hold)",
-            f"reattributed shares      {self.reattributed_shares:>9,}",
+            f"reattributed shares      {self.reattributed_shares:>9,}  (an uncertain order's size disagreed with a message)",
             f"visible executions       {self.executions:>9,}",
             f"  as named               {self.named:>9,}",
             f"  explainable            {self.explainable:>9,}  (uncertain or placeholder liquidity)",
@@ -135,6 +138,8 @@ class CheckReport:
             lines.append("priority exceptions (row: named, engine took): " + "; ".join(self.exceptions))
         if self.first_mismatch is not None:
             lines.append(f"first mismatch: {self.first_mismatch}")
+        if self.first_order_mismatch is not None:
+            lines.append(f"first order mismatch: {self.first_order_mismatch}")
         if self.first_wrong_maker is not None:
             lines.append(f"first wrong maker: {self.first_wrong_maker}")
         lines.append("OK" if self.ok else "FAILED")
@@ -277,6 +282,11 @@ class _Checker:
         else:
             named = queue[position]
             left = named[1] - size
+            if (left != 0 if kind == lobster.DELETE else left <= 0) and self.certain(named, side, price, row):
+                self.report.order_mismatches += 1
+                self.report.first_order_mismatch = self.report.first_order_mismatch or (
+                    f"row {row}: type {kind} of {size} on certain order {order_id}, which holds {named[1]} in the engine"
+                )
             if kind == lobster.DELETE and left > 0:
                 queue.append(self.placeholder(left, row))
                 self.report.reattributed_shares += left
