@@ -19,10 +19,29 @@ def _generate(args):
     print(f"wrote {args.orders} orders over {args.symbols} symbols (seed {args.seed}) to {args.out}")
 
 
+def _column_map(pairs):
+    """``["px=price", ...]`` → ``{"px": "price", ...}``."""
+    mapping = {}
+    for pair in pairs:
+        source, sep, target = pair.partition("=")
+        if not sep or not source or not target:
+            raise SystemExit(f"nbengine backtest: --map expects SOURCE=COLUMN, got {pair!r}")
+        mapping[source] = target
+    return mapping
+
+
 def _backtest(args):
     from .backtest import backtest
+    from .schema import SchemaError
 
-    summary = backtest(args.paths, args.out, batch_rows=args.batch_rows, stp=args.stp)
+    try:
+        summary = backtest(
+            args.paths, args.out, batch_rows=args.batch_rows, stp=args.stp, columns=_column_map(args.map),
+            tick_size=args.tick_size, format=args.format, orderbook=args.orderbook, price_unit=args.price_unit,
+            quiet=args.quiet,
+        )
+    except (ValueError, FileNotFoundError, SchemaError) as exc:
+        raise SystemExit(f"nbengine backtest: {exc}") from exc
     print(json.dumps(summary, indent=2))
     print(f"results in {args.out}/ (trades.parquet, events.parquet, summary.json)")
 
@@ -66,6 +85,15 @@ def main(argv=None):
     bt.add_argument("--out", required=True, help="output directory")
     bt.add_argument("--batch-rows", type=int, default=65536)
     bt.add_argument("--stp", choices=sorted(STP_MODES), default="none")
+    bt.add_argument("--format", choices=["parquet", "lobster"], default="parquet",
+                    help="parquet: order-schema files; lobster: LOBSTER message files")
+    bt.add_argument("--map", action="append", default=[], metavar="SOURCE=COLUMN",
+                    help="read column SOURCE as order column COLUMN (repeatable; parquet)")
+    bt.add_argument("--tick-size", type=float, default=None,
+                    help="prices are currency amounts: convert to ticks of this size (off-grid rows are rejected)")
+    bt.add_argument("--orderbook", default=None, help="LOBSTER orderbook file: its first row is the opening book")
+    bt.add_argument("--price-unit", type=int, default=100, help="LOBSTER price units per tick (100 = one cent)")
+    bt.add_argument("--quiet", action="store_true", help="no progress bar")
     bt.set_defaults(run=_backtest)
 
     lc = commands.add_parser(

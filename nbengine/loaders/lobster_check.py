@@ -228,7 +228,9 @@ class _Checker:
     def on_side(self, side, price):
         """Whether the engine's orders at ``price`` are on ``side`` (the level is on the side of its best)."""
         bbo = self.engine.bbo()
-        return price <= bbo.bid_price if side == BUY else price >= bbo.ask_price
+        if side == BUY:
+            return bbo.bid_price is not None and price <= bbo.bid_price
+        return bbo.ask_price is not None and price >= bbo.ask_price
 
     def certain(self, order, side, price, row):
         """Whether a resting ``order`` ([id, qty, add_row]) is certain when row ``row`` arrives."""
