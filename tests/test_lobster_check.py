@@ -93,6 +93,7 @@ def test_every_rule_counted():
     assert (report.syncs_stale, report.shares_stale) == (1, 300)
     assert report.unseen_id_reductions == 2
     assert (report.executions, report.named, report.explainable) == (4, 1, 2)
+    assert (report.explainable_unseen, report.explainable_uncertain_ahead) == (1, 1)
     assert report.priority_exceptions == 1 and report.exceptions == ["12: 4, 3"]
     assert report.wrong_maker == 0 and report.hidden_executions == 0
 

@@ -217,12 +217,12 @@ def read_orderbook(path):
     return block.reshape(table.num_rows, table.num_columns // 4, 4)
 
 
-def to_ticks(lobster_prices, price_unit=DEFAULT_PRICE_UNIT):
+def price_ticks(lobster_prices, price_unit=DEFAULT_PRICE_UNIT):
     """LOBSTER prices (dollars x 10000) to ticks of ``price_unit`` units; off-grid → ``PRICE_OFF_TICK``.
 
     Examples
     --------
-    >>> to_ticks(np.array([2238200, 2238250])).tolist() == [22382, PRICE_OFF_TICK]
+    >>> price_ticks(np.array([2238200, 2238250])).tolist() == [22382, PRICE_OFF_TICK]
     True
     """
     prices = np.asarray(lobster_prices, dtype=np.int64)
@@ -283,7 +283,7 @@ def opening_book(orderbook_row, *, price_unit=DEFAULT_PRICE_UNIT, ts=0):
     n = price.size
     return _orders(
         ts=np.full(n, ts), order_id=OPENING_ID_BASE + np.arange(n), side=side, kind=np.full(n, LIMIT),
-        tif=np.full(n, GTC), price=to_ticks(price, price_unit), qty=np.concatenate([bids[:, 1], asks[:, 1]]),
+        tif=np.full(n, GTC), price=price_ticks(price, price_unit), qty=np.concatenate([bids[:, 1], asks[:, 1]]),
     )
 
 
@@ -340,7 +340,7 @@ def to_orders(messages, *, orderbook=None, price_unit=DEFAULT_PRICE_UNIT, symbol
         side=np.where(executed, -direction, direction),
         kind=np.select([kind == ADD, partial, kind == DELETE], [LIMIT, MODIFY, CANCEL], LIMIT),
         tif=np.where(executed, IOC, GTC),
-        price=to_ticks(messages.column("price").to_numpy(), price_unit),
+        price=price_ticks(messages.column("price").to_numpy(), price_unit),
         qty=qty,
     )
     parts = [{name: column[converted] for name, column in message_orders.items()}]

@@ -54,7 +54,10 @@ DEPTH_LEVELS_READ = 64
 """Engine levels read per side when Python compares a row (doubled when not enough)."""
 
 NO_BID_FLOOR = 0
+"""Window floor of a row that shows fewer bids than its depth: every bid is inside."""
+
 NO_ASK_CEILING = 1 << 62
+"""Window ceiling of a row that shows fewer asks than its depth: every ask is inside."""
 
 
 @dataclass
@@ -96,6 +99,9 @@ class CheckReport:
     executions: int = 0
     named: int = 0
     explainable: int = 0
+    explainable_unseen: int = 0
+    explainable_uncertain_named: int = 0
+    explainable_uncertain_ahead: int = 0
     priority_exceptions: int = 0
     wrong_maker: int = 0
     hidden_executions: int = 0
@@ -126,7 +132,10 @@ class CheckReport:
             f"reattributed shares      {self.reattributed_shares:>9,}  (an uncertain order's size disagreed with a message)",
             f"visible executions       {self.executions:>9,}",
             f"  as named               {self.named:>9,}",
-            f"  explainable            {self.explainable:>9,}  (uncertain or placeholder liquidity)",
+            f"  explainable            {self.explainable:>9,}  (uncertain or placeholder liquidity:)",
+            f"    named id not held    {self.explainable_unseen:>9,}  (added before the file or below the window, or taken as stale)",
+            f"    named uncertain      {self.explainable_uncertain_named:>9,}",
+            f"    uncertain ahead      {self.explainable_uncertain_ahead:>9,}  (engine took uncertain orders ahead of it)",
             f"  priority exceptions    {self.priority_exceptions:>9,}  (the exchange skipped an earlier certain order)",
             f"  wrong maker            {self.wrong_maker:>9,}",
             f"hidden executions        {self.hidden_executions:>9,}  (type 5: no visible book change)",
@@ -312,14 +321,19 @@ class _Checker:
         others = [m for m in makers if m != order_id]
         if makers == [order_id] and filled == size and at_price:
             report.named += 1
-        elif at_price and filled == size and (named is None or not self.certain(named, side, price, row)):
+        elif at_price and filled == size and named is None:
             report.explainable += 1
+            report.explainable_unseen += 1
+        elif at_price and filled == size and not self.certain(named, side, price, row):
+            report.explainable += 1
+            report.explainable_uncertain_named += 1
         elif at_price and filled == size and all(m in by_id and queue.index(by_id[m]) < position for m in others):
             if any(self.certain(by_id[m], side, price, row) for m in others):
                 report.priority_exceptions += 1
                 report.exceptions.append(f"{row}: {order_id}, {', '.join(map(str, others))}")
             else:
                 report.explainable += 1
+                report.explainable_uncertain_ahead += 1
         else:
             report.wrong_maker += 1
             if report.first_wrong_maker is None:
