@@ -169,3 +169,14 @@ def test_amzn_day_has_no_mismatch_and_no_wrong_maker(level):
         assert report.executions == 8_974
         assert report.named + report.explainable + report.priority_exceptions == 8_974
         assert report.priority_exceptions <= 10  # "a handful per day" (data README)
+
+
+def test_prices_off_the_tick_grid_and_unequal_files_are_refused():
+    ex = Exchange(bids={99 * D: 100}, asks={101 * D: 100})
+    ex.message(5, 0, 1, 100 * D + 50, -1)  # hidden executions may be off the grid: they change nothing
+    ex.message(1, 1, 10, 99 * D + 50, 1)
+    messages, orderbook = ex.tables()
+    with pytest.raises(ValueError, match=r"message price: expected multiples of 100, got 990050 at \(1,\)"):
+        check_day(messages, orderbook)
+    with pytest.raises(ValueError, match="files disagree: 2 messages, 1 orderbook rows"):
+        check_day(messages, orderbook[:1])

@@ -165,7 +165,8 @@ class _Day:
         self.order_id = messages.column("order_id").to_numpy()
         self.size = messages.column("size").to_numpy()
         self.side = messages.column("direction").to_numpy().astype(np.int64)
-        self.price = self._ticks(messages.column("price").to_numpy(), price_unit, "message price", self.type <= lobster.EXECUTE)
+        prices = messages.column("price").to_numpy()
+        self.price = self._ticks(prices, price_unit, "message price", self.type <= lobster.EXECUTE)
         self.ask_qty = np.ascontiguousarray(orderbook[:, :, 1])
         self.bid_qty = np.ascontiguousarray(orderbook[:, :, 3])
         self.ask_px = self._ticks(orderbook[:, :, 0], price_unit, "orderbook ask price", self.ask_qty > 0)
@@ -181,7 +182,9 @@ class _Day:
         off = used & (prices % price_unit != 0)
         if off.any():
             where = np.argwhere(off)[0]
-            raise ValueError(f"{what}: expected multiples of {price_unit}, got {prices[tuple(where)]} at {tuple(where)}")
+            raise ValueError(
+                f"{what}: expected multiples of {price_unit}, got {prices[tuple(where)]} at {tuple(map(int, where))}"
+            )
         return np.where(used, prices // price_unit, 0).astype(np.int64)
 
     def in_window(self, row, side, price):
@@ -296,7 +299,8 @@ class _Checker:
             if (left != 0 if kind == lobster.DELETE else left <= 0) and self.certain(named, side, price, row):
                 self.report.order_mismatches += 1
                 self.report.first_order_mismatch = self.report.first_order_mismatch or (
-                    f"row {row}: type {kind} of {size} on certain order {order_id}, which holds {named[1]} in the engine"
+                    f"row {row}: type {kind} of {size} on certain order {order_id}, "
+                    f"which holds {named[1]} in the engine"
                 )
             if kind == lobster.DELETE and left > 0:
                 queue.append(self.placeholder(left, row))

@@ -94,8 +94,8 @@ def row_equal(st, book, depth, max_levels, ask_px, ask_qty, bid_px, bid_qty, row
 
 
 @kernel
-def replay_until_exception(st, out, book, start, stop, execution_id_base, msg_type, msg_id, msg_size, msg_price, msg_side,
-                           ask_px, ask_qty, bid_px, bid_qty, depth, counts):
+def replay_until_exception(st, out, book, start, stop, execution_id_base, msg_type, msg_id, msg_size, msg_price,
+                           msg_side, ask_px, ask_qty, bid_px, bid_qty, depth, counts):
     """Apply and compare rows ``start .. stop - 1`` until one needs Python.
 
     Parameters
