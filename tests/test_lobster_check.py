@@ -180,3 +180,16 @@ def test_prices_off_the_tick_grid_and_unequal_files_are_refused():
         check_day(messages, orderbook)
     with pytest.raises(ValueError, match="files disagree: 2 messages, 1 orderbook rows"):
         check_day(messages, orderbook[:1])
+
+
+def test_a_one_share_change_in_the_amzn_book_is_caught():
+    messages, orderbook = _day_files(5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", lobster.SubNanosecondTimeWarning)
+        messages = lobster.read_messages(messages).slice(0, 2_000)
+    orderbook = lobster.read_orderbook(orderbook)[:2_000].copy()
+    assert check_day(messages, orderbook).ok
+    orderbook[1_000, 0, 1] += 1  # best ask size after message 1000
+    report = check_day(messages, orderbook)
+    assert not report.ok and report.first_mismatch.row == 1_000
+    assert (report.first_mismatch.side, report.first_mismatch.level) == ("ask", 1)

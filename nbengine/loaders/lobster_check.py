@@ -34,6 +34,13 @@ the window can drift back in. The checker therefore works like this.
 
 Most rows never reach Python: `replay_kernel.replay_until_exception` applies and
 compares rows in one kernel and stops only where this module has to decide.
+
+Notes
+-----
+The engine has no public way to run another kernel against its state, so this module
+reads ``Engine._state`` / ``Engine._out`` and calls ``Engine._grow(status)`` when the
+kernel reports a full buffer (the same protocol ``Engine.submit_one`` follows). Every
+book change still goes through the engine's own ``match_one``.
 """
 
 import time
