@@ -69,7 +69,20 @@ NO_ASK_CEILING = 1 << 62
 
 @dataclass
 class Mismatch:
-    """One level where the engine and the exchange differ inside the certain window."""
+    """One level where the engine and the exchange differ inside the certain window.
+
+    Attributes
+    ----------
+    row : int
+        Message row (the book compared is orderbook row ``row``, after that message).
+    message : tuple
+        The message: type, order id, size, price (ticks), direction.
+    side : {"bid", "ask"}
+    level : int
+        1 at the best price, counted over the prices of both books.
+    expected, got : tuple
+        ``(price in ticks, qty)`` of the exchange and of the engine at that price.
+    """
 
     row: int
     message: tuple
@@ -373,7 +386,7 @@ class _Checker:
         report.rows_compared += 1
         synced = mismatched = False
         for side in (BUY, SELL):
-            for price, expected, got in self.differences(row, side):
+            for level, price, expected, got in self.differences(row, side):
                 strict = self.day.in_window(row - 1, side, price)
                 queue = self.queue(side, price)
                 if expected > got:
@@ -389,7 +402,7 @@ class _Checker:
                         report.shares_stale += got - expected
                 if strict:
                     mismatched = True
-                    self.record_mismatch(row, side, price, expected, got)
+                    self.record_mismatch(row, side, level, price, expected, got)
                     if expected < got:
                         self.take(queue, got - expected, side, price, row, latest_first=True, certain_too=True)
                 synced = synced or not strict
@@ -401,7 +414,10 @@ class _Checker:
             report.rows_synced += synced
 
     def differences(self, row, side):
-        """``(price, expected qty, engine qty)`` where one side differs inside row ``row``'s window."""
+        """``(level, price, expected qty, engine qty)`` where one side differs inside row ``row``'s window.
+
+        ``level`` counts from 1 at the best price, over the prices of both books.
+        """
         expected = self.day.expected_levels(row, side)
         full = len(expected) == self.day.levels
         while True:
@@ -415,15 +431,17 @@ class _Checker:
         if full:
             got = {p: q for p, q in got.items() if self.day.in_window(row, side, p)}
         best_first = sorted(set(expected) | set(got), reverse=side == BUY)
-        return [(p, expected.get(p, 0), got.get(p, 0)) for p in best_first if expected.get(p, 0) != got.get(p, 0)]
+        return [
+            (level, p, expected.get(p, 0), got.get(p, 0))
+            for level, p in enumerate(best_first, 1)
+            if expected.get(p, 0) != got.get(p, 0)
+        ]
 
-    def record_mismatch(self, row, side, price, expected, got):
+    def record_mismatch(self, row, side, level, price, expected, got):
         """Keep the first mismatch in full."""
         if self.report.first_mismatch is not None:
             return
         day = self.day
-        shown = sorted(day.expected_levels(row, side), reverse=side == BUY)
-        level = shown.index(price) + 1 if price in shown else None
         message = (int(day.type[row]), int(day.order_id[row]), int(day.size[row]), int(day.price[row]),
                    int(day.side[row]))
         self.report.first_mismatch = Mismatch(row, message, "bid" if side == BUY else "ask", level,
