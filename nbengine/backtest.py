@@ -1,17 +1,21 @@
-"""Replay order flow from Parquet through an Engine, streaming row groups, writing results."""
+"""Replay order flow from Parquet (or LOBSTER files) through an Engine, writing results."""
 
 import json
 import time
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .codes import REASON_NAMES, REJECTED
 from .engine import Engine
-from .schema import EVENTS_SCHEMA, TRADES_SCHEMA
+from .progress import progress_bar
+from .schema import EVENTS_SCHEMA, ORDER_DTYPES, TRADES_SCHEMA, to_ticks
 from .warmup import warmup
+
+FORMATS = ("parquet", "lobster")
 
 
 def _parquet_files(paths):
@@ -28,30 +32,143 @@ def _parquet_files(paths):
     return files
 
 
-def backtest(source, out, *, batch_rows=65536, stp="none", max_span_ticks=1 << 20):
+def map_columns(batch, columns=None, tick_size=None):
+    """Rename ``batch``'s columns onto the order schema and convert float prices to ticks.
+
+    Parameters
+    ----------
+    batch : pyarrow.RecordBatch
+    columns : dict of str to str, optional
+        Source column name → order-schema name (e.g. ``{"px": "price", "size": "qty"}``).
+        Columns not named keep their names.
+    tick_size : float, optional
+        When given, ``price`` is an amount of currency, converted with ``nbengine.to_ticks``:
+        a price off the tick grid becomes ``PRICE_OFF_TICK`` and the engine rejects that
+        row with ``OFF_TICK`` (nothing is rounded).
+
+    Returns
+    -------
+    pyarrow.RecordBatch
+
+    Raises
+    ------
+    ValueError
+        When a mapped column is missing, a target is not an order-schema column, or two
+        columns would end up with the same name.
+
+    Examples
+    --------
+    >>> b = pa.record_batch({"px": [100.25, 100.26], "size": [1, 2]})
+    >>> map_columns(b, {"px": "price", "size": "qty"}, tick_size=0.05).column("price").to_pylist()[0]
+    2005
+    """
+    columns = columns or {}
+    names = batch.schema.names
+    for source, target in columns.items():
+        if source not in names:
+            raise ValueError(f"column map {source}={target}: no column {source!r}; the input has {names}")
+        if target not in ORDER_DTYPES:
+            raise ValueError(f"column map {source}={target}: {target!r} is not an order column {list(ORDER_DTYPES)}")
+    mapped = [columns.get(name, name) for name in names]
+    twice = sorted({name for name in mapped if mapped.count(name) > 1})
+    if twice:
+        raise ValueError(f"column map {columns}: more than one column would be named {twice} (input has {names})")
+    names = mapped
+    batch = pa.RecordBatch.from_arrays(batch.columns, names=names)
+    if tick_size is not None and "price" in names:
+        prices = batch.column("price").to_numpy(zero_copy_only=False).astype(np.float64)
+        arrays = list(batch.columns)
+        arrays[names.index("price")] = pa.array(to_ticks(prices, tick_size))
+        batch = pa.RecordBatch.from_arrays(arrays, names=names)
+    return batch
+
+
+def _parquet_batches(paths, batch_rows, columns, tick_size):
+    """``(total rows, iterator of record batches)`` over Parquet files, one batch at a time."""
+    files = _parquet_files(paths)
+    total = sum(pq.ParquetFile(path).metadata.num_rows for path in files)
+
+    def batches():
+        for path in files:
+            for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows):
+                yield map_columns(batch, columns, tick_size)
+
+    return total, batches()
+
+
+def _lobster_batches(paths, batch_rows, orderbook, price_unit, skipped):
+    """``(total rows, iterator of order dicts)`` over LOBSTER message files; ``skipped`` counts by reason."""
+    from .loaders import lobster
+
+    if orderbook is not None and len(paths) != 1:
+        raise ValueError(f"an orderbook file gives the opening book of one message file, got {len(paths)} files")
+    loaded = [lobster.load(path, orderbook, price_unit=price_unit) for path in paths]
+    for converted in loaded:
+        for reason in converted.skipped.column("reason").to_pylist():
+            skipped[reason] = skipped.get(reason, 0) + 1
+
+    def batches():
+        for converted in loaded:
+            n = converted.orders["ts"].size
+            for start in range(0, n, batch_rows):
+                yield {name: column[start : start + batch_rows] for name, column in converted.orders.items()}
+
+    return sum(c.orders["ts"].size for c in loaded), batches()
+
+
+def backtest(
+    source,
+    out,
+    *,
+    batch_rows=65536,
+    stp="none",
+    max_span_ticks=1 << 20,
+    columns=None,
+    tick_size=None,
+    format="parquet",
+    orderbook=None,
+    price_unit=100,
+    quiet=False,
+):
     """Match every order of ``source`` and write ``trades.parquet``, ``events.parquet``, ``summary.json``.
 
-    Files are read one record batch at a time (never a whole file), so memory does not
-    grow with the input. Rows are processed in file order, files in sorted path order.
-    Kernels are compiled (or loaded from the cache) before the clock starts; the summary
-    reports that time apart from ``wall_seconds``.
+    Parquet files are read one record batch at a time (never a whole file), so memory
+    does not grow with the input. Rows are processed in file order, files in sorted path
+    order. Kernels are compiled (or loaded from the cache) before the clock starts; the
+    summary reports that time apart from ``wall_seconds``. A progress bar is drawn on a
+    terminal when tqdm is installed (``nbengine[progress]``) unless ``quiet``.
 
     Parameters
     ----------
     source : str, Path or list of them
-        Parquet files or directories of them, with the order columns of DESIGN §2.
+        Parquet files or directories of them, with the order columns of DESIGN §2; or,
+        with ``format="lobster"``, LOBSTER message files (each read whole: a day's file
+        is small, and a partial cancel needs every earlier row of its order).
     out : str or Path
         Output directory (created).
     batch_rows : int
         Rows per record batch read and submitted.
     stp, max_span_ticks
         Engine options (see ``Engine``).
+    columns : dict of str to str, optional
+        Parquet only: source column → order-schema column (see `map_columns`).
+    tick_size : float, optional
+        Parquet only: prices are currency amounts, converted to ticks of this size.
+    format : {"parquet", "lobster"}
+    orderbook : str or Path, optional
+        LOBSTER only: the orderbook file whose row 0 becomes the opening book.
+    price_unit : int
+        LOBSTER only: LOBSTER price units per tick (100 = one cent).
+    quiet : bool
+        No progress bar.
 
     Returns
     -------
     dict
         The summary also written to ``summary.json``.
     """
+    if format not in FORMATS:
+        raise ValueError(f"format: expected one of {FORMATS}, got {format!r}")
     paths = [source] if isinstance(source, (str, Path)) else list(source)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -59,23 +176,28 @@ def backtest(source, out, *, batch_rows=65536, stp="none", max_span_ticks=1 << 2
     warmup()
     compile_seconds = time.perf_counter() - started
     engine = Engine(stp=stp, max_span_ticks=max_span_ticks)
+    skipped = {}
+    if format == "lobster":
+        total, batches = _lobster_batches(paths, batch_rows, orderbook, price_unit, skipped)
+    else:
+        total, batches = _parquet_batches(paths, batch_rows, columns, tick_size)
     orders = trades = volume = 0
     rejects = np.zeros(max(REASON_NAMES) + 1, dtype=np.int64)
     started = time.perf_counter()
     with pq.ParquetWriter(out / "trades.parquet", TRADES_SCHEMA) as trade_writer, pq.ParquetWriter(
         out / "events.parquet", EVENTS_SCHEMA
-    ) as event_writer:
-        for path in _parquet_files(paths):
-            for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows):
-                result = engine.submit(batch)
-                orders += batch.num_rows
-                trades += result.n_trades
-                if result.n_trades:
-                    volume += int(pc.sum(result.trades.column("qty")).as_py())
-                    trade_writer.write_table(result.trades)
-                event_writer.write_table(result.events)
-                rejected = result.events.filter(pc.equal(result.events.column("event"), REJECTED))
-                rejects += np.bincount(rejected.column("reason").to_numpy(), minlength=rejects.size)
+    ) as event_writer, progress_bar(total, quiet=quiet, unit="orders") as update:
+        for batch in batches:
+            result = engine.submit(batch)
+            orders += result.seq_end - result.seq_start
+            update(orders)
+            trades += result.n_trades
+            if result.n_trades:
+                volume += int(pc.sum(result.trades.column("qty")).as_py())
+                trade_writer.write_table(result.trades)
+            event_writer.write_table(result.events)
+            rejected = result.events.filter(pc.equal(result.events.column("event"), REJECTED))
+            rejects += np.bincount(rejected.column("reason").to_numpy(), minlength=rejects.size)
     wall = time.perf_counter() - started
     summary = {
         "orders": orders,
@@ -88,5 +210,7 @@ def backtest(source, out, *, batch_rows=65536, stp="none", max_span_ticks=1 << 2
         "orders_per_second": round(orders / wall) if wall > 0 else None,
         "state_hash": engine.state_hash(),
     }
+    if format == "lobster":
+        summary["lobster_rows_without_order"] = skipped
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary

@@ -1,4 +1,4 @@
-"""The ``nbengine`` command line: ``generate`` sample flow, ``backtest`` Parquet files."""
+"""The ``nbengine`` command line: ``generate`` sample flow, ``backtest`` Parquet files, ``lobster-check``."""
 
 import argparse
 import json
@@ -19,12 +19,52 @@ def _generate(args):
     print(f"wrote {args.orders} orders over {args.symbols} symbols (seed {args.seed}) to {args.out}")
 
 
+def _column_map(pairs):
+    """``["px=price", ...]`` → ``{"px": "price", ...}``."""
+    mapping = {}
+    for pair in pairs:
+        source, sep, target = pair.partition("=")
+        if not sep or not source or not target:
+            raise SystemExit(f"nbengine backtest: --map expects SOURCE=COLUMN, got {pair!r}")
+        mapping[source] = target
+    return mapping
+
+
 def _backtest(args):
     from .backtest import backtest
+    from .schema import SchemaError
 
-    summary = backtest(args.paths, args.out, batch_rows=args.batch_rows, stp=args.stp)
+    try:
+        summary = backtest(
+            args.paths, args.out, batch_rows=args.batch_rows, stp=args.stp, columns=_column_map(args.map),
+            tick_size=args.tick_size, format=args.format, orderbook=args.orderbook, price_unit=args.price_unit,
+            quiet=args.quiet,
+        )
+    except (ValueError, FileNotFoundError, SchemaError) as exc:
+        raise SystemExit(f"nbengine backtest: {exc}") from exc
     print(json.dumps(summary, indent=2))
     print(f"results in {args.out}/ (trades.parquet, events.parquet, summary.json)")
+
+
+def _lobster_check(args):
+    import warnings
+
+    from .loaders import lobster
+    from .loaders.lobster_check import check_day
+    from .progress import progress_bar
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", lobster.SubNanosecondTimeWarning)
+        messages = lobster.read_messages(args.messages)
+    for warning in caught:
+        print(f"note: {warning.message}")
+    orderbook = lobster.read_orderbook(args.orderbook)
+    if args.rows is not None:
+        messages, orderbook = messages.slice(0, args.rows), orderbook[: args.rows]
+    with progress_bar(messages.num_rows, quiet=args.quiet, unit="msgs") as update:
+        report = check_day(messages, orderbook, price_unit=args.price_unit, progress=update)
+    print(report)
+    return 0 if report.ok else 1
 
 
 def main(argv=None):
@@ -45,11 +85,30 @@ def main(argv=None):
     bt.add_argument("--out", required=True, help="output directory")
     bt.add_argument("--batch-rows", type=int, default=65536)
     bt.add_argument("--stp", choices=sorted(STP_MODES), default="none")
+    bt.add_argument("--format", choices=["parquet", "lobster"], default="parquet",
+                    help="parquet: order-schema files; lobster: LOBSTER message files")
+    bt.add_argument("--map", action="append", default=[], metavar="SOURCE=COLUMN",
+                    help="read column SOURCE as order column COLUMN (repeatable; parquet)")
+    bt.add_argument("--tick-size", type=float, default=None,
+                    help="prices are currency amounts: convert to ticks of this size (off-grid rows are rejected)")
+    bt.add_argument("--orderbook", default=None, help="LOBSTER orderbook file: its first row is the opening book")
+    bt.add_argument("--price-unit", type=int, default=100, help="LOBSTER price units per tick (100 = one cent)")
+    bt.add_argument("--quiet", action="store_true", help="no progress bar")
     bt.set_defaults(run=_backtest)
 
+    lc = commands.add_parser(
+        "lobster-check",
+        help="replay a LOBSTER message file and compare the engine's book with the orderbook file after every message",
+    )
+    lc.add_argument("messages", help="LOBSTER message file (.csv or .csv.gz)")
+    lc.add_argument("orderbook", help="the matching orderbook file")
+    lc.add_argument("--price-unit", type=int, default=100, help="LOBSTER price units per tick (100 = one cent)")
+    lc.add_argument("--rows", type=int, default=None, help="check only the first ROWS messages")
+    lc.add_argument("--quiet", action="store_true", help="no progress bar")
+    lc.set_defaults(run=_lobster_check)
+
     args = parser.parse_args(argv)
-    args.run(args)
-    return 0
+    return args.run(args) or 0
 
 
 if __name__ == "__main__":

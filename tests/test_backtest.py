@@ -1,0 +1,121 @@
+"""Backtests: equal to one Engine.submit, column mapping and tick conversion, LOBSTER input, progress."""
+
+import io
+import json
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import nbengine
+from nbengine.backtest import backtest, map_columns
+from nbengine.cli import main
+from nbengine.codes import OFF_TICK, REASON_NAMES
+from nbengine.generate import standard_mix, to_table
+from nbengine.progress import progress_bar
+
+from .test_lobster_loader import MESSAGES
+
+
+def test_trades_equal_one_submit_of_the_whole_input(tmp_path):
+    table = to_table(standard_mix(5_000, seed=7, symbols=3, modify=0.05, fok=0.02, post_only=0.03))
+    pq.write_table(table, tmp_path / "orders.parquet", row_group_size=700)
+    summary = backtest(tmp_path / "orders.parquet", tmp_path / "out", batch_rows=333, quiet=True)
+    whole = nbengine.Engine().submit(table)
+    trades = pq.read_table(tmp_path / "out" / "trades.parquet")
+    assert trades.equals(whole.trades)
+    assert pq.read_table(tmp_path / "out" / "events.parquet").equals(whole.events)
+    assert summary["orders"] == 5_000 and summary["trades"] == whole.n_trades
+    assert json.loads((tmp_path / "out" / "summary.json").read_text()) == summary
+
+
+def _foreign_file(tmp_path):
+    table = pa.table({
+        "time": [1, 2, 3], "id": [1, 2, 3], "kind": [0, 0, 0], "side": [1, -1, -1],
+        "px": [100.25, 100.25, 100.26], "size": [5, 3, 1],
+    })
+    pq.write_table(table, tmp_path / "foreign.parquet")
+    return tmp_path / "foreign.parquet"
+
+
+def test_column_map_and_tick_size(tmp_path):
+    path = _foreign_file(tmp_path)
+    code = main(["backtest", str(path), "--out", str(tmp_path / "out"), "--quiet", "--map", "time=ts",
+                 "--map", "id=order_id", "--map", "px=price", "--map", "size=qty", "--tick-size", "0.05"])
+    assert code == 0
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    # 100.25 is on the 0.05 grid (2005 ticks): buy 5 then sell 3 trade; 100.26 is off it: rejected, not rounded.
+    assert (summary["trades"], summary["volume"]) == (1, 3)
+    assert summary["rejects"] == {REASON_NAMES[OFF_TICK]: 1}
+    trades = pq.read_table(tmp_path / "out" / "trades.parquet")
+    assert trades.column("price").to_pylist() == [2005]
+
+
+def test_float_prices_without_a_tick_size_are_refused(tmp_path, capsys):
+    path = _foreign_file(tmp_path)
+    with pytest.raises(SystemExit, match="column 'price': expected int64, got double; convert float prices"):
+        main(["backtest", str(path), "--out", str(tmp_path / "out"), "--quiet",
+              "--map", "time=ts", "--map", "id=order_id", "--map", "px=price", "--map", "size=qty"])
+
+
+@pytest.mark.parametrize("mapping, message", [
+    ({"px": "cost"}, r"'cost' is not an order column"),
+    ({"nope": "price"}, r"no column 'nope'; the input has \['px', 'qty'\]"),
+    ({"px": "qty"}, r"more than one column would be named \['qty'\]"),
+])
+def test_column_map_errors_name_the_problem(mapping, message):
+    batch = pa.record_batch({"px": [1.0], "qty": [1]})
+    with pytest.raises(ValueError, match=message):
+        map_columns(batch, mapping)
+
+
+def test_cli_rejects_a_malformed_map(tmp_path):
+    with pytest.raises(SystemExit, match="--map expects SOURCE=COLUMN, got 'px'"):
+        main(["backtest", str(tmp_path), "--out", str(tmp_path / "out"), "--map", "px"])
+
+
+def test_lobster_backtest_counts_rows_without_orders(tmp_path):
+    path = tmp_path / "message.csv"
+    path.write_text(MESSAGES)
+    summary = backtest(path, tmp_path / "out", format="lobster", quiet=True)
+    assert summary["orders"] == 6 and summary["trades"] == 2
+    assert sum(summary["lobster_rows_without_order"].values()) == 3
+    assert summary["rejects"] == {}
+
+
+def test_no_progress_bar_off_a_terminal_or_when_quiet():
+    stream = io.StringIO()
+    with progress_bar(10, stream=stream) as update:
+        update(5)
+    assert stream.getvalue() == ""
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    with progress_bar(10, quiet=True, stream=Terminal()) as update:
+        update(10)
+
+
+def test_progress_bar_on_a_terminal_with_tqdm():
+    pytest.importorskip("tqdm", reason="tqdm is an optional extra (nbengine[progress])")
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    stream = Terminal()
+    with progress_bar(10, stream=stream, unit="orders") as update:
+        update(4)
+        update(10)
+    assert "100%" in stream.getvalue() and "orders/s" in stream.getvalue()
+
+
+def test_unknown_format_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="format: expected one of"):
+        backtest(tmp_path, tmp_path / "out", format="csv")
+
+
+def test_an_opening_book_needs_one_message_file(tmp_path):
+    with pytest.raises(ValueError, match="opening book of one message file, got 2"):
+        backtest([tmp_path / "a", tmp_path / "b"], tmp_path / "out", format="lobster", orderbook=tmp_path / "ob")
