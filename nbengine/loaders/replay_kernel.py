@@ -131,7 +131,7 @@ def replay_until_exception(st, out, book, start, stop, execution_id_base, msg_ty
         size = msg_size[row]
         status = OK
         if kind == 1:
-            status, n_trades, _ = _submit(st, out, row, order_id, msg_side[row], LIMIT, GTC, price, size)
+            status, n_trades, _, _ = _submit(st, out, row, order_id, msg_side[row], LIMIT, GTC, price, size)
         elif kind == 2 or kind == 3 or kind == 4:
             slot = find_order(st.order_index, pool, book, order_id)
             if slot < 0 or pool[slot, P_PRICE] != price or pool[slot, P_QTY] < size:
@@ -139,18 +139,18 @@ def replay_until_exception(st, out, book, start, stop, execution_id_base, msg_ty
             if kind == 2:
                 if pool[slot, P_QTY] == size:
                     return STOP_APPLY, row, OK
-                status, n_trades, _ = _submit(st, out, row, order_id, 0, MODIFY, GTC, price, pool[slot, P_QTY] - size)
+                status, n_trades, _, _ = _submit(st, out, row, order_id, 0, MODIFY, GTC, price, pool[slot, P_QTY] - size)
             elif kind == 3:
                 if pool[slot, P_QTY] != size:
                     return STOP_APPLY, row, OK
-                status, n_trades, _ = _submit(st, out, row, order_id, 0, CANCEL, GTC, price, 0)
+                status, n_trades, _, _ = _submit(st, out, row, order_id, 0, CANCEL, GTC, price, 0)
             else:
                 best = st.books[book, B_BEST_BID] if msg_side[row] == 1 else st.books[book, B_BEST_ASK]
                 if best != price - st.books[book, B_BASE]:
                     return STOP_APPLY, row, OK
                 if st.levels[st.books[book, B_LEVEL_OFF] + best, L_HEAD] != slot:
                     return STOP_APPLY, row, OK
-                status, n_trades, _ = _submit(st, out, row, execution_id_base + row, -msg_side[row], LIMIT, IOC,
+                status, n_trades, _, _ = _submit(st, out, row, execution_id_base + row, -msg_side[row], LIMIT, IOC,
                                               price, size)
                 if status == OK:
                     trades = out.trades
