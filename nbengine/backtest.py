@@ -12,7 +12,8 @@ import pyarrow.parquet as pq
 from .codes import REASON_NAMES, REJECTED
 from .engine import Engine
 from .progress import progress_bar
-from .schema import EVENTS_SCHEMA, ORDER_DTYPES, TRADES_SCHEMA, to_ticks
+from .schema import EVENTS_SCHEMA, ORDER_DTYPES, TRADES_SCHEMA, prepare, to_ticks
+from .strategy import BookView, as_columns, empty_orders, merge_orders, own_fill_summary
 from .warmup import warmup
 
 FORMATS = ("parquet", "lobster")
@@ -116,6 +117,68 @@ def _lobster_batches(paths, batch_rows, orderbook, price_unit, skipped):
     return sum(c.orders["ts"].size for c in loaded), batches()
 
 
+class _StrategyHook:
+    """Runs a strategy beside the replay: holds its pending orders, writes its fills."""
+
+    def __init__(self, strategy, engine, out):
+        self.strategy = strategy
+        self.account = strategy.account
+        self.book = BookView(engine, strategy.account)
+        self.pending = empty_orders()
+        self.submitted = 0
+        self.fills = []
+        self.fill_path = out / "own_fills.parquet"
+        self.replay_over = False
+
+    def take_due(self, last_ts):
+        """Pending orders stamped at or before ``last_ts`` (all when None); keep the rest."""
+        due = np.ones(len(self.pending["ts"]), dtype=bool) if last_ts is None else self.pending["ts"] <= last_ts
+        taken = {name: column[due] for name, column in self.pending.items()}
+        self.pending = {name: column[~due] for name, column in self.pending.items()}
+        self.submitted += int(due.sum())
+        return taken
+
+    def after(self, result):
+        own = (np.asarray(result.trades.column("taker_account")) == self.account) | (
+            np.asarray(result.trades.column("maker_account")) == self.account
+        )
+        if own.any():
+            self.fills.append(result.trades.filter(own))
+        if self.replay_over:
+            return
+        orders = self.strategy.on_batch(result, self.book)
+        if orders is not None:
+            orders = as_columns(orders)
+            self.pending = {name: np.concatenate([self.pending[name], orders[name]]) for name in self.pending}
+
+    def finish(self):
+        fills = pa.concat_tables(self.fills) if self.fills else TRADES_SCHEMA.empty_table()
+        pq.write_table(fills, self.fill_path)
+        quote = self.book.bbo(getattr(self.strategy, "symbol", 0))
+        mark = None
+        if quote.bid_price is not None and quote.ask_price is not None:
+            mark = (quote.bid_price + quote.ask_price) // 2
+        return {"orders": self.submitted, **own_fill_summary(fills, self.account, mark)}
+
+
+def _with_own_orders(batches, hook):
+    """The replayed batches with the strategy's due orders merged in, then what is left.
+
+    The strategy is not called after that last batch: the replay is over.
+    """
+    if hook is None:
+        yield from batches
+        return
+    for batch in batches:
+        columns = prepare(batch)
+        last_ts = int(columns.ts[-1]) if columns.ts.size else None
+        yield merge_orders(columns, hook.take_due(last_ts))
+    hook.replay_over = True
+    left = hook.take_due(None)
+    if left["ts"].size:
+        yield left
+
+
 def backtest(
     source,
     out,
@@ -129,6 +192,7 @@ def backtest(
     orderbook=None,
     price_unit=100,
     quiet=False,
+    strategy=None,
 ):
     """Match every order of ``source`` and write ``trades.parquet``, ``events.parquet``, ``summary.json``.
 
@@ -161,6 +225,15 @@ def backtest(
         LOBSTER only: LOBSTER price units per tick (100 = one cent).
     quiet : bool
         No progress bar.
+    strategy : object, optional
+        A strategy (``nbengine.strategy``): after every batch ``strategy.on_batch(result,
+        book)`` sees the batch's result and a read-only `strategy.BookView`, and may return
+        its own orders (dict of order columns). They are merged into the following replayed
+        rows by timestamp (`strategy.merge_orders`) and matched with them, joining the back
+        of their price level; what is still pending after the last batch is matched last.
+        Its fills go to ``own_fills.parquet`` and its inventory and P&L (marked at the
+        final mid) to the summary's ``strategy`` entry. ``orders`` then counts its orders
+        too.
 
     Returns
     -------
@@ -183,11 +256,12 @@ def backtest(
         total, batches = _parquet_batches(paths, batch_rows, columns, tick_size)
     orders = trades = volume = 0
     rejects = np.zeros(max(REASON_NAMES) + 1, dtype=np.int64)
+    hook = _StrategyHook(strategy, engine, out) if strategy is not None else None
     started = time.perf_counter()
     with pq.ParquetWriter(out / "trades.parquet", TRADES_SCHEMA) as trade_writer, pq.ParquetWriter(
         out / "events.parquet", EVENTS_SCHEMA
     ) as event_writer, progress_bar(total, quiet=quiet, unit="orders") as update:
-        for batch in batches:
+        for batch in _with_own_orders(batches, hook):
             result = engine.submit(batch)
             orders += result.seq_end - result.seq_start
             update(orders)
@@ -198,6 +272,8 @@ def backtest(
             event_writer.write_table(result.events)
             rejected = result.events.filter(pc.equal(result.events.column("event"), REJECTED))
             rejects += np.bincount(rejected.column("reason").to_numpy(), minlength=rejects.size)
+            if hook is not None:
+                hook.after(result)
     wall = time.perf_counter() - started
     summary = {
         "orders": orders,
@@ -210,6 +286,8 @@ def backtest(
         "orders_per_second": round(orders / wall) if wall > 0 else None,
         "state_hash": engine.state_hash(),
     }
+    if hook is not None:
+        summary["strategy"] = hook.finish()
     if format == "lobster":
         summary["lobster_rows_without_order"] = skipped
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")

@@ -33,12 +33,17 @@ def _column_map(pairs):
 def _backtest(args):
     from .backtest import backtest
     from .schema import SchemaError
+    from .strategy import QuoteAroundMid
 
+    strategy = None
+    if args.quote_around_mid is not None:
+        half_spread, size = args.quote_around_mid
+        strategy = QuoteAroundMid(symbol=args.quote_symbol, half_spread=half_spread, size=size)
     try:
         summary = backtest(
             args.paths, args.out, batch_rows=args.batch_rows, stp=args.stp, columns=_column_map(args.map),
             tick_size=args.tick_size, format=args.format, orderbook=args.orderbook, price_unit=args.price_unit,
-            quiet=args.quiet,
+            quiet=args.quiet, strategy=strategy,
         )
     except (ValueError, FileNotFoundError, SchemaError) as exc:
         raise SystemExit(f"nbengine backtest: {exc}") from exc
@@ -94,6 +99,10 @@ def main(argv=None):
     bt.add_argument("--orderbook", default=None, help="LOBSTER orderbook file: its first row is the opening book")
     bt.add_argument("--price-unit", type=int, default=100, help="LOBSTER price units per tick (100 = one cent)")
     bt.add_argument("--quiet", action="store_true", help="no progress bar")
+    bt.add_argument("--quote-around-mid", type=int, nargs=2, metavar=("HALF_SPREAD", "SIZE"), default=None,
+                    help="run the example strategy: a bid and an ask HALF_SPREAD ticks around the mid, SIZE lots "
+                         "each, re-priced after every batch; its fills go to own_fills.parquet")
+    bt.add_argument("--quote-symbol", type=int, default=0, help="symbol the example strategy quotes")
     bt.set_defaults(run=_backtest)
 
     lc = commands.add_parser(
