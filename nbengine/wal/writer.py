@@ -140,7 +140,7 @@ class WalWriter:
         size = len(payload)
         with self._cond:
             self._cond.wait_for(lambda: self._error is not None or not self._full(size))
-            self._raise_if_unusable()
+            self.raise_if_unusable()
             if first_seq != self._appended_seq:
                 raise ValueError(f"frame starts at seq {first_seq}, expected {self._appended_seq}")
             self._queue.append((payload, first_seq, rows))
@@ -158,10 +158,11 @@ class WalWriter:
             or self._queued_bytes + size > self.max_queued_bytes
         )
 
-    def _raise_if_unusable(self):
+    def raise_if_unusable(self):
+        """Raise ``WalPoisonedError`` when poisoned, ``WalError`` when closed."""
         if self._error is not None:
             raise WalPoisonedError(
-                f"the WAL in {self.directory} is poisoned by a failed write or fsync "
+                f"the WAL in {self.directory} is poisoned by a failed file operation "
                 f"({self._error}); nothing after seq {self._durable_seq} is durable and no "
                 "submission is accepted"
             ) from self._error
@@ -188,13 +189,13 @@ class WalWriter:
             if self._durable_seq >= seq_end:
                 return True
             if self._error is not None:
-                self._raise_if_unusable()
+                self.raise_if_unusable()
             return False
 
     def rotate(self, first_seq):
         """Queue a segment switch at ``first_seq`` (the next frame's seq); see ``wait_rotated``."""
         with self._cond:
-            self._raise_if_unusable()
+            self.raise_if_unusable()
             if first_seq != self._appended_seq:
                 raise ValueError(f"rotation at seq {first_seq}, next frame is {self._appended_seq}")
             self._queue.append(_Rotate(first_seq))
@@ -205,7 +206,7 @@ class WalWriter:
         with self._cond:
             self._cond.wait_for(lambda: self._rotated_seq >= first_seq or self._error is not None)
             if self._rotated_seq < first_seq:
-                self._raise_if_unusable()
+                self.raise_if_unusable()
 
     def close(self):
         """Write and fsync everything queued, stop the thread, close the segment.
