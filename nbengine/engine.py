@@ -19,7 +19,7 @@ from .statehash import state_hash
 from .wal import recovery, snapshot as wal_snapshot
 from .wal.errors import WalError
 from .wal.files import FileLayer
-from .wal.format import WalConfig, columns_from_scalars, encode_payload
+from .wal.format import WalConfig, encode_one_payload, encode_payload
 from .wal.reader import list_segments
 from .wal.writer import WalWriter
 
@@ -390,20 +390,18 @@ class Engine:
         Returns
         -------
         SubmitResult
-            For one row; its tables are built only when read.
+            For one row; its tables are built only when read. With a WAL, returned as
+            the durability mode says (like ``submit``).
+
+        Raises
+        ------
+        OverflowError
+            With a WAL, when a value does not fit its column's dtype (the row could not be
+            logged as it is matched).
         """
+        payload = None
         if self._wal is not None:
-            columns = columns_from_scalars(ts, order_id, symbol, side, kind, tif, price, qty, account)
-            payload = encode_payload(columns)
-            with self._lock:
-                self._check_open()
-                seq_start = self.next_seq
-                n_trades, n_events = self._match(columns)
-                result = SubmitResult(
-                    self._out.trades[:n_trades].copy(), self._out.events[:n_events].copy(), seq_start, seq_start + 1, self._wal
-                )
-                self._log(payload, seq_start, 1)
-            return self._after_submit(result)
+            payload = encode_one_payload(ts, order_id, symbol, side, kind, tif, price, qty, account)
         with self._lock:
             self._check_open()
             status, n_trades, n_events = match_one(
@@ -415,9 +413,13 @@ class Engine:
                     *self._state, *self._out, ts, order_id, symbol, side, kind, tif, price, qty, account
                 )
             seq = int(self._state.meta[s.M_INPUT_SEQ])
-            return SubmitResult(
-                self._out.trades[:n_trades].copy(), self._out.events[:n_events].copy(), seq - 1, seq
+            result = SubmitResult(
+                self._out.trades[:n_trades].copy(), self._out.events[:n_events].copy(), seq - 1, seq, self._wal
             )
+            self._log(payload, seq - 1, 1)
+        if self._wal is not None:
+            self._after_submit(result)
+        return result
 
     # -- durability -------------------------------------------------------------------
 

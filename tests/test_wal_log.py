@@ -6,10 +6,22 @@ import shutil
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import nbengine
 from nbengine.wal import WalConfigError, WalCorruptionError
-from nbengine.wal.format import FRAME_HEADER, SEGMENT_HEADER, WalConfig, decode_payload, encode_segment_header
+from nbengine.schema import ORDER_DTYPES
+from nbengine.state import OrderColumns
+from nbengine.wal.format import (
+    FRAME_HEADER,
+    SEGMENT_HEADER,
+    WalConfig,
+    decode_payload,
+    encode_one_payload,
+    encode_payload,
+    encode_segment_header,
+)
 from nbengine.wal.reader import WalReader, list_segments, scan_segment
 
 from .wal_support import batches
@@ -236,3 +248,22 @@ def test_segments_with_different_settings_are_corruption(tmp_path):
         f.write(encode_segment_header(WalConfig("cancel-both", 1 << 20, 1 << 53), 100))
     with pytest.raises(WalCorruptionError, match="differ from earlier segments"):
         read_all(tmp_path)
+
+
+@given(
+    st.tuples(
+        st.integers(-(2**63), 2**63 - 1),
+        st.integers(-(2**63), 2**63 - 1),
+        st.integers(-(2**31), 2**31 - 1),
+        *[st.integers(-128, 127)] * 3,
+        *[st.integers(-(2**63), 2**63 - 1)] * 3,
+    )
+)
+def test_one_order_payload_equals_the_arrow_message(values):
+    columns = OrderColumns(*(np.array([v], dtype=dtype) for v, dtype in zip(values, ORDER_DTYPES.values())))
+    assert encode_one_payload(*values) == encode_payload(columns).to_pybytes()
+
+
+def test_one_order_payload_refuses_values_out_of_range():
+    with pytest.raises(OverflowError, match="does not fit"):
+        encode_one_payload(1, 2, 0, 300, 0, 0, 100, 5, 0)

@@ -15,6 +15,7 @@ from crc32c import crc32c
 
 from ..codes import STP_MODES
 from ..schema import ORDERS_SCHEMA, SCHEMA_VERSION, prepare
+from ..state import OrderColumns
 from .errors import WalConfigError
 
 FORMAT_VERSION = 1
@@ -141,11 +142,46 @@ def frame_crc_ok(data, offset, header):
 
 
 def encode_payload(columns):
-    """The Arrow IPC record-batch message of prepared order columns (``state.OrderColumns``)."""
-    arrays = [pa.array(getattr(columns, field.name), type=field.type) for field in ORDERS_SCHEMA]
+    """The Arrow IPC record-batch message of prepared order columns (``state.OrderColumns``).
+
+    Arrays are made from the column buffers directly (no copy, no per-array conversion
+    cost); ``serialize`` copies once into the message.
+    """
+    n = columns.ts.shape[0]
+    arrays = [
+        pa.Array.from_buffers(field.type, n, [None, pa.py_buffer(column)])
+        for field, column in zip(ORDERS_SCHEMA, columns)
+    ]
     payload = pa.RecordBatch.from_arrays(arrays, schema=ORDERS_SCHEMA).serialize()
     assert payload.size % 8 == 0, "Arrow IPC messages are padded to 8 bytes"
     return payload
+
+
+_ONE_ROW_BODY = struct.Struct("<qqi4xb7xb7xb7xqqq")
+"""The body of a one-row message: each column's value padded to 8 bytes, in schema order."""
+
+
+def _one_row_prefix():
+    """Metadata bytes of every one-row message (they do not depend on the values)."""
+    zeros = OrderColumns(*(np.zeros(1, dtype=dtype) for dtype in _ORDER_DTYPES))
+    message = encode_payload(zeros).to_pybytes()
+    prefix = message[: -_ONE_ROW_BODY.size]
+    values = (1, -2, 3, -1, 2, 3, 4, 5, -6)
+    probe = OrderColumns(*(np.array([value], dtype=dtype) for value, dtype in zip(values, _ORDER_DTYPES)))
+    assert prefix + _ONE_ROW_BODY.pack(*values) == encode_payload(probe).to_pybytes()
+    return prefix
+
+
+def encode_one_payload(ts, order_id, symbol, side, kind, tif, price, qty, account):
+    """``encode_payload`` of one order given as integers, by filling the fixed body of a cached message.
+
+    Raises ``OverflowError`` when a value does not fit its column's dtype.
+    """
+    try:
+        body = _ONE_ROW_BODY.pack(ts, order_id, symbol, side, kind, tif, price, qty, account)
+    except struct.error as exc:
+        raise OverflowError(f"an order field does not fit its column's dtype ({exc})") from None
+    return _ONE_ROW_PREFIX + body
 
 
 def decode_payload(buffer):
@@ -153,10 +189,8 @@ def decode_payload(buffer):
     return prepare(pa.ipc.read_record_batch(buffer, ORDERS_SCHEMA))
 
 
-def columns_from_scalars(ts, order_id, symbol, side, kind, tif, price, qty, account):
-    """One-row order columns from Python integers (the ``submit_one`` path with a WAL)."""
-    values = dict(ts=ts, order_id=order_id, symbol=symbol, side=side, kind=kind, tif=tif, price=price, qty=qty, account=account)
-    return prepare({name: np.array([value], dtype=ORDERS_SCHEMA.field(name).type.to_pandas_dtype()) for name, value in values.items()})
+_ORDER_DTYPES = [np.dtype(field.type.to_pandas_dtype()) for field in ORDERS_SCHEMA]
 
 
 assert SCHEMA_VERSION == "1", "a new orders schema needs a new FORMAT_VERSION"
+_ONE_ROW_PREFIX = _one_row_prefix()
