@@ -120,6 +120,22 @@ def test_recovery_refuses_other_settings(tmp_path):
     recovered.close()
 
 
+def test_a_log_torn_while_its_first_segment_was_created_recovers_empty(tmp_path):
+    nbengine.Engine(wal_dir=tmp_path, stp="cancel-both").close()
+    segment = list_segments(tmp_path)[0]
+    open(segment, "wb").close()
+    recovered = nbengine.Engine.recover(tmp_path, stp="cancel-both")
+    assert recovered.next_seq == 0 and recovered.live_orders == 0 and recovered.stp == "cancel-both"
+    recovered.submit(batches(50, 50)[0])
+    recovered.close()
+    assert nbengine.Engine.recover(tmp_path).next_seq == 50
+
+
+def test_a_directory_without_a_log_is_refused(tmp_path):
+    with pytest.raises(WalConfigError, match="holds no WAL segment"):
+        nbengine.Engine.recover(tmp_path)
+
+
 def test_a_directory_holding_a_wal_is_not_overwritten(tmp_path):
     nbengine.Engine(wal_dir=tmp_path).close()
     with pytest.raises(WalError, match="Engine.recover"):

@@ -5,6 +5,7 @@ torn tail, sets a corrupt suffix aside when salvaging). ``Engine.recover`` does 
 attaches a writer.
 """
 
+import inspect
 import itertools
 import os
 import shutil
@@ -69,6 +70,12 @@ def restore_snapshot(engine, snapshot):
     engine._set_counters(snapshot.input_seq, snapshot.trade_seq, snapshot.event_seq)
 
 
+def engine_defaults(engine_class):
+    """The default ``stp``, ``max_span_ticks``, ``max_price_ticks`` of ``engine_class``."""
+    defaults = inspect.signature(engine_class).parameters
+    return tuple(defaults[name].default for name in WalConfig._fields)
+
+
 def replay(engine_class, directory, *, salvage=False, expected=None):
     """Read, verify and replay a WAL directory into a new engine without a WAL.
 
@@ -98,8 +105,11 @@ def replay(engine_class, directory, *, salvage=False, expected=None):
     records = reader.records()
     first = next(records, None)
     config = snapshot.config if snapshot is not None else reader.config
-    if config is None:
+    if config is None and reader.torn is None:
         raise WalConfigError(f"{directory} holds no WAL segment and no snapshot")
+    if config is None:  # only a segment torn while being created: an empty log, settings unknown
+        config = WalConfig(*engine_defaults(engine_class))
+        config = config._replace(**{k: v for k, v in (expected or {}).items() if v is not None})
     if reader.config is not None and reader.config != config:
         config.check_same(reader.config, f"{directory}: the snapshot")
     if expected:
