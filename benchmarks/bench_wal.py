@@ -56,7 +56,7 @@ class WalBatchThroughput(_Directory):
     other's batch syncs (the pipelining ``group`` allows).
     """
 
-    params = (["none", "async", "group", "sync"], [1, 2])
+    params = [["none", "async", "group", "sync"], [1, 2]]
     param_names = ["durability", "threads"]
     unit = "orders/s"
     version = VERSION

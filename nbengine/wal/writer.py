@@ -8,6 +8,8 @@ order. The first failed write or fsync poisons the writer for good (no retry).
 """
 
 import collections
+import heapq
+import itertools
 import os
 import threading
 
@@ -85,6 +87,8 @@ class WalWriter:
         self._rotated_seq = -1
         self._error = None
         self._closing = False
+        self._waiters = []
+        self._waiter_ids = itertools.count()
         self.fsync_count = 0
         if append_to is None:
             self._open_new_segment(next_seq)
@@ -172,6 +176,9 @@ class WalWriter:
     def wait_durable(self, seq_end, timeout=None):
         """Block until every frame ending at or before ``seq_end`` is durable.
 
+        Each waiter sleeps on a lock of its own that the writer thread releases when its
+        frames are durable, so an fsync wakes only the callers it completes.
+
         Returns
         -------
         bool
@@ -183,14 +190,26 @@ class WalWriter:
             When the writer was poisoned before those frames became durable.
         """
         with self._cond:
-            self._cond.wait_for(
-                lambda: self._durable_seq >= seq_end or self._error is not None, timeout
-            )
+            if self._durable_seq >= seq_end:
+                return True
+            if self._error is not None:
+                self.raise_if_unusable()
+            waiter = threading.Lock()
+            waiter.acquire()
+            heapq.heappush(self._waiters, (seq_end, next(self._waiter_ids), waiter))
+        waiter.acquire(timeout=-1 if timeout is None else timeout)
+        with self._cond:
             if self._durable_seq >= seq_end:
                 return True
             if self._error is not None:
                 self.raise_if_unusable()
             return False
+
+    def _release_waiters(self):
+        """Wake the callers whose frames are durable, or all of them once poisoned. Lock held."""
+        waiters = self._waiters
+        while waiters and (self._error is not None or waiters[0][0] <= self._durable_seq):
+            heapq.heappop(waiters)[2].release()
 
     def rotate(self, first_seq):
         """Queue a segment switch at ``first_seq`` (the next frame's seq); see ``wait_rotated``."""
@@ -248,6 +267,7 @@ class WalWriter:
                 with self._cond:
                     self._error = exc
                     self._queue.clear()
+                    self._release_waiters()
                     self._cond.notify_all()
                 return
 
@@ -293,6 +313,7 @@ class WalWriter:
             self._durable_seq = end_seq
             self._queued_frames -= frames
             self._queued_bytes -= payload_bytes
+            self._release_waiters()
             self._cond.notify_all()
 
     def _switch_segment(self, first_seq):
