@@ -148,8 +148,6 @@ class WalReader:
         self.end_seq = start_seq
         self.torn = None
         self.corruption = None
-        self.last_segment = None
-        self.frames = 0
 
     def records(self):
         """Yield each ``Record`` whose rows start at or after ``start_seq``, in order."""
@@ -181,8 +179,6 @@ class WalReader:
                     detail = f"frame [{record.first_seq}, {end}) straddles the snapshot seq {self.start_seq}"
                     corruption = WalCorruptionError(path, record.offset, detail)
                     break
-                self.frames += 1
-                self.last_segment = path
                 expected = end
                 if end > self.start_seq:
                     self.end_seq = end

@@ -42,8 +42,6 @@ class RecoveryReport(NamedTuple):
         With ``salvage=True``: the corruption the valid prefix stops at.
     seconds : float
         Wall time of reading, verifying and replaying.
-    last_segment : str or None
-        The newest segment holding a recovered frame.
     """
 
     directory: str
@@ -55,7 +53,6 @@ class RecoveryReport(NamedTuple):
     torn: TornTail | None
     corruption: Exception | None
     seconds: float
-    last_segment: str | None
 
 
 def restore_snapshot(engine, snapshot):
@@ -132,7 +129,6 @@ def replay(engine_class, directory, *, salvage=False, expected=None):
         reader.torn,
         reader.corruption,
         time.perf_counter() - start,
-        reader.last_segment,
     )
     assert engine.next_seq == report.end_seq, (engine.next_seq, report.end_seq)
     return engine, report
