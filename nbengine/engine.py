@@ -17,6 +17,7 @@ from .kernels.views import book_depth, resting_orders
 from .schema import DEPTH_SCHEMA, EVENTS_SCHEMA, RESTING_SCHEMA, TRADES_SCHEMA, prepare
 from .statehash import state_hash
 from .wal import recovery, snapshot as wal_snapshot
+from .wal.dirlock import DirectoryLock
 from .wal.errors import WalError
 from .wal.files import FileLayer
 from .wal.format import WalConfig, encode_one_payload, encode_payload
@@ -153,7 +154,8 @@ class Engine:
         Highest valid limit price; lower bound is 1.
     wal_dir : str or os.PathLike, optional
         Directory of a write-ahead log of every input batch (created if missing; it must
-        not hold a log already: reopen one with ``Engine.recover``).
+        not hold a log already: reopen one with ``Engine.recover``). The engine holds an
+        exclusive lock on ``wal_dir/LOCK`` until ``close()``.
     durability : {"none", "async", "group", "sync"}, optional
         When ``submit`` returns and what survives a crash (README, "Durability"). Default
         ``"group"`` with a ``wal_dir``, ``"none"`` without.
@@ -207,6 +209,7 @@ class Engine:
         self._snapshot_lock = threading.Lock()
         self._wal = None
         self._wal_dir = None
+        self._dir_lock = None
         self._closed = False
         self.durability = "none"
         self.recovery = None
@@ -216,9 +219,14 @@ class Engine:
             return
         directory = os.fspath(wal_dir)
         os.makedirs(directory, exist_ok=True)
-        if list_segments(directory) or os.path.exists(os.path.join(directory, wal_snapshot.POINTER_NAME)):
-            raise WalError(f"{directory} already holds a WAL: reopen it with Engine.recover({directory!r})")
-        self._attach_wal(directory, durability, None, snapshot_every, wal_options)
+        self._dir_lock = DirectoryLock(directory)
+        try:
+            if list_segments(directory) or os.path.exists(os.path.join(directory, wal_snapshot.POINTER_NAME)):
+                raise WalError(f"{directory} already holds a WAL: reopen it with Engine.recover({directory!r})")
+            self._attach_wal(directory, durability, None, snapshot_every, wal_options)
+        except BaseException:
+            self._dir_lock.release()
+            raise
 
     @property
     def wal_config(self):
@@ -286,10 +294,18 @@ class Engine:
         """
         directory = os.fspath(wal_dir)
         expected = {"stp": stp, "max_span_ticks": max_span_ticks, "max_price_ticks": max_price_ticks}
-        engine, report = recovery.replay(cls, directory, salvage=salvage, expected=expected)
-        files = (wal_options or {}).get("files")
-        append_to = recovery.repair(report, files)
-        engine._attach_wal(directory, durability, append_to, snapshot_every, wal_options)
+        if not os.path.isdir(directory):
+            raise FileNotFoundError(f"no WAL directory {directory}")
+        lock = DirectoryLock(directory)
+        try:
+            engine, report = recovery.replay(cls, directory, salvage=salvage, expected=expected)
+            files = (wal_options or {}).get("files")
+            append_to = recovery.repair(report, files)
+            engine._attach_wal(directory, durability, append_to, snapshot_every, wal_options)
+        except BaseException:
+            lock.release()
+            raise
+        engine._dir_lock = lock
         engine.recovery = report
         return engine
 
@@ -475,8 +491,12 @@ class Engine:
             if self._closed:
                 return
             self._closed = True
-        if self._wal is not None:
-            self._wal.close()
+        try:
+            if self._wal is not None:
+                self._wal.close()
+        finally:
+            if self._dir_lock is not None:
+                self._dir_lock.release()
 
     def __enter__(self):
         return self

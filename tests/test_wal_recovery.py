@@ -2,6 +2,7 @@
 appending goes on, crashes at every step of a snapshot recover, corruption and other
 settings are refused, the CLI reports."""
 
+import contextlib
 import os
 
 import pytest
@@ -136,6 +137,34 @@ def test_a_directory_without_a_log_is_refused(tmp_path):
         nbengine.Engine.recover(tmp_path)
 
 
+def test_one_engine_at_a_time_writes_a_directory(tmp_path):
+    engine = nbengine.Engine(wal_dir=tmp_path)
+    with pytest.raises(WalError, match="in use by another engine"):
+        nbengine.Engine.recover(tmp_path)
+    engine.close()
+    recovered = nbengine.Engine.recover(tmp_path)
+    with pytest.raises(WalError, match="in use by another engine"):
+        nbengine.Engine.recover(tmp_path)
+    recovered.close()
+
+
+def test_segments_a_snapshot_covers_are_not_read(tmp_path):
+    chunks = batches(400, 100)
+    with nbengine.Engine(wal_dir=tmp_path, wal_options={"segment_bytes": 1000}) as engine:
+        for chunk in chunks[:2]:
+            engine.submit(chunk)
+        kept = {path: open(path, "rb").read() for path in list_segments(tmp_path)}
+        engine.snapshot()  # deletes segments 0 and 100
+        engine.submit(chunks[2])
+    for path, data in kept.items():  # as if the prune had been interrupted, and one rotted since
+        with open(path, "wb") as f:
+            f.write(data[:60] + bytes([data[60] ^ 1]) + data[61:])
+    recovered = nbengine.Engine.recover(tmp_path)
+    assert recovered.recovery.snapshot_seq == 200 and recovered.next_seq == 300
+    assert recovered.state_hash() == clean_hashes(chunks[:3])[-1]
+    recovered.close()
+
+
 def test_a_directory_holding_a_wal_is_not_overwritten(tmp_path):
     nbengine.Engine(wal_dir=tmp_path).close()
     with pytest.raises(WalError, match="Engine.recover"):
@@ -171,6 +200,8 @@ def test_crash_at_every_step_of_a_snapshot_recovers(tmp_path):
         files.arm("any", step, SimulatedCrash)
         with pytest.raises((OSError, WalError)):  # the writer thread's failure arrives as WalPoisonedError
             engine.snapshot()
+        with contextlib.suppress(WalError):
+            engine.close()  # only lets go of the directory lock: nothing is queued
         recovered = nbengine.Engine.recover(directory)
         assert recovered.next_seq == 200, step
         assert recovered.state_hash() == expected, step

@@ -83,7 +83,7 @@ def scan_segment(path, *, newest):
         if newest and (size < SEGMENT_HEADER.size or _is_zero(data, 0)):
             return None, [], TornTail(path, None), None
         return None, [], None, WalCorruptionError(path, 0, "bad segment header (magic or checksum)")
-    expected_name = int(os.path.basename(path)[: -len(SEGMENT_SUFFIX)])
+    expected_name = _segment_seq(path)
     if header.first_seq != expected_name:
         detail = f"header says first seq {header.first_seq}, the file name says {expected_name}"
         return header, [], None, WalCorruptionError(path, 0, detail)
@@ -122,6 +122,19 @@ def scan_segment(path, *, newest):
     return header, records, None, None
 
 
+def _segment_seq(path):
+    return int(os.path.basename(path)[: -len(SEGMENT_SUFFIX)])
+
+
+def _uncovered(segments, start_seq):
+    """Drop segments a snapshot at ``start_seq`` fully covers (left by an interrupted prune).
+
+    A segment is covered when the next one starts at or below ``start_seq``: every frame
+    it holds ends before that. Such segments are not read at all.
+    """
+    return [path for path, after in zip(segments, segments[1:] + [None]) if after is None or _segment_seq(after) > start_seq]
+
+
 class WalReader:
     """Every valid record of a WAL directory from ``start_seq`` on, segment by segment.
 
@@ -143,7 +156,7 @@ class WalReader:
         self.directory = str(directory)
         self.start_seq = start_seq
         self.salvage = salvage
-        self.segments = list_segments(self.directory)
+        self.segments = _uncovered(list_segments(self.directory), start_seq)
         self.config = None
         self.end_seq = start_seq
         self.torn = None
