@@ -22,11 +22,11 @@ from nbengine.wal.reader import list_segments
 from nbengine.wal.recovery import replay
 
 from .wal_crash_child import ASYNC_MAX_QUEUED_FRAMES
-from .wal_support import JIT_DISABLED, batches, clean_hashes
+from .wal_support import JIT_DISABLED, CleanRun, batches
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BATCH = 20 if JIT_DISABLED else 50
-BATCHES = 200
+BATCHES = 2000
 KILLS = {"group": 45, "sync": 40, "async": 20}
 if JIT_DISABLED:
     KILLS = {"group": 6, "sync": 6, "async": 4}
@@ -98,7 +98,7 @@ def server():
 
 @pytest.fixture(scope="module")
 def hashes():
-    return clean_hashes(batches(BATCH * BATCHES, BATCH, seed=SEED))
+    return CleanRun(batches(BATCH * BATCHES, BATCH, seed=SEED))
 
 
 @pytest.mark.parametrize("durability", ["group", "sync", "async"])
@@ -124,7 +124,7 @@ def test_sigkill_at_random_moments_loses_no_acknowledged_batch(tmp_path, server,
         if kill % 10 == 0:  # recover for real: truncate the tail, log one more batch, recover again
             continued = nbengine.Engine.recover(directory)
             batch_index = report.end_seq // BATCH
-            continued.submit(batches(BATCH * (batch_index + 1), BATCH, seed=SEED)[batch_index])
+            continued.submit(hashes.chunks[batch_index])
             continued.close()
             again, _ = replay(nbengine.Engine, directory)
             assert again.state_hash() == hashes[batch_index + 1], where

@@ -22,12 +22,9 @@ def _say(line):
     os.write(1, (line + "\n").encode())
 
 
-def _work(directory, durability, seed, rows, batch):
+def _work(directory, durability, chunks):
     import nbengine
 
-    from .wal_support import batches
-
-    chunks = batches(rows, batch, seed=seed)
     options = {"max_queued_frames": ASYNC_MAX_QUEUED_FRAMES} if durability == "async" else None
     engine = nbengine.Engine(wal_dir=directory, durability=durability, wal_options=options)
     for chunk in chunks:
@@ -53,13 +50,19 @@ def _warm_up():
 def main():
     _warm_up()
     _say("ready")
+    from .wal_support import batches
+
+    flows = {}
     for command in sys.stdin:
-        directory, durability, seed, rows, batch = command.split()
+        directory, durability, *flow = command.split()
+        if tuple(flow) not in flows:  # generated here once, before forking, so workers start at once
+            seed, rows, batch = map(int, flow)
+            flows[tuple(flow)] = batches(rows, batch, seed=seed)
         pid = os.fork()
         if pid == 0:
             _say(f"pid {os.getpid()}")
             try:
-                _work(directory, durability, int(seed), int(rows), int(batch))
+                _work(directory, durability, flows[tuple(flow)])
             finally:
                 os._exit(0)
         _, status = os.waitpid(pid, 0)

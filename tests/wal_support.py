@@ -20,12 +20,27 @@ def batches(rows, batch, *, seed=0, symbols=2):
 
 def clean_hashes(chunks):
     """``hashes[k]`` is the state hash of a WAL-less engine after the first ``k`` chunks."""
-    engine = nbengine.Engine()
-    hashes = [engine.state_hash()]
-    for chunk in chunks:
-        engine.submit(chunk)
-        hashes.append(engine.state_hash())
-    return hashes
+    return CleanRun(chunks)[: len(chunks) + 1]
+
+
+class CleanRun:
+    """State hashes of a WAL-less engine after the first ``k`` chunks, computed on demand.
+
+    ``run[k]`` matches chunks only as far as ``k`` (once), so a long list of chunks costs
+    only what the largest index asked for.
+    """
+
+    def __init__(self, chunks):
+        self.chunks = chunks
+        self.engine = nbengine.Engine()
+        self.hashes = [self.engine.state_hash()]
+
+    def __getitem__(self, k):
+        stop = (k.stop if k.stop is not None else len(self.chunks) + 1) - 1 if isinstance(k, slice) else k
+        while len(self.hashes) <= stop:
+            self.engine.submit(self.chunks[len(self.hashes) - 1])
+            self.hashes.append(self.engine.state_hash())
+        return self.hashes[k]
 
 
 class SimulatedCrash(OSError):
