@@ -4,12 +4,13 @@ Faults come from ``FaultyFiles``, a file layer that fails a chosen call with EIO
 ENOSPC; nothing the writer could not make durable may ever be acknowledged."""
 
 import errno
+import os
 import threading
 
 import pytest
 
 import nbengine
-from nbengine.wal import WalError, WalPoisonedError
+from nbengine.wal import FileLayer, WalError, WalPoisonedError
 from nbengine.wal.recovery import replay
 
 from .wal_support import FaultyFiles, batches, clean_hashes
@@ -159,3 +160,14 @@ def test_durability_needs_a_wal_dir_and_a_known_mode(tmp_path):
         nbengine.Engine(wal_dir=tmp_path, durability="none")
     with pytest.raises(ValueError, match="durability: expected one of"):
         nbengine.Engine(wal_dir=tmp_path, durability="fast")
+
+
+def test_short_writes_are_completed(tmp_path, monkeypatch):
+    real_writev = os.writev
+    monkeypatch.setattr(os, "writev", lambda fd, views: real_writev(fd, [bytes(views[0])[:7]]))
+    path = tmp_path / "f"
+    files = FileLayer()
+    fd = files.create(str(path))
+    files.write(fd, [b"abcdefghij", b"", memoryview(b"klmnopqrstuvwxyz"), b"0123"])
+    files.close(fd)
+    assert path.read_bytes() == b"abcdefghijklmnopqrstuvwxyz0123"

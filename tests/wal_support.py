@@ -97,7 +97,8 @@ class FaultyFiles(FileLayer):
             if self.counts[key] != self.nth:
                 return
         if op == "write" and self.partial and data is not None:
-            super().write(fd, memoryview(data).cast("B")[: len(data) // 2])
+            whole = b"".join(data)
+            super().write(fd, [whole[: len(whole) // 2]])
         raise self.exception(self.error, f"injected {os.strerror(self.error)} on {op}")
 
     def create(self, path):
@@ -108,9 +109,9 @@ class FaultyFiles(FileLayer):
         self._check("open_append")
         return super().open_append(path)
 
-    def write(self, fd, data):
-        self._check("write", data, fd)
-        super().write(fd, data)
+    def write(self, fd, buffers):
+        self._check("write", buffers, fd)
+        super().write(fd, buffers)
 
     def fsync(self, fd):
         self._check("fsync")

@@ -1,7 +1,7 @@
 """The WAL writer thread: group commit of queued frames, bounded hand-off, poisoning.
 
 The sequencer (the thread holding the engine lock) appends frames in sequence order;
-one writer thread takes everything queued, writes it with one ``write`` and one
+one writer thread takes everything queued, writes it with one ``writev`` and one
 ``fsync`` (RocksDB's group commit, no artificial delay) and then advances
 ``durable_seq``, which releases every waiting caller whose frames are now durable, in
 order. The first failed write or fsync poisons the writer for good (no retry).
@@ -304,10 +304,9 @@ class WalWriter:
         """One write and one fsync of ``pieces``; then release the waiters up to ``end_seq``."""
         if not pieces:
             return
-        data = b"".join(pieces)
-        self.files.write(self._fd, data)
+        self.files.write(self._fd, pieces)
         self.files.fsync(self._fd)
-        self._segment_size += len(data)
+        self._segment_size += sum(len(piece) for piece in pieces)
         with self._cond:
             self.fsync_count += 1
             self._durable_seq = end_seq
@@ -326,7 +325,7 @@ class WalWriter:
         path = os.path.join(self.directory, segment_name(first_seq))
         fd = self.files.create(path)
         try:
-            self.files.write(fd, encode_segment_header(self.config, first_seq))
+            self.files.write(fd, [encode_segment_header(self.config, first_seq)])
             self.files.fsync(fd)
         except OSError:
             self.files.close(fd)
