@@ -356,7 +356,7 @@ class Engine:
             counts = self._match(columns)
             self._log(payload, seq_start, columns.ts.shape[0])
         if self._wal is not None:
-            self._after_submit(SubmitResult(None, None, seq_start, self.next_seq, self._wal))
+            self._after_submit(SubmitResult(None, None, seq_start, seq_start + columns.ts.shape[0], self._wal))
         return counts
 
     def submit(self, orders):
@@ -432,7 +432,8 @@ class Engine:
             result = SubmitResult(
                 self._out.trades[:n_trades].copy(), self._out.events[:n_events].copy(), seq - 1, seq, self._wal
             )
-            self._log(payload, seq - 1, 1)
+            if payload is not None:
+                self._wal.append(payload, seq - 1, 1)
         if self._wal is not None:
             self._after_submit(result)
         return result
