@@ -291,6 +291,17 @@ class Engine:
             A bad checksum or a gap anywhere but a torn tail; names segment and byte offset.
         WalConfigError
             Another format version or other matching settings.
+
+        Examples
+        --------
+        >>> import tempfile, nbengine
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> with nbengine.Engine(wal_dir=tmp.name, durability="sync") as eng:
+        ...     _ = eng.submit_one(1, 7, nbengine.BUY, nbengine.LIMIT, 100, 5)
+        >>> again = nbengine.Engine.recover(tmp.name)
+        >>> again.bbo(), again.next_seq
+        (BBO(bid_price=100, bid_qty=5, ask_price=None, ask_qty=0), 1)
+        >>> again.close(); tmp.cleanup()
         """
         directory = os.fspath(wal_dir)
         expected = {"stp": stp, "max_span_ticks": max_span_ticks, "max_price_ticks": max_price_ticks}

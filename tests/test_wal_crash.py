@@ -29,7 +29,7 @@ BATCH = 20 if JIT_DISABLED else 50
 BATCHES = 2000
 KILLS = {"group": 45, "sync": 40, "async": 20}
 if JIT_DISABLED:
-    KILLS = {"group": 6, "sync": 6, "async": 4}
+    KILLS = {"group": 12, "sync": 12, "async": 8}
 MAX_DELAY = 0.15
 SEED = 11
 
