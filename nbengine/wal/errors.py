@@ -29,5 +29,5 @@ class WalConfigError(WalError):
 class WalPoisonedError(WalError):
     """A write or fsync failed: the WAL accepts nothing more and acknowledges nothing more.
 
-    The ``__cause__`` is the original ``OSError``.
+    The ``__cause__`` is the original exception (an ``OSError`` such as EIO or ENOSPC).
     """

@@ -103,7 +103,7 @@ class WalWriter:
 
     @property
     def error(self):
-        """The ``OSError`` that poisoned the writer, or None."""
+        """The exception (an ``OSError`` in practice) that poisoned the writer, or None."""
         return self._error
 
     @property
@@ -263,7 +263,7 @@ class WalWriter:
                     items = [self._queue.popleft()]
             try:
                 self._write(items)
-            except OSError as exc:
+            except Exception as exc:  # OSError in practice; anything else must not leave callers waiting
                 with self._cond:
                     self._error = exc
                     self._queue.clear()
