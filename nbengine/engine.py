@@ -1,6 +1,8 @@
 """The Engine: validate order batches, run the kernels, build result tables."""
 
 import operator
+import os
+import threading
 from typing import NamedTuple
 
 import numpy as np
@@ -15,6 +17,16 @@ from .kernels.match import match_batch, match_one
 from .kernels.views import book_depth, resting_orders
 from .schema import DEPTH_SCHEMA, EVENTS_SCHEMA, RESTING_SCHEMA, TRADES_SCHEMA, prepare
 from .statehash import state_hash
+from .wal import recovery, snapshot as wal_snapshot
+from .wal.dirlock import DirectoryLock
+from .wal.errors import WalError
+from .wal.files import FileLayer
+from .wal.format import WalConfig, encode_one_payload, encode_payload
+from .wal.reader import list_segments
+from .wal.writer import WalWriter
+
+DURABILITY_MODES = ("none", "async", "group", "sync")
+"""``Engine(durability=...)`` values; DESIGN §5 and the README say what each survives."""
 
 
 _DTYPES = {
@@ -74,13 +86,14 @@ class SubmitResult:
         The input sequence numbers of the batch's rows: ``[seq_start, seq_end)``.
     """
 
-    __slots__ = ("_trades", "_events", "seq_start", "seq_end")
+    __slots__ = ("_trades", "_events", "seq_start", "seq_end", "_wal")
 
-    def __init__(self, trades, events, seq_start, seq_end):
+    def __init__(self, trades, events, seq_start, seq_end, wal=None):
         self._trades = trades
         self._events = events
         self.seq_start = seq_start
         self.seq_end = seq_end
+        self._wal = wal
 
     @property
     def trades(self):
@@ -103,8 +116,26 @@ class SubmitResult:
         return len(self._events)
 
     def wait_durable(self, timeout=None):
-        """Return once the batch is durable; without a WAL there is nothing to wait for."""
-        return True
+        """Block until this batch (and every earlier one) is durable in the WAL.
+
+        Parameters
+        ----------
+        timeout : float, optional
+            Seconds to wait at most.
+
+        Returns
+        -------
+        bool
+            True once durable (at once without a WAL); False when ``timeout`` passed first.
+
+        Raises
+        ------
+        WalPoisonedError
+            When the WAL failed before the batch became durable: it never will.
+        """
+        if self._wal is None:
+            return True
+        return self._wal.wait_durable(self.seq_end, timeout)
 
     def __repr__(self):
         return (
@@ -126,6 +157,25 @@ class Engine:
         stretch a book further are rejected with ``PRICE_SPAN``.
     max_price_ticks : int
         Highest valid limit price; lower bound is 1.
+    wal_dir : str or os.PathLike, optional
+        Directory of a write-ahead log of every input batch (created if missing; it must
+        not hold a log already: reopen one with ``Engine.recover``). The engine holds an
+        exclusive lock on ``wal_dir/LOCK`` until ``close()``.
+    durability : {"none", "async", "group", "sync"}, optional
+        When ``submit`` returns and what survives a crash (README, "Durability"). Default
+        ``"group"`` with a ``wal_dir``, ``"none"`` without.
+    snapshot_every : int, optional
+        Take a snapshot (and drop the segments it covers) once this many orders were
+        submitted since the last one.
+    wal_options : dict, optional
+        Keyword arguments of ``wal.writer.WalWriter``: ``segment_bytes``,
+        ``max_queued_frames``, ``max_queued_bytes``, ``files`` (a ``wal.FileLayer``).
+
+    Notes
+    -----
+    ``submit``, ``submit_one``, ``match_columns`` and the views may be called from any
+    number of threads: one lock makes matching a single sequencer, and the WAL's writer
+    thread makes frames queued meanwhile share one fsync.
 
     Examples
     --------
@@ -137,7 +187,17 @@ class Engine:
     BBO(bid_price=100, bid_qty=2, ask_price=None, ask_qty=0)
     """
 
-    def __init__(self, *, stp="none", max_span_ticks=1 << 20, max_price_ticks=1 << 53):
+    def __init__(
+        self,
+        *,
+        stp="none",
+        max_span_ticks=1 << 20,
+        max_price_ticks=1 << 53,
+        wal_dir=None,
+        durability=None,
+        snapshot_every=None,
+        wal_options=None,
+    ):
         if stp not in STP_MODES:
             raise ValueError(f"stp: expected one of {sorted(STP_MODES)}, got {stp!r}")
         span = int(max_span_ticks)
@@ -150,14 +210,125 @@ class Engine:
         self.max_price_ticks = int(max_price_ticks)
         self._state = s.new_state(stp=STP_MODES[stp], max_span_ticks=span, max_price_ticks=self.max_price_ticks)
         self._out = s.new_outputs(1024, 2048)
+        self._lock = threading.RLock()
+        self._snapshot_lock = threading.Lock()
+        self._wal = None
+        self._wal_dir = None
+        self._dir_lock = None
+        self._closed = False
+        self.durability = "none"
+        self.recovery = None
+        if wal_dir is None:
+            if durability not in (None, "none"):
+                raise ValueError(f"durability={durability!r} needs a wal_dir")
+            return
+        directory = os.fspath(wal_dir)
+        os.makedirs(directory, exist_ok=True)
+        self._dir_lock = DirectoryLock(directory)
+        try:
+            if list_segments(directory) or os.path.exists(os.path.join(directory, wal_snapshot.POINTER_NAME)):
+                raise WalError(f"{directory} already holds a WAL: reopen it with Engine.recover({directory!r})")
+            self._attach_wal(directory, durability, None, snapshot_every, wal_options)
+        except BaseException:
+            self._dir_lock.release()
+            raise
+
+    @property
+    def wal_config(self):
+        """The settings that affect matching, as written into every WAL segment header."""
+        return WalConfig(self.stp, self.max_span_ticks, self.max_price_ticks)
+
+    def _attach_wal(self, directory, durability, append_to, snapshot_every, wal_options):
+        durability = "group" if durability is None else durability
+        if durability not in DURABILITY_MODES:
+            raise ValueError(f"durability: expected one of {DURABILITY_MODES}, got {durability!r}")
+        if durability == "none":
+            raise ValueError("durability='none' keeps no WAL: leave wal_dir out")
+        options = dict(wal_options or {})
+        self._files = options.get("files") or FileLayer()
+        self._wal = WalWriter(
+            directory, self.wal_config, self.next_seq, append_to=append_to, group=durability != "sync", **options
+        )
+        self._wal_dir = directory
+        self.durability = durability
+        self._snapshot_every = snapshot_every
+        self._snapshot_seq = self.next_seq
+
+    @classmethod
+    def recover(
+        cls,
+        wal_dir,
+        *,
+        salvage=False,
+        durability="group",
+        stp=None,
+        max_span_ticks=None,
+        max_price_ticks=None,
+        snapshot_every=None,
+        wal_options=None,
+    ):
+        """Rebuild an engine from a WAL directory and go on logging into it.
+
+        Loads the newest complete snapshot, replays every later frame, truncates a torn
+        tail, and attaches a writer that appends after the last recovered frame. Settings
+        left as None are taken from the log; any given must equal the log's.
+
+        Parameters
+        ----------
+        wal_dir : str or os.PathLike
+        salvage : bool
+            On corruption keep the valid prefix (the bad segment is copied to
+            ``*.corrupt`` and truncated, later segments renamed ``*.corrupt``) instead of
+            raising ``WalCorruptionError``.
+        durability, snapshot_every, wal_options
+            As for ``Engine``.
+        stp, max_span_ticks, max_price_ticks : optional
+            Expected settings; a log written under others raises ``WalConfigError``.
+
+        Returns
+        -------
+        Engine
+            With ``recovery`` set to a ``wal.recovery.RecoveryReport``.
+
+        Raises
+        ------
+        WalCorruptionError
+            A bad checksum or a gap anywhere but a torn tail; names segment and byte offset.
+        WalConfigError
+            Another format version or other matching settings.
+
+        Examples
+        --------
+        >>> import tempfile, nbengine
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> with nbengine.Engine(wal_dir=tmp.name, durability="sync") as eng:
+        ...     _ = eng.submit_one(1, 7, nbengine.BUY, nbengine.LIMIT, 100, 5)
+        >>> again = nbengine.Engine.recover(tmp.name)
+        >>> again.bbo(), again.next_seq
+        (BBO(bid_price=100, bid_qty=5, ask_price=None, ask_qty=0), 1)
+        >>> again.close(); tmp.cleanup()
+        """
+        directory = os.fspath(wal_dir)
+        expected = {"stp": stp, "max_span_ticks": max_span_ticks, "max_price_ticks": max_price_ticks}
+        if not os.path.isdir(directory):
+            raise FileNotFoundError(f"no WAL directory {directory}")
+        lock = DirectoryLock(directory)
+        try:
+            engine, report = recovery.replay(cls, directory, salvage=salvage, expected=expected)
+            files = (wal_options or {}).get("files")
+            append_to = recovery.repair(report, files)
+            engine._attach_wal(directory, durability, append_to, snapshot_every, wal_options)
+        except BaseException:
+            lock.release()
+            raise
+        engine._dir_lock = lock
+        engine.recovery = report
+        return engine
 
     # -- matching ---------------------------------------------------------------------
 
-    def match_columns(self, columns):
-        """Match prepared columns (``schema.prepare``); outputs stay in the engine's buffers.
-
-        The kernel-only path, without Arrow on either side. Returns ``(n_trades, n_events)``.
-        """
+    def _match(self, columns):
+        """Run the kernels over prepared columns; outputs stay in the engine's buffers. Lock held."""
         meta = self._state.meta
         meta[s.M_N_TRADES] = 0
         meta[s.M_N_EVENTS] = 0
@@ -169,8 +340,43 @@ class Engine:
                 return int(meta[s.M_N_TRADES]), int(meta[s.M_N_EVENTS])
             self._grow(status)
 
+    def _check_open(self):
+        if self._closed:
+            raise WalError("the engine is closed")
+        if self._wal is not None and self._wal.error is not None:
+            self._wal.raise_if_unusable()
+
+    def _log(self, payload, seq_start, rows):
+        """Queue a matched batch's frame (lock held, so frames go in seq order)."""
+        if payload is not None and rows:
+            self._wal.append(payload, seq_start, rows)
+
+    def _after_submit(self, result):
+        """Wait as the durability mode says; take a due automatic snapshot."""
+        if self.durability in ("group", "sync"):
+            result.wait_durable()
+        if self._snapshot_every is not None and self.next_seq - self._snapshot_seq >= self._snapshot_every:
+            self.snapshot()
+        return result
+
+    def match_columns(self, columns):
+        """Match prepared columns (``schema.prepare``); outputs stay in the engine's buffers.
+
+        The kernel-only path, without Arrow on either side (with a WAL the batch is still
+        logged and waited for as ``submit`` does). Returns ``(n_trades, n_events)``.
+        """
+        payload = encode_payload(columns) if self._wal is not None else None
+        with self._lock:
+            self._check_open()
+            seq_start = self.next_seq
+            counts = self._match(columns)
+            self._log(payload, seq_start, columns.ts.shape[0])
+        if self._wal is not None:
+            self._after_submit(SubmitResult(None, None, seq_start, seq_start + columns.ts.shape[0], self._wal))
+        return counts
+
     def submit(self, orders):
-        """Validate and match a batch of orders.
+        """Validate, match and (with a WAL) log a batch of orders.
 
         Parameters
         ----------
@@ -180,23 +386,35 @@ class Engine:
         Returns
         -------
         SubmitResult
-            ``trades`` and ``events`` tables and the batch's input sequence range.
+            ``trades`` and ``events`` tables and the batch's input sequence range. In
+            ``group`` and ``sync`` mode it is returned only once the batch is durable;
+            in ``async`` mode ``wait_durable()`` waits for that.
 
         Raises
         ------
         SchemaError
             When a column is missing, null or of the wrong type. Bad rows never raise:
             they become ``REJECTED`` events.
+        WalPoisonedError
+            When the WAL has failed: the batch is not acknowledged.
         """
         columns = prepare(orders)
-        seq_start = int(self._state.meta[s.M_INPUT_SEQ])
-        n_trades, n_events = self.match_columns(columns)
-        return SubmitResult(
-            _trades_table(self._out.trades[:n_trades]),
-            _events_table(self._out.events[:n_events]),
-            seq_start,
-            seq_start + columns.ts.shape[0],
-        )
+        payload = encode_payload(columns) if self._wal is not None else None
+        with self._lock:
+            self._check_open()
+            seq_start = self.next_seq
+            n_trades, n_events = self._match(columns)
+            result = SubmitResult(
+                _trades_table(self._out.trades[:n_trades]),
+                _events_table(self._out.events[:n_events]),
+                seq_start,
+                seq_start + columns.ts.shape[0],
+                self._wal,
+            )
+            self._log(payload, seq_start, columns.ts.shape[0])
+        if self._wal is not None:
+            self._after_submit(result)
+        return result
 
     def submit_one(self, ts, order_id, side, kind, price=0, qty=0, *, symbol=0, tif=GTC, account=0):
         """Match one order given as integers: the low-latency path, same rules as ``submit``.
@@ -207,19 +425,102 @@ class Engine:
         Returns
         -------
         SubmitResult
-            For one row; its tables are built only when read.
+            For one row; its tables are built only when read. With a WAL, returned as
+            the durability mode says (like ``submit``).
+
+        Raises
+        ------
+        OverflowError
+            With a WAL, when a value does not fit its column's dtype (the row could not be
+            logged as it is matched).
         """
         index = operator.index
         row = (index(ts), index(order_id), index(symbol), index(side), index(kind), index(tif),
                index(price), index(qty), index(account))
-        status, n_trades, n_events, next_seq = match_one(*self._state, *self._out, *row)
-        while status != s.OK:
-            self._grow(status)
+        payload = encode_one_payload(*row) if self._wal is not None else None
+        with self._lock:
+            self._check_open()
             status, n_trades, n_events, next_seq = match_one(*self._state, *self._out, *row)
-        trades, events = self._out
-        return SubmitResult(
-            trades[:n_trades].copy() if n_trades else _NO_ROWS, events[:n_events].copy(), next_seq - 1, next_seq
-        )
+            while status != s.OK:
+                self._grow(status)
+                status, n_trades, n_events, next_seq = match_one(*self._state, *self._out, *row)
+            trades, events = self._out
+            result = SubmitResult(
+                trades[:n_trades].copy() if n_trades else _NO_ROWS, events[:n_events].copy(), next_seq - 1,
+                next_seq, self._wal,
+            )
+            if payload is not None:
+                self._wal.append(payload, next_seq - 1, 1)
+        if self._wal is not None:
+            self._after_submit(result)
+        return result
+
+    # -- durability -------------------------------------------------------------------
+
+    def snapshot(self):
+        """Write a snapshot of every book and drop the WAL segments it covers.
+
+        The resting orders and counters are copied under the engine lock (matching
+        pauses only for that); the WAL starts a new segment at the snapshot's seq; the
+        snapshot file and the ``SNAPSHOT`` pointer are each written to a temp file,
+        fsynced, renamed, and the directory fsynced; then covered segments and older
+        snapshots are deleted.
+
+        Returns
+        -------
+        str
+            Path of the snapshot file.
+        """
+        if self._wal is None:
+            raise WalError("snapshot() needs an engine with a wal_dir")
+        with self._snapshot_lock:
+            with self._lock:
+                self._check_open()
+                trade_seq, event_seq, input_seq = self._counters()
+                content = wal_snapshot.Snapshot(self.wal_config, input_seq, trade_seq, event_seq, self.orders())
+                self._wal.rotate(input_seq)
+                self._snapshot_seq = input_seq
+            self._wal.wait_rotated(input_seq)
+            path = wal_snapshot.write_snapshot(self._files, self._wal_dir, content)
+            wal_snapshot.prune(self._files, self._wal_dir, input_seq)
+        return path
+
+    def _counters(self):
+        """The next trade, event and input sequence numbers."""
+        meta = self._state.meta
+        return int(meta[s.M_TRADE_SEQ]), int(meta[s.M_EVENT_SEQ]), int(meta[s.M_INPUT_SEQ])
+
+    def _set_counters(self, input_seq, trade_seq, event_seq):
+        """Set the sequence counters (snapshot restore)."""
+        meta = self._state.meta
+        meta[s.M_INPUT_SEQ] = input_seq
+        meta[s.M_TRADE_SEQ] = trade_seq
+        meta[s.M_EVENT_SEQ] = event_seq
+
+    def close(self):
+        """Write and fsync everything logged, stop the WAL thread; later submissions raise.
+
+        Raises
+        ------
+        WalPoisonedError
+            When batches were matched that the WAL could not make durable.
+        """
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        try:
+            if self._wal is not None:
+                self._wal.close()
+        finally:
+            if self._dir_lock is not None:
+                self._dir_lock.release()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
 
     # -- growth -----------------------------------------------------------------------
 
@@ -275,6 +576,10 @@ class Engine:
         Books come in ascending symbol order; within one, bids best first, then asks best
         first, FIFO per price. This is also the content of a snapshot.
         """
+        with self._lock:
+            return self._orders(symbol)
+
+    def _orders(self, symbol):
         st = self._state
         n_books = int(st.meta[s.M_N_BOOKS])
         if symbol is None:
@@ -292,6 +597,10 @@ class Engine:
 
     def depth(self, symbol=0, levels=10):
         """Aggregated levels (``schema.DEPTH_SCHEMA``): up to ``levels`` bids, best first, then asks."""
+        with self._lock:
+            return self._depth(symbol, levels)
+
+    def _depth(self, symbol, levels):
         book = self._book(symbol)
         rows = np.zeros((2 * levels, len(DEPTH_SCHEMA)), dtype=np.int64)
         n = 0 if book < 0 else book_depth(self._state, book, levels, rows)
@@ -299,6 +608,10 @@ class Engine:
 
     def bbo(self, symbol=0):
         """Best bid and offer of ``symbol`` as a ``BBO``."""
+        with self._lock:
+            return self._bbo(symbol)
+
+    def _bbo(self, symbol):
         st = self._state
         book = self._book(symbol)
         quote = [None, 0, None, 0]
@@ -316,7 +629,8 @@ class Engine:
 
     def check(self):
         """Assert every invariant of the book state (slow; for tests and debugging)."""
-        s.check_invariants(self._state)
+        with self._lock:
+            s.check_invariants(self._state)
 
     @property
     def nbytes(self):
@@ -336,5 +650,5 @@ class Engine:
     def __repr__(self):
         return (
             f"<Engine {int(self._state.meta[s.M_N_BOOKS])} books, {self.live_orders} resting orders, "
-            f"next seq {self.next_seq}, stp={self.stp}>"
+            f"next seq {self.next_seq}, stp={self.stp}, durability={self.durability}>"
         )

@@ -1,0 +1,189 @@
+"""Durability: throughput of each WAL mode, single-order fsync-bound paths, recovery.
+
+Every WAL lives in a fresh temporary directory on the file system of ``tempfile``
+(``$TMPDIR``), so numbers depend on that disk's fsync latency, which
+``WalFsync.track_fsync_p50_us`` reports alongside.
+"""
+
+import os
+import shutil
+import tempfile
+import threading
+import time
+
+import numpy as np
+
+import nbengine
+from nbengine import generate
+from nbengine.wal.recovery import replay
+
+from . import VERSION, cached_flow, output_rows
+
+FLOW_ROWS = 2**20
+"""Rows of the standard mix the batch benchmarks log (16 batches of 64K)."""
+
+BATCH = 65_536
+
+SYNC_ORDERS = 400
+"""1-order submissions per ``sync`` measurement (each waits for its own fsync)."""
+
+THREADS = 8
+THREAD_ORDERS = 250
+"""1-order submissions per thread in the 8-thread ``group`` measurement."""
+
+
+class _Directory:
+    """A fresh temporary WAL directory per measurement, removed in ``teardown``."""
+
+    directory = None
+
+    def make_directory(self):
+        self.directory = tempfile.mkdtemp(prefix="nbengine-bench-wal-")
+        return self.directory
+
+    def teardown(self, *params):
+        if self.directory is not None:
+            shutil.rmtree(self.directory, ignore_errors=True)
+
+
+class WalBatchThroughput(_Directory):
+    """Orders/s of ``submit`` with 64K-order batches of the standard mix, by durability.
+
+    ``none`` has no WAL (the baseline); ``async`` returns once the frame is queued and
+    the measurement includes ``close()`` (everything fsynced); ``group`` and ``sync``
+    return each batch only once it is durable. With one submitting thread every fsync
+    covers one batch and matching waits for it; with two, one thread matches while the
+    other's batch syncs (the pipelining ``group`` allows).
+    """
+
+    params = [["none", "async", "group", "sync"], [1, 2]]
+    param_names = ["durability", "threads"]
+    unit = "orders/s"
+    version = VERSION
+    number = 1
+    repeat = (1, 5, 30.0)
+    warmup_time = 0.0
+    timeout = 300
+
+    def setup(self, durability, threads):
+        nbengine.warmup()
+        flow_table = generate.to_table(cached_flow("standard_mix", FLOW_ROWS))
+        self.batches = [flow_table.slice(start, BATCH) for start in range(0, FLOW_ROWS, BATCH)]
+        output_rows(nbengine.Engine().submit(self.batches[0]))
+        wal_dir = None if durability == "none" else self.make_directory()
+        self.engine = nbengine.Engine(wal_dir=wal_dir, durability=durability)
+
+    def track_orders_per_s(self, durability, threads):
+        """Orders per second, tables built, each batch acknowledged as the mode says."""
+        pending = list(reversed(self.batches))
+
+        def work():
+            while pending:
+                try:
+                    batch = pending.pop()
+                except IndexError:
+                    return
+                output_rows(self.engine.submit(batch))
+
+        workers = [threading.Thread(target=work) for _ in range(threads)]
+        start = time.perf_counter()
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        self.engine.close()
+        return FLOW_ROWS / (time.perf_counter() - start)
+
+
+class WalSingleOrders(_Directory):
+    """1-order batches: ``sync`` from one thread, ``group`` from 8 threads sharing fsyncs."""
+
+    unit = "orders/s"
+    version = VERSION
+    number = 1
+    repeat = (1, 5, 30.0)
+    warmup_time = 0.0
+    timeout = 300
+
+    def setup(self):
+        nbengine.warmup()
+        flow = cached_flow("standard_mix", THREADS * THREAD_ORDERS)
+        self.rows = [tuple(int(flow[name][i]) for name in ("ts", "order_id", "side", "kind", "price", "qty")) for i in range(len(flow["ts"]))]
+
+    def track_sync_1_order_per_s(self):
+        """``submit_one`` in ``sync`` mode: each order waits for its own write + fsync."""
+        engine = nbengine.Engine(wal_dir=self.make_directory(), durability="sync")
+        start = time.perf_counter()
+        for row in self.rows[:SYNC_ORDERS]:
+            engine.submit_one(*row)
+        elapsed = time.perf_counter() - start
+        engine.close()
+        return SYNC_ORDERS / elapsed
+
+    def track_group_8_threads_1_order_per_s(self):
+        """``submit_one`` in ``group`` mode from 8 threads: frames queued meanwhile share an fsync."""
+        engine = nbengine.Engine(wal_dir=self.make_directory(), durability="group")
+
+        def work(part):
+            for row in part:
+                engine.submit_one(*row)
+
+        threads = [threading.Thread(target=work, args=(self.rows[i::THREADS],)) for i in range(THREADS)]
+        start = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        elapsed = time.perf_counter() - start
+        engine.close()
+        return len(self.rows) / elapsed
+
+
+class WalRecovery(_Directory):
+    """Read + verify + replay of a WAL holding 2**20 orders (64K-order frames), no snapshot."""
+
+    unit = "orders/s"
+    version = VERSION
+    number = 1
+    repeat = (1, 5, 30.0)
+    warmup_time = 0.0
+    timeout = 300
+
+    def setup(self):
+        nbengine.warmup()
+        flow_table = generate.to_table(cached_flow("standard_mix", FLOW_ROWS))
+        with nbengine.Engine(wal_dir=self.make_directory(), durability="async") as engine:
+            for start in range(0, FLOW_ROWS, BATCH):
+                engine.submit(flow_table.slice(start, BATCH))
+        replay(nbengine.Engine, self.directory)  # page cache and first-allocation faults, untimed
+
+    def track_recovery_orders_per_s(self):
+        """Orders per second of ``wal.recovery.replay`` (what ``Engine.recover`` does before repairs)."""
+        start = time.perf_counter()
+        _, report = replay(nbengine.Engine, self.directory)
+        return report.orders / (time.perf_counter() - start)
+
+
+class WalFsync(_Directory):
+    """The disk under the benchmarks: latency of appending 4 KiB and fsyncing."""
+
+    unit = "us"
+    version = VERSION
+
+    def setup(self):
+        self.make_directory()
+
+    def track_fsync_p50_us(self):
+        """Median of 200 ``write(4 KiB)`` + ``fsync`` pairs on one file."""
+        path = os.path.join(self.directory, "probe")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT)
+        latencies = []
+        try:
+            for _ in range(200):
+                os.write(fd, bytes(4096))
+                start = time.perf_counter()
+                os.fsync(fd)
+                latencies.append(time.perf_counter() - start)
+        finally:
+            os.close(fd)
+        return float(np.median(latencies) * 1e6)

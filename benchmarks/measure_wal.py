@@ -1,0 +1,47 @@
+"""Run the measurements of ``bench_wal.py`` a few times in one process and print medians.
+
+A quick way to read the durability numbers without installing the package for asv:
+
+    python -m benchmarks.measure_wal [repeats]
+
+from the repository root (the README's "Durability" figures come from ``repeats`` = 5).
+"""
+
+import statistics
+import sys
+
+
+def _median(cls, method, params, repeats):
+    values = []
+    for _ in range(repeats):
+        bench = cls()
+        bench.setup(*params)
+        try:
+            values.append(getattr(bench, method)(*params))
+        finally:
+            bench.teardown(*params)
+    return statistics.median(values), values
+
+
+def main(repeats):
+    from . import bench_wal as b
+
+    for threads in (1, 2):
+        for durability in ("none", "async", "group", "sync"):
+            median, runs = _median(b.WalBatchThroughput, "track_orders_per_s", (durability, threads), repeats)
+            print(f"64K batches, {durability:5s}, {threads} thread(s): {median / 1e6:.2f} M orders/s "
+                  f"(runs {[round(r / 1e6, 2) for r in runs]})", flush=True)
+    for method, label in (
+        ("track_sync_1_order_per_s", "sync, 1-order, 1 thread"),
+        ("track_group_8_threads_1_order_per_s", "group, 1-order, 8 threads"),
+    ):
+        median, runs = _median(b.WalSingleOrders, method, (), repeats)
+        print(f"{label}: {median:,.0f} orders/s (runs {[round(r) for r in runs]})", flush=True)
+    median, runs = _median(b.WalRecovery, "track_recovery_orders_per_s", (), repeats)
+    print(f"recovery: {median / 1e6:.2f} M orders/s (runs {[round(r / 1e6, 2) for r in runs]})", flush=True)
+    median, runs = _median(b.WalFsync, "track_fsync_p50_us", (), repeats)
+    print(f"fsync of 4 KiB: median {median:.0f} us (runs {[round(r) for r in runs]})", flush=True)
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 5)

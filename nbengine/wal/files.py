@@ -1,0 +1,86 @@
+"""The file operations of the WAL, behind one small object so tests can inject faults.
+
+Every durable-path call of the writer and of snapshots goes through a ``FileLayer``; a
+test subclass overrides one method to raise ``OSError(errno.EIO)`` or ``ENOSPC``, to
+stall, or to count calls. The default works on real files with ``os`` calls.
+"""
+
+import os
+
+_IOV_MAX = 1024
+"""Buffers per ``writev`` call (POSIX guarantees at least 16; Linux allows 1024)."""
+
+
+class FileLayer:
+    """Plain POSIX file operations on paths and descriptors."""
+
+    def create(self, path):
+        """Create ``path`` (it must not exist) for writing; return a descriptor."""
+        return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+
+    def open_append(self, path):
+        """Open an existing file for appending; return a descriptor."""
+        return os.open(path, os.O_WRONLY | os.O_APPEND)
+
+    def write(self, fd, buffers):
+        """Write every buffer of ``buffers``, in order, with ``writev`` (looping over short writes).
+
+        One system call for a whole group of frames, without first copying them into
+        one buffer. Raises ``OSError`` on failure.
+        """
+        views = [view for view in (memoryview(buffer).cast("B") for buffer in buffers) if len(view)]
+        while views:
+            written = os.writev(fd, views[:_IOV_MAX])
+            while written:
+                if written >= len(views[0]):
+                    written -= len(views.pop(0))
+                else:
+                    views[0] = views[0][written:]
+                    written = 0
+
+    def fsync(self, fd):
+        """Make everything written to ``fd`` durable."""
+        os.fsync(fd)
+
+    def close(self, fd):
+        os.close(fd)
+
+    def fsync_dir(self, path):
+        """Make the directory's entries (creations, renames, removals) durable."""
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def rename(self, source, target):
+        os.replace(source, target)
+
+    def remove(self, path):
+        os.remove(path)
+
+    def truncate(self, path, size):
+        """Cut the file at ``path`` to ``size`` bytes and make that durable."""
+        fd = os.open(path, os.O_WRONLY)
+        try:
+            os.ftruncate(fd, size)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def write_file_durably(files, directory, name, data):
+    """Write ``data`` as ``directory/name`` atomically: temp file, fsync, rename, fsync directory."""
+    path = os.path.join(directory, name)
+    temp = path + ".tmp"
+    if os.path.exists(temp):
+        files.remove(temp)
+    fd = files.create(temp)
+    try:
+        files.write(fd, [data])
+        files.fsync(fd)
+    finally:
+        files.close(fd)
+    files.rename(temp, path)
+    files.fsync_dir(directory)
+    return path

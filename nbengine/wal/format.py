@@ -1,0 +1,196 @@
+"""Byte layout of WAL segments and frames (docs/wal-format.md), encode and decode.
+
+Everything little-endian. A segment file is one ``SEGMENT_HEADER`` followed by frames;
+a frame is a ``FRAME_HEADER`` followed by its payload, the Arrow IPC record-batch
+message of one input batch (``schema.ORDERS_SCHEMA``). Sizes are multiples of 8 so
+every payload starts 8-byte aligned in the file and decodes to aligned numpy columns.
+"""
+
+import struct
+from typing import NamedTuple
+
+import numpy as np
+import pyarrow as pa
+from crc32c import crc32c
+
+from ..codes import STP_MODES
+from ..schema import ORDERS_SCHEMA, SCHEMA_VERSION, prepare
+from ..state import OrderColumns
+from .errors import WalConfigError
+
+FORMAT_VERSION = 1
+"""Bumped on any change of this layout or of ``ORDERS_SCHEMA``; readers refuse others."""
+
+SEGMENT_MAGIC = b"NBENGWAL"
+SEGMENT_SUFFIX = ".wal"
+SEGMENT_HEADER = struct.Struct("<8sIIqqqII")
+"""magic, format version, stp code, max_span_ticks, max_price_ticks, first seq, reserved (0), CRC32C of the bytes before it."""
+
+FRAME_HEADER = struct.Struct("<IIIBxxxqII")
+"""crc (bytes 4.. of header + payload), header_crc (bytes 8..32), payload length, type, first seq, rows, reserved (0)."""
+
+RECORD_ORDERS = 1
+"""The one record type: a batch of input orders. Type 0 is never written (zeroed bytes)."""
+
+_STP_NAMES = {code: name for name, code in STP_MODES.items()}
+
+
+class WalConfig(NamedTuple):
+    """The engine settings that change matching; every segment header carries them."""
+
+    stp: str
+    max_span_ticks: int
+    max_price_ticks: int
+
+    def check_same(self, other, where):
+        """Raise ``WalConfigError`` naming each setting that differs from ``other``."""
+        diffs = [
+            f"{name}: WAL has {theirs!r}, engine has {mine!r}"
+            for name, mine, theirs in zip(self._fields, self, other)
+            if mine != theirs
+        ]
+        if diffs:
+            raise WalConfigError(f"{where} was written under other matching settings ({'; '.join(diffs)})")
+
+
+def segment_name(first_seq):
+    """File name of the segment whose first frame has input sequence ``first_seq`` (Kafka style)."""
+    return f"{first_seq:020d}{SEGMENT_SUFFIX}"
+
+
+def encode_segment_header(config, first_seq):
+    """The ``SEGMENT_HEADER.size`` bytes that open a segment."""
+    fields = (
+        SEGMENT_MAGIC,
+        FORMAT_VERSION,
+        STP_MODES[config.stp],
+        config.max_span_ticks,
+        config.max_price_ticks,
+        first_seq,
+        0,
+    )
+    body = SEGMENT_HEADER.pack(*fields, 0)[:-4]
+    return body + struct.pack("<I", crc32c(body))
+
+
+class SegmentHeader(NamedTuple):
+    """A decoded segment header."""
+
+    config: WalConfig
+    first_seq: int
+
+
+def decode_segment_header(data, where):
+    """Decode and verify a segment header.
+
+    Returns
+    -------
+    SegmentHeader or None
+        None when the checksum or magic does not match (the caller decides whether
+        that is a torn header or corruption).
+
+    Raises
+    ------
+    WalConfigError
+        When the header is intact but of another format version.
+    """
+    if len(data) < SEGMENT_HEADER.size:
+        return None
+    magic, version, stp, span, max_price, first_seq, _, crc = SEGMENT_HEADER.unpack_from(data)
+    if magic != SEGMENT_MAGIC or crc32c(bytes(data[: SEGMENT_HEADER.size - 4])) != crc:
+        return None
+    if version != FORMAT_VERSION:
+        raise WalConfigError(
+            f"{where}: WAL format version {version}, this nbengine reads version {FORMAT_VERSION} only"
+        )
+    if stp not in _STP_NAMES:
+        return None
+    return SegmentHeader(WalConfig(_STP_NAMES[stp], span, max_price), first_seq)
+
+
+def encode_frame_header(payload, first_seq, rows):
+    """The ``FRAME_HEADER.size`` bytes in front of ``payload`` (a buffer whose size is a multiple of 8)."""
+    tail = struct.pack("<IBxxxqII", len(payload), RECORD_ORDERS, first_seq, rows, 0)
+    header_crc = crc32c(tail)
+    crc = crc32c(payload, crc32c(struct.pack("<I", header_crc) + tail))
+    return struct.pack("<II", crc, header_crc) + tail
+
+
+class FrameHeader(NamedTuple):
+    """A decoded frame header (its own checksum already verified)."""
+
+    crc: int
+    length: int
+    record_type: int
+    first_seq: int
+    rows: int
+
+
+def decode_frame_header(data, offset):
+    """The frame header at ``offset`` of ``data``, or None when its ``header_crc`` fails."""
+    crc, header_crc, length, record_type, first_seq, rows, _ = FRAME_HEADER.unpack_from(data, offset)
+    if crc32c(bytes(data[offset + 8 : offset + FRAME_HEADER.size])) != header_crc:
+        return None
+    return FrameHeader(crc, length, record_type, first_seq, rows)
+
+
+def frame_crc_ok(data, offset, header):
+    """True when the frame's ``crc`` matches bytes 4.. of its header plus its payload."""
+    start = offset + 4
+    end = offset + FRAME_HEADER.size + header.length
+    return crc32c(memoryview(data)[start:end]) == header.crc
+
+
+def encode_payload(columns):
+    """The Arrow IPC record-batch message of prepared order columns (``state.OrderColumns``).
+
+    Arrays are made from the column buffers directly (no copy, no per-array conversion
+    cost); ``serialize`` copies once into the message.
+    """
+    n = columns.ts.shape[0]
+    arrays = [
+        pa.Array.from_buffers(field.type, n, [None, pa.py_buffer(column)])
+        for field, column in zip(ORDERS_SCHEMA, columns)
+    ]
+    payload = pa.RecordBatch.from_arrays(arrays, schema=ORDERS_SCHEMA).serialize()
+    assert payload.size % 8 == 0, "Arrow IPC messages are padded to 8 bytes"
+    return payload
+
+
+_ONE_ROW_BODY = struct.Struct("<qqi4xb7xb7xb7xqqq")
+"""The body of a one-row message: each column's value padded to 8 bytes, in schema order."""
+
+
+def _one_row_prefix():
+    """Metadata bytes of every one-row message (they do not depend on the values)."""
+    zeros = OrderColumns(*(np.zeros(1, dtype=dtype) for dtype in _ORDER_DTYPES))
+    message = encode_payload(zeros).to_pybytes()
+    prefix = message[: -_ONE_ROW_BODY.size]
+    values = (1, -2, 3, -1, 2, 3, 4, 5, -6)
+    probe = OrderColumns(*(np.array([value], dtype=dtype) for value, dtype in zip(values, _ORDER_DTYPES)))
+    assert prefix + _ONE_ROW_BODY.pack(*values) == encode_payload(probe).to_pybytes()
+    return prefix
+
+
+def encode_one_payload(ts, order_id, symbol, side, kind, tif, price, qty, account):
+    """``encode_payload`` of one order given as integers, by filling the fixed body of a cached message.
+
+    Raises ``OverflowError`` when a value does not fit its column's dtype.
+    """
+    try:
+        body = _ONE_ROW_BODY.pack(ts, order_id, symbol, side, kind, tif, price, qty, account)
+    except struct.error as exc:
+        raise OverflowError(f"an order field does not fit its column's dtype ({exc})") from None
+    return _ONE_ROW_PREFIX + body
+
+
+def decode_payload(buffer):
+    """Prepared order columns from a payload (a ``pyarrow.Buffer``; zero copy)."""
+    return prepare(pa.ipc.read_record_batch(buffer, ORDERS_SCHEMA))
+
+
+_ORDER_DTYPES = [np.dtype(field.type.to_pandas_dtype()) for field in ORDERS_SCHEMA]
+
+
+assert SCHEMA_VERSION == "1", "a new orders schema needs a new FORMAT_VERSION"
+_ONE_ROW_PREFIX = _one_row_prefix()

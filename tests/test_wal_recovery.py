@@ -1,0 +1,248 @@
+"""Recovery: snapshot + replay equals an uninterrupted run, torn tails are truncated and
+appending goes on, crashes at every step of a snapshot recover, corruption and other
+settings are refused, the CLI reports."""
+
+import contextlib
+import os
+
+import pytest
+
+import nbengine
+from nbengine import cli
+from nbengine.wal import WalConfigError, WalCorruptionError, WalError
+from nbengine.wal.reader import list_segments, scan_segment
+
+from .conftest import assert_columns_equal
+from .wal_support import FaultyFiles, SimulatedCrash, batches, clean_hashes
+
+
+def assert_same_results(expected, actual):
+    assert_columns_equal(expected.trades.to_pydict(), actual.trades.to_pydict(), "trades")
+    assert_columns_equal(expected.events.to_pydict(), actual.events.to_pydict(), "events")
+    assert (expected.seq_start, expected.seq_end) == (actual.seq_start, actual.seq_end)
+
+
+@pytest.mark.parametrize("stp", ["none", "cancel-maker"])
+def test_snapshot_and_replay_equal_an_uninterrupted_run(tmp_path, stp):
+    chunks = batches(3000, 100, seed=3, symbols=3)
+    reference = nbengine.Engine(stp=stp)
+    expected = [reference.submit(chunk) for chunk in chunks]
+    engine = nbengine.Engine(wal_dir=tmp_path, stp=stp, snapshot_every=700, wal_options={"segment_bytes": 8000})
+    for chunk in chunks[:20]:
+        engine.submit(chunk)
+    engine.close()
+    names = os.listdir(tmp_path)
+    assert "SNAPSHOT" in names and sum(n.startswith("snapshot-") for n in names) == 1
+    assert min(int(os.path.basename(p).split(".")[0]) for p in list_segments(tmp_path)) == 1400
+    recovered = nbengine.Engine.recover(tmp_path, stp=stp, snapshot_every=700, wal_options={"segment_bytes": 8000})
+    assert recovered.recovery.snapshot_seq == 1400 and recovered.recovery.end_seq == 2000
+    assert recovered.state_hash() == reference_hash_after(chunks[:20], stp)
+    for chunk, want in zip(chunks[20:], expected[20:]):
+        assert_same_results(want, recovered.submit(chunk))
+    recovered.check()
+    assert recovered.state_hash() == reference.state_hash()
+    recovered.close()
+    again = nbengine.Engine.recover(tmp_path)
+    assert again.state_hash() == reference.state_hash() and again._counters() == reference._counters()
+    again.close()
+
+
+def reference_hash_after(chunks, stp):
+    engine = nbengine.Engine(stp=stp)
+    for chunk in chunks:
+        engine.submit(chunk)
+    return engine.state_hash()
+
+
+def test_recovery_truncates_a_torn_tail_and_appends_after_it(tmp_path):
+    chunks = batches(600, 100)
+    with nbengine.Engine(wal_dir=tmp_path) as engine:
+        for chunk in chunks[:4]:
+            engine.submit(chunk)
+    segment = list_segments(tmp_path)[-1]
+    size = os.path.getsize(segment)
+    with open(segment, "r+b") as f:
+        f.truncate(size - 7)
+    recovered = nbengine.Engine.recover(tmp_path)
+    assert recovered.recovery.torn.offset is not None and recovered.next_seq == 300
+    for chunk in chunks[3:]:
+        recovered.submit(chunk)
+    recovered.close()
+    again = nbengine.Engine.recover(tmp_path)
+    assert again.recovery.torn is None and again.next_seq == 600
+    assert again.state_hash() == clean_hashes(chunks)[-1]
+    again.close()
+
+
+def test_recovery_after_a_torn_segment_header_starts_a_new_segment(tmp_path):
+    chunks = batches(400, 100)
+    with nbengine.Engine(wal_dir=tmp_path, wal_options={"segment_bytes": 1000}) as engine:
+        for chunk in chunks[:3]:
+            engine.submit(chunk)
+    newest = list_segments(tmp_path)[-1]
+    with open(newest, "r+b") as f:
+        f.truncate(10)
+    recovered = nbengine.Engine.recover(tmp_path)
+    assert recovered.next_seq == 200
+    recovered.submit(chunks[2])
+    recovered.close()
+    assert nbengine.Engine.recover(tmp_path).state_hash() == clean_hashes(chunks[:3])[-1]
+
+
+def test_recovery_refuses_corruption_and_salvages_on_request(tmp_path):
+    chunks = batches(500, 100)
+    with nbengine.Engine(wal_dir=tmp_path) as engine:
+        for chunk in chunks:
+            engine.submit(chunk)
+    segment = list_segments(tmp_path)[0]
+    third = [r.offset for r in scan_segment(segment, newest=True)[1]][2]
+    with open(segment, "r+b") as f:
+        f.seek(third + 40)
+        f.write(b"\x00\x01")
+    with pytest.raises(WalCorruptionError, match=f"{segment} at byte {third}"):
+        nbengine.Engine.recover(tmp_path)
+    salvaged = nbengine.Engine.recover(tmp_path, salvage=True)
+    assert salvaged.next_seq == 200 and salvaged.state_hash() == clean_hashes(chunks[:2])[-1]
+    assert os.path.exists(segment + ".corrupt")
+    salvaged.submit(chunks[2])
+    salvaged.close()
+    assert nbengine.Engine.recover(tmp_path).state_hash() == clean_hashes(chunks[:3])[-1]
+
+
+def test_recovery_refuses_other_settings(tmp_path):
+    with nbengine.Engine(wal_dir=tmp_path, stp="cancel-taker", max_span_ticks=1 << 12) as engine:
+        engine.submit(batches(100, 100)[0])
+    with pytest.raises(WalConfigError, match="stp: WAL has 'cancel-taker', engine has 'none'"):
+        nbengine.Engine.recover(tmp_path, stp="none")
+    with pytest.raises(WalConfigError, match="max_span_ticks: WAL has 4096, engine has 1048576"):
+        nbengine.Engine.recover(tmp_path, max_span_ticks=1 << 20)
+    recovered = nbengine.Engine.recover(tmp_path)
+    assert (recovered.stp, recovered.max_span_ticks) == ("cancel-taker", 1 << 12)
+    recovered.close()
+
+
+def test_a_log_torn_while_its_first_segment_was_created_recovers_empty(tmp_path):
+    nbengine.Engine(wal_dir=tmp_path, stp="cancel-both").close()
+    segment = list_segments(tmp_path)[0]
+    open(segment, "wb").close()
+    recovered = nbengine.Engine.recover(tmp_path, stp="cancel-both")
+    assert recovered.next_seq == 0 and recovered.live_orders == 0 and recovered.stp == "cancel-both"
+    recovered.submit(batches(50, 50)[0])
+    recovered.close()
+    assert nbengine.Engine.recover(tmp_path).next_seq == 50
+
+
+def test_a_directory_without_a_log_is_refused(tmp_path):
+    with pytest.raises(WalConfigError, match="holds no WAL segment"):
+        nbengine.Engine.recover(tmp_path)
+
+
+def test_one_engine_at_a_time_writes_a_directory(tmp_path):
+    engine = nbengine.Engine(wal_dir=tmp_path)
+    with pytest.raises(WalError, match="in use by another engine"):
+        nbengine.Engine.recover(tmp_path)
+    engine.close()
+    recovered = nbengine.Engine.recover(tmp_path)
+    with pytest.raises(WalError, match="in use by another engine"):
+        nbengine.Engine.recover(tmp_path)
+    recovered.close()
+
+
+def test_segments_a_snapshot_covers_are_not_read(tmp_path):
+    chunks = batches(400, 100)
+    with nbengine.Engine(wal_dir=tmp_path, wal_options={"segment_bytes": 1000}) as engine:
+        for chunk in chunks[:2]:
+            engine.submit(chunk)
+        kept = {path: open(path, "rb").read() for path in list_segments(tmp_path)}
+        engine.snapshot()  # deletes segments 0 and 100
+        engine.submit(chunks[2])
+    for path, data in kept.items():  # as if the prune had been interrupted, and one rotted since
+        with open(path, "wb") as f:
+            f.write(data[:60] + bytes([data[60] ^ 1]) + data[61:])
+    recovered = nbengine.Engine.recover(tmp_path)
+    assert recovered.recovery.snapshot_seq == 200 and recovered.next_seq == 300
+    assert recovered.state_hash() == clean_hashes(chunks[:3])[-1]
+    recovered.close()
+
+
+def test_a_directory_holding_a_wal_is_not_overwritten(tmp_path):
+    nbengine.Engine(wal_dir=tmp_path).close()
+    with pytest.raises(WalError, match="Engine.recover"):
+        nbengine.Engine(wal_dir=tmp_path)
+
+
+def snapshot_file_ops(tmp_path, chunks):
+    """File operations one snapshot() makes (after one earlier snapshot), from a dry run."""
+    files = FaultyFiles()
+    engine = nbengine.Engine(wal_dir=tmp_path / "dry", wal_options={"files": files})
+    engine.submit(chunks[0])
+    engine.snapshot()
+    engine.submit(chunks[1])
+    before = len(files.calls)
+    engine.snapshot()
+    ops = len(files.calls) - before
+    engine.close()
+    return ops
+
+
+def test_crash_at_every_step_of_a_snapshot_recovers(tmp_path):
+    chunks = batches(300, 100)
+    expected = clean_hashes(chunks[:2])[-1]
+    steps = snapshot_file_ops(tmp_path, chunks)
+    assert steps >= 12
+    for step in range(1, steps + 1):
+        directory = tmp_path / f"crash{step}"
+        files = FaultyFiles()
+        engine = nbengine.Engine(wal_dir=directory, wal_options={"files": files})
+        engine.submit(chunks[0])
+        engine.snapshot()
+        engine.submit(chunks[1])
+        files.arm("any", step, SimulatedCrash)
+        with pytest.raises((OSError, WalError)):  # the writer thread's failure arrives as WalPoisonedError
+            engine.snapshot()
+        with contextlib.suppress(WalError):
+            engine.close()  # only lets go of the directory lock: nothing is queued
+        recovered = nbengine.Engine.recover(directory)
+        assert recovered.next_seq == 200, step
+        assert recovered.state_hash() == expected, step
+        recovered.submit(chunks[2])
+        recovered.close()
+        assert nbengine.Engine.recover(directory).state_hash() == clean_hashes(chunks)[-1], step
+        assert not [n for n in os.listdir(directory) if n.endswith(".tmp")]
+
+
+def test_snapshot_needs_a_wal():
+    with pytest.raises(WalError, match="wal_dir"):
+        nbengine.Engine().snapshot()
+
+
+def test_submit_one_and_match_columns_are_logged(tmp_path):
+    chunks = batches(200, 100)
+    with nbengine.Engine(wal_dir=tmp_path) as engine:
+        engine.match_columns(nbengine.prepare(chunks[0]))
+        row = {name: int(values[0]) for name, values in chunks[1].items()}
+        engine.submit_one(row["ts"], row["order_id"], row["side"], row["kind"], row["price"], row["qty"],
+                          symbol=row["symbol"], tif=row["tif"], account=row["account"])
+    recovered = nbengine.Engine.recover(tmp_path)
+    assert recovered.next_seq == 101 and recovered.state_hash() == engine.state_hash()
+    recovered.close()
+
+
+def test_cli_wal_dump_and_recover(tmp_path, capsys):
+    with nbengine.Engine(wal_dir=tmp_path) as engine:
+        for chunk in batches(300, 100):
+            engine.submit(chunk)
+    assert cli.main(["wal-dump", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "offset 48 seq 0 rows 100" in out and out.count("crc ok") == 3
+    assert cli.main(["recover", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert f"state hash {engine.state_hash()}" in out and "recovered seqs [0, 300)" in out
+    segment = list_segments(tmp_path)[0]
+    with open(segment, "r+b") as f:
+        f.seek(100)
+        f.write(b"\xee")
+    assert cli.main(["wal-dump", str(tmp_path)]) == 1
+    assert "offset 48: CORRUPT" in capsys.readouterr().out
+    with pytest.raises(WalCorruptionError):
+        cli.main(["recover", str(tmp_path)])
