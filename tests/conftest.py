@@ -19,12 +19,6 @@ settings.register_profile(
 )
 settings.load_profile("nojit" if JIT_DISABLED else "default")
 
-if JIT_DISABLED:
-    # Kernels multiply int64 hashes that are meant to wrap; as plain Python on numpy
-    # scalars that wrap raises a warning instead.
-    np.seterr(over="ignore")
-
-
 def assert_columns_equal(expected, actual, what):
     """Assert two column mappings are equal; name the first differing column and row."""
     assert list(expected) == list(actual), f"{what}: columns {list(expected)} != {list(actual)}"

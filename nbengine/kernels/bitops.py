@@ -17,11 +17,11 @@ if JIT_DISABLED:
 
     def single_bit(b):
         """The int64 word with only bit ``b`` (0..63) set."""
-        return -(1 << 63) if b == 63 else 1 << b
+        return -(1 << 63) if b == 63 else 1 << int(b)
 
     def bits_through(b):
         """The int64 word with bits 0..b (0..63) set."""
-        return -1 if b == 63 else (1 << (b + 1)) - 1
+        return -1 if b == 63 else (1 << (int(b) + 1)) - 1
 
 else:  # pragma: no cover - compiled branch; the NUMBA_DISABLE_JIT run covers the one above
     from numba.cpython.unsafe.numbers import leading_zeros, trailing_zeros

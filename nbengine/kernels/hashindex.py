@@ -18,7 +18,7 @@ _MIX = -4658895280553007687  # 0xBF58476D1CE4E5B9 as int64
 
 @hot_kernel
 def _home(key_a, key_b, mask):
-    h = np.int64(key_a) * _GOLDEN + np.int64(key_b) * _MIX
+    h = int(key_a) * _GOLDEN + int(key_b) * _MIX
     h ^= h >> 31
     return h & mask
 
