@@ -12,6 +12,7 @@ from .codes import (
     POST_ONLY,
     SELL,
 )
+from .backtest import backtest
 from .engine import BBO, Engine, SubmitResult
 from .schema import SchemaError, prepare, to_ticks
 from .warmup import warmup
@@ -33,6 +34,7 @@ __all__ = [
     "SELL",
     "SchemaError",
     "SubmitResult",
+    "backtest",
     "prepare",
     "to_ticks",
     "warmup",

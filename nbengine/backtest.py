@@ -197,6 +197,7 @@ def backtest(
     price_unit=100,
     quiet=False,
     strategy=None,
+    wal_dir=None,
 ):
     """Match every order of ``source`` and write ``trades.parquet``, ``events.parquet``, ``summary.json``.
 
@@ -239,6 +240,11 @@ def backtest(
         final mid) to the summary's ``strategy`` entry. ``orders`` then counts its orders
         too.
 
+    wal_dir : str or Path, optional
+        Log every batch to this write-ahead-log directory (``durability="group"``: each
+        batch is fsynced before the next is read); ``Engine.recover(wal_dir)`` rebuilds
+        the final state. The directory must be new or hold a log of this same run.
+
     Returns
     -------
     dict
@@ -252,7 +258,7 @@ def backtest(
     started = time.perf_counter()
     warmup()
     compile_seconds = time.perf_counter() - started
-    engine = Engine(stp=stp, max_span_ticks=max_span_ticks)
+    engine = Engine(stp=stp, max_span_ticks=max_span_ticks, wal_dir=wal_dir)
     skipped = {}
     if format == "lobster":
         total, batches = _lobster_batches(paths, batch_rows, orderbook, price_unit, skipped)
@@ -278,6 +284,7 @@ def backtest(
             rejects += np.bincount(rejected.column("reason").to_numpy(), minlength=rejects.size)
             if hook is not None:
                 hook.after(result)
+    engine.close()
     wall = time.perf_counter() - started
     summary = {
         "orders": orders,

@@ -43,7 +43,7 @@ def _backtest(args):
         summary = backtest(
             args.paths, args.out, batch_rows=args.batch_rows, stp=args.stp, columns=_column_map(args.map),
             tick_size=args.tick_size, format=args.format, orderbook=args.orderbook, price_unit=args.price_unit,
-            quiet=args.quiet, strategy=strategy,
+            quiet=args.quiet, strategy=strategy, wal_dir=args.wal,
         )
     except (ValueError, FileNotFoundError, SchemaError) as exc:
         raise SystemExit(f"nbengine backtest: {exc}") from exc
@@ -147,6 +147,8 @@ def main(argv=None):
                     help="run the example strategy: a bid and an ask HALF_SPREAD ticks around the mid, SIZE lots "
                          "each, re-priced after every batch; its fills go to own_fills.parquet")
     bt.add_argument("--quote-symbol", type=int, default=0, help="symbol the example strategy quotes")
+    bt.add_argument("--wal", default=None, metavar="DIR",
+                    help="log every batch to a write-ahead log in DIR (group commit); recover with 'nbengine recover DIR'")
     bt.set_defaults(run=_backtest)
 
     lc = commands.add_parser(

@@ -119,3 +119,20 @@ def test_unknown_format_is_refused(tmp_path):
 def test_an_opening_book_needs_one_message_file(tmp_path):
     with pytest.raises(ValueError, match="opening book of one message file, got 2"):
         backtest([tmp_path / "a", tmp_path / "b"], tmp_path / "out", format="lobster", orderbook=tmp_path / "ob")
+
+
+def test_backtest_with_a_wal_recovers_to_the_same_state(tmp_path):
+    import pyarrow.parquet as pq
+
+    import nbengine
+    from nbengine.generate import standard_mix, to_table
+
+    pq.write_table(to_table(standard_mix(3000, seed=4, symbols=2)), tmp_path / "flow.parquet")
+    summary = nbengine.backtest(tmp_path / "flow.parquet", tmp_path / "out", batch_rows=700,
+                                wal_dir=tmp_path / "wal", quiet=True)
+    recovered = nbengine.Engine.recover(tmp_path / "wal")
+    try:
+        assert recovered.state_hash() == summary["state_hash"]
+        assert recovered.next_seq == summary["orders"] == 3000
+    finally:
+        recovered.close()
