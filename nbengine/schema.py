@@ -270,9 +270,3 @@ def to_ticks(prices, tick_size):
     out = np.full(scaled.shape, PRICE_OFF_TICK, dtype=np.int64)
     out[on_grid] = ticks[on_grid]
     return out
-
-
-def empty_orders():
-    """A zero-row ``OrderColumns`` (used to compile kernels)."""
-    return OrderColumns(**{name: _readonly(np.zeros(0, dtype), dtype) for name, dtype in ORDER_DTYPES.items()})
-
