@@ -6,11 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .codes import REASON_NAMES, REJECTED
 from .engine import Engine
+from .pipeline import WriteBehind, prefetch
 from .progress import progress_bar
 from .schema import EVENTS_SCHEMA, ORDER_DTYPES, TRADES_SCHEMA, prepare, to_ticks
 from .strategy import BookView, as_columns, empty_orders, merge_orders, own_fill_summary
@@ -18,9 +18,14 @@ from .warmup import warmup
 
 FORMATS = ("parquet", "lobster")
 
-WRITER_OPTIONS = {"use_dictionary": False}
-"""Parquet writer options for results: dictionary encoding tripled the write time of
-sequence-like int64 columns here (515 vs 173 ns a row, snappy) for 12 % smaller files."""
+COMPRESSIONS = ("snappy", "none", "lz4", "zstd")
+
+WRITER_OPTIONS = {"use_dictionary": False, "write_statistics": ["seq", "ts", "symbol"]}
+"""Parquet writer options for results. Dictionary encoding tripled the write time of
+sequence-like int64 columns here (515 vs 173 ns a row, snappy) for 12 % smaller files;
+min/max statistics are kept for the columns readers filter on (10 % of the write time
+when kept for all). Measured on events, 2-core EPYC: snappy 130 ns and 18.6 B a row,
+no compression 58 ns and 52 B, zstd 240 ns and 8.4 B."""
 
 
 def _parquet_files(paths):
@@ -89,20 +94,22 @@ def map_columns(batch, columns=None, tick_size=None):
 
 
 def _parquet_batches(paths, batch_rows, columns, tick_size):
-    """``(total rows, iterator of record batches)`` over Parquet files, one batch at a time."""
+    """``(total rows, iterator of prepared order columns)`` over Parquet files, one batch at a time."""
     files = _parquet_files(paths)
     total = sum(pq.ParquetFile(path).metadata.num_rows for path in files)
 
     def batches():
         for path in files:
-            for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows):
-                yield map_columns(batch, columns, tick_size)
+            # pre_buffer (pyarrow's default) keeps every column chunk read so far until the
+            # file is closed: memory grew by the file's decoded size (167 MB for 10M orders).
+            for batch in pq.ParquetFile(path, pre_buffer=False).iter_batches(batch_size=batch_rows):
+                yield prepare(map_columns(batch, columns, tick_size))
 
     return total, batches()
 
 
 def _lobster_batches(paths, batch_rows, orderbook, price_unit, skipped):
-    """``(total rows, iterator of order dicts)`` over LOBSTER message files; ``skipped`` counts by reason."""
+    """``(total rows, iterator of prepared order columns)`` over LOBSTER message files; ``skipped`` counts by reason."""
     from .loaders import lobster
 
     if orderbook is not None and len(paths) != 1:
@@ -116,9 +123,34 @@ def _lobster_batches(paths, batch_rows, orderbook, price_unit, skipped):
         for converted in loaded:
             n = converted.orders["ts"].size
             for start in range(0, n, batch_rows):
-                yield {name: column[start : start + batch_rows] for name, column in converted.orders.items()}
+                yield prepare({name: column[start : start + batch_rows] for name, column in converted.orders.items()})
 
     return sum(c.orders["ts"].size for c in loaded), batches()
+
+
+class _Totals:
+    """Writes result tables and counts what they hold; each method runs on its own writer thread."""
+
+    def __init__(self):
+        self.trades = 0
+        self.volume = 0
+        self.rejects = np.zeros(max(REASON_NAMES) + 1, dtype=np.int64)
+
+    def write_trades(self, writer, trades):
+        if trades.num_rows:
+            self.trades += trades.num_rows
+            self.volume += int(np.sum(trades.column("qty").to_numpy()))
+            writer.write_table(trades)
+
+    def write_events(self, writer, events):
+        rejected = events.column("event").to_numpy() == REJECTED
+        if rejected.any():
+            reasons = events.column("reason").to_numpy()[rejected]
+            self.rejects += np.bincount(reasons, minlength=self.rejects.size)
+        writer.write_table(events)
+
+    def rejects_by_reason(self):
+        return {REASON_NAMES[code]: int(n) for code, n in enumerate(self.rejects) if n}
 
 
 class _StrategyHook:
@@ -198,6 +230,7 @@ def backtest(
     quiet=False,
     strategy=None,
     wal_dir=None,
+    compression="snappy",
 ):
     """Match every order of ``source`` and write ``trades.parquet``, ``events.parquet``, ``summary.json``.
 
@@ -245,6 +278,10 @@ def backtest(
         batch is fsynced before the next is read); ``Engine.recover(wal_dir)`` rebuilds
         the final state. The directory must be new or hold a log of this same run.
 
+    compression : {"snappy", "none", "lz4", "zstd"}
+        Parquet compression of the result files: ``none`` writes twice as fast and
+        three times as large as ``snappy`` (see ``WRITER_OPTIONS``).
+
     Returns
     -------
     dict
@@ -252,6 +289,8 @@ def backtest(
     """
     if format not in FORMATS:
         raise ValueError(f"format: expected one of {FORMATS}, got {format!r}")
+    if compression not in COMPRESSIONS:
+        raise ValueError(f"compression: expected one of {COMPRESSIONS}, got {compression!r}")
     paths = [source] if isinstance(source, (str, Path)) else list(source)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -264,33 +303,31 @@ def backtest(
         total, batches = _lobster_batches(paths, batch_rows, orderbook, price_unit, skipped)
     else:
         total, batches = _parquet_batches(paths, batch_rows, columns, tick_size)
-    orders = trades = volume = 0
-    rejects = np.zeros(max(REASON_NAMES) + 1, dtype=np.int64)
     hook = _StrategyHook(strategy, engine, out) if strategy is not None else None
+    totals = _Totals()
+    orders = 0
     started = time.perf_counter()
-    with pq.ParquetWriter(out / "trades.parquet", TRADES_SCHEMA, **WRITER_OPTIONS) as trade_writer, pq.ParquetWriter(
-        out / "events.parquet", EVENTS_SCHEMA, **WRITER_OPTIONS
-    ) as event_writer, progress_bar(total, quiet=quiet, unit="orders") as update:
-        for batch in _with_own_orders(batches, hook):
+    options = {**WRITER_OPTIONS, "compression": compression}
+    with pq.ParquetWriter(out / "trades.parquet", TRADES_SCHEMA, **options) as trade_writer, pq.ParquetWriter(
+        out / "events.parquet", EVENTS_SCHEMA, **options
+    ) as event_writer, progress_bar(total, quiet=quiet, unit="orders") as update, WriteBehind(
+        name="nbengine-trades"
+    ) as trade_work, WriteBehind(name="nbengine-events") as event_work:
+        for batch in _with_own_orders(prefetch(batches), hook):
             result = engine.submit(batch)
             orders += result.seq_end - result.seq_start
             update(orders)
-            trades += result.n_trades
-            if result.n_trades:
-                volume += int(pc.sum(result.trades.column("qty")).as_py())
-                trade_writer.write_table(result.trades)
-            event_writer.write_table(result.events)
-            rejected = result.events.filter(pc.equal(result.events.column("event"), REJECTED))
-            rejects += np.bincount(rejected.column("reason").to_numpy(), minlength=rejects.size)
+            trade_work.submit(totals.write_trades, trade_writer, result.trades)
+            event_work.submit(totals.write_events, event_writer, result.events)
             if hook is not None:
                 hook.after(result)
     engine.close()
     wall = time.perf_counter() - started
     summary = {
         "orders": orders,
-        "trades": trades,
-        "volume": volume,
-        "rejects": {REASON_NAMES[code]: int(n) for code, n in enumerate(rejects) if n},
+        "trades": totals.trades,
+        "volume": totals.volume,
+        "rejects": totals.rejects_by_reason(),
         "resting_orders": engine.live_orders,
         "wall_seconds": round(wall, 6),
         "compile_or_cache_load_seconds": round(compile_seconds, 3),

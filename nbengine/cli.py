@@ -43,7 +43,7 @@ def _backtest(args):
         summary = backtest(
             args.paths, args.out, batch_rows=args.batch_rows, stp=args.stp, columns=_column_map(args.map),
             tick_size=args.tick_size, format=args.format, orderbook=args.orderbook, price_unit=args.price_unit,
-            quiet=args.quiet, strategy=strategy, wal_dir=args.wal,
+            quiet=args.quiet, strategy=strategy, wal_dir=args.wal, compression=args.compression,
         )
     except (ValueError, FileNotFoundError, SchemaError) as exc:
         raise SystemExit(f"nbengine backtest: {exc}") from exc
@@ -143,6 +143,8 @@ def main(argv=None):
     bt.add_argument("--orderbook", default=None, help="LOBSTER orderbook file: its first row is the opening book")
     bt.add_argument("--price-unit", type=int, default=100, help="LOBSTER price units per tick (100 = one cent)")
     bt.add_argument("--quiet", action="store_true", help="no progress bar")
+    bt.add_argument("--compression", choices=["snappy", "none", "lz4", "zstd"], default="snappy",
+                    help="Parquet compression of the results (none: 2x faster to write, 3x larger)")
     bt.add_argument("--quote-around-mid", type=int, nargs=2, metavar=("HALF_SPREAD", "SIZE"), default=None,
                     help="run the example strategy: a bid and an ask HALF_SPREAD ticks around the mid, SIZE lots "
                          "each, re-priced after every batch; its fills go to own_fills.parquet")
