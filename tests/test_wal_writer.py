@@ -171,3 +171,47 @@ def test_short_writes_are_completed(tmp_path, monkeypatch):
     files.write(fd, [b"abcdefghij", b"", memoryview(b"klmnopqrstuvwxyz"), b"0123"])
     files.close(fd)
     assert path.read_bytes() == b"abcdefghijklmnopqrstuvwxyz0123"
+
+
+@pytest.mark.parametrize("ahead", [0, 1, 3])
+def test_submit_many_yields_each_result_only_once_durable_and_in_order(tmp_path, ahead):
+    files = FaultyFiles(delay=0.002)
+    engine = nbengine.Engine(wal_dir=tmp_path, durability="group", wal_options={"files": files})
+    starts = []
+    for result in engine.submit_many(batches(400, 50), ahead=ahead):
+        assert engine._wal.durable_seq >= result.seq_end
+        assert result.wait_durable(timeout=0)
+        starts.append(result.seq_start)
+    engine.close()
+    assert starts == list(range(0, 400, 50))
+
+
+@pytest.mark.parametrize("durability", ["none", "group"])
+def test_submit_many_gives_the_results_and_state_of_submit(tmp_path, durability):
+    wal_dir = None if durability == "none" else tmp_path
+    chunks = batches(600, 64)
+    one_by_one = nbengine.Engine()
+    expected = [one_by_one.submit(chunk) for chunk in chunks]
+    with nbengine.Engine(wal_dir=wal_dir, durability=durability) as engine:
+        got = list(engine.submit_many(chunks, ahead=2))
+    for want, have in zip(expected, got, strict=True):
+        assert have.trades.equals(want.trades)
+        assert have.events.equals(want.events)
+    assert engine.state_hash() == one_by_one.state_hash()
+    if wal_dir is not None:
+        assert recovered(tmp_path)[0].state_hash() == one_by_one.state_hash()
+
+
+def test_submit_many_overlaps_matching_with_the_fsync_of_the_batch_before(tmp_path):
+    files = FaultyFiles(delay=0.05)
+    engine = nbengine.Engine(wal_dir=tmp_path, durability="group", wal_options={"files": files})
+    seen_ahead = []
+    for result in engine.submit_many(batches(200, 50), ahead=1):
+        seen_ahead.append(engine.next_seq - result.seq_end)
+    engine.close()
+    assert seen_ahead == [50, 50, 50, 0]
+
+
+def test_submit_many_rejects_a_negative_ahead():
+    with pytest.raises(ValueError, match="ahead"):
+        next(nbengine.Engine().submit_many([], ahead=-1))
