@@ -274,9 +274,10 @@ def backtest(
         too.
 
     wal_dir : str or Path, optional
-        Log every batch to this write-ahead-log directory (``durability="group"``: each
-        batch is fsynced before the next is read); ``Engine.recover(wal_dir)`` rebuilds
-        the final state. The directory must be new or hold a log of this same run.
+        Log every batch to this write-ahead-log directory (``durability="group"``: the
+        next batch is matched while the previous one syncs, and a batch's results are
+        written only once it is durable); ``Engine.recover(wal_dir)`` rebuilds the
+        final state. The directory must be new or hold a log of this same run.
 
     compression : {"snappy", "none", "lz4", "zstd"}
         Parquet compression of the result files: ``none`` writes twice as fast and
@@ -313,8 +314,10 @@ def backtest(
     ) as event_writer, progress_bar(total, quiet=quiet, unit="orders") as update, WriteBehind(
         name="nbengine-trades"
     ) as trade_work, WriteBehind(name="nbengine-events") as event_work:
-        for batch in _with_own_orders(prefetch(batches), hook):
-            result = engine.submit(batch)
+        # With a WAL, the next batch is matched while the previous one syncs; a strategy
+        # must see each result before its orders join the next batch, so nothing runs ahead.
+        ahead = 1 if hook is None else 0
+        for result in engine.submit_many(_with_own_orders(prefetch(batches), hook), ahead=ahead):
             orders += result.seq_end - result.seq_start
             update(orders)
             trade_work.submit(totals.write_trades, trade_writer, result.trades)
