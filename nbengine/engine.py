@@ -168,6 +168,9 @@ class Engine:
     snapshot_every : int, optional
         Take a snapshot (and drop the segments it covers) once this many orders were
         submitted since the last one.
+    snapshot_every_bytes : int, optional
+        Take one once this many bytes of input were logged since the last one (Arrow IPC
+        payloads, about 40 bytes an order), whichever of the two comes first.
     wal_options : dict, optional
         Keyword arguments of ``wal.writer.WalWriter``: ``segment_bytes``,
         ``max_queued_frames``, ``max_queued_bytes``, ``files`` (a ``wal.FileLayer``).
@@ -197,6 +200,7 @@ class Engine:
         wal_dir=None,
         durability=None,
         snapshot_every=None,
+        snapshot_every_bytes=None,
         wal_options=None,
     ):
         if stp not in STP_MODES:
@@ -229,7 +233,7 @@ class Engine:
         try:
             if list_segments(directory) or os.path.exists(os.path.join(directory, wal_snapshot.POINTER_NAME)):
                 raise WalError(f"{directory} already holds a WAL: reopen it with Engine.recover({directory!r})")
-            self._attach_wal(directory, durability, None, snapshot_every, wal_options)
+            self._attach_wal(directory, durability, None, (snapshot_every, snapshot_every_bytes), wal_options)
         except BaseException:
             self._dir_lock.release()
             raise
@@ -240,6 +244,7 @@ class Engine:
         return WalConfig(self.stp, self.max_span_ticks, self.max_price_ticks)
 
     def _attach_wal(self, directory, durability, append_to, snapshot_every, wal_options):
+        """Start logging; ``snapshot_every`` is ``(orders, bytes)``, either None."""
         durability = "group" if durability is None else durability
         if durability not in DURABILITY_MODES:
             raise ValueError(f"durability: expected one of {DURABILITY_MODES}, got {durability!r}")
@@ -252,8 +257,9 @@ class Engine:
         )
         self._wal_dir = directory
         self.durability = durability
-        self._snapshot_every = snapshot_every
+        self._snapshot_every, self._snapshot_every_bytes = snapshot_every
         self._snapshot_seq = self.next_seq
+        self._logged_bytes = 0
 
     @classmethod
     def recover(
@@ -266,6 +272,7 @@ class Engine:
         max_span_ticks=None,
         max_price_ticks=None,
         snapshot_every=None,
+        snapshot_every_bytes=None,
         wal_options=None,
     ):
         """Rebuild an engine from a WAL directory and go on logging into it.
@@ -281,7 +288,7 @@ class Engine:
             On corruption keep the valid prefix (the bad segment is copied to
             ``*.corrupt`` and truncated, later segments renamed ``*.corrupt``) instead of
             raising ``WalCorruptionError``.
-        durability, snapshot_every, wal_options
+        durability, snapshot_every, snapshot_every_bytes, wal_options
             As for ``Engine``.
         stp, max_span_ticks, max_price_ticks : optional
             Expected settings; a log written under others raises ``WalConfigError``.
@@ -318,7 +325,7 @@ class Engine:
             engine, report = recovery.replay(cls, directory, salvage=salvage, expected=expected)
             files = (wal_options or {}).get("files")
             append_to = recovery.repair(report, files)
-            engine._attach_wal(directory, durability, append_to, snapshot_every, wal_options)
+            engine._attach_wal(directory, durability, append_to, (snapshot_every, snapshot_every_bytes), wal_options)
         except BaseException:
             lock.release()
             raise
@@ -351,14 +358,21 @@ class Engine:
         """Queue a matched batch's frame (lock held, so frames go in seq order)."""
         if payload is not None and rows:
             self._wal.append(payload, seq_start, rows)
+            self._logged_bytes += len(payload)
 
     def _after_submit(self, result):
         """Wait as the durability mode says; take a due automatic snapshot."""
         if self.durability in ("group", "sync"):
             result.wait_durable()
-        if self._snapshot_every is not None and self.next_seq - self._snapshot_seq >= self._snapshot_every:
+        if self._snapshot_due():
             self.snapshot()
         return result
+
+    def _snapshot_due(self):
+        orders, logged = self._snapshot_every, self._snapshot_every_bytes
+        return (orders is not None and self.next_seq - self._snapshot_seq >= orders) or (
+            logged is not None and self._logged_bytes >= logged
+        )
 
     def match_columns(self, columns):
         """Match prepared columns (``schema.prepare``); outputs stay in the engine's buffers.
@@ -498,8 +512,7 @@ class Engine:
                 trades[:n_trades].copy() if n_trades else _NO_ROWS, events[:n_events].copy(), next_seq - 1,
                 next_seq, self._wal,
             )
-            if payload is not None:
-                self._wal.append(payload, next_seq - 1, 1)
+            self._log(payload, next_seq - 1, 1)
         if self._wal is not None:
             self._after_submit(result)
         return result
@@ -529,6 +542,7 @@ class Engine:
                 content = wal_snapshot.Snapshot(self.wal_config, input_seq, trade_seq, event_seq, self.orders())
                 self._wal.rotate(input_seq)
                 self._snapshot_seq = input_seq
+                self._logged_bytes = 0
             self._wal.wait_rotated(input_seq)
             path = wal_snapshot.write_snapshot(self._files, self._wal_dir, content)
             wal_snapshot.prune(self._files, self._wal_dir, input_seq)

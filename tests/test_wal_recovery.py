@@ -10,6 +10,7 @@ import pytest
 import nbengine
 from nbengine import cli
 from nbengine.wal import WalConfigError, WalCorruptionError, WalError
+from nbengine.wal.format import encode_payload
 from nbengine.wal.reader import list_segments, scan_segment
 
 from .conftest import assert_columns_equal
@@ -246,3 +247,25 @@ def test_cli_wal_dump_and_recover(tmp_path, capsys):
     assert "offset 48: CORRUPT" in capsys.readouterr().out
     with pytest.raises(WalCorruptionError):
         cli.main(["recover", str(tmp_path)])
+
+
+def test_snapshot_every_bytes_snapshots_once_that_much_input_was_logged(tmp_path):
+    chunks = batches(1000, 100, seed=5)
+    payload_bytes = [len(encode_payload(nbengine.prepare(chunk))) for chunk in chunks]
+    threshold = payload_bytes[0] * 3 - 1
+    expected_snapshots, logged = [], 0
+    for k, size in enumerate(payload_bytes, start=1):
+        logged += size
+        if logged >= threshold:
+            expected_snapshots.append(k * 100)
+            logged = 0
+    with nbengine.Engine(wal_dir=tmp_path, snapshot_every_bytes=threshold) as engine:
+        taken = []
+        for chunk in chunks:
+            engine.submit(chunk)
+            taken.append(engine._snapshot_seq)
+    assert sorted(set(taken) - {0}) == expected_snapshots
+    recovered = nbengine.Engine.recover(tmp_path)
+    assert recovered.recovery.snapshot_seq == expected_snapshots[-1]
+    assert recovered.state_hash() == reference_hash_after(chunks, "none")
+    recovered.close()
