@@ -126,6 +126,7 @@ def _text(value):
 
 
 def _side_summary(levels):
+    """``best price x qty (n levels)`` of one side, or ``none``."""
     n = len(levels.price)
     if n == 0:
         return "none"
@@ -133,6 +134,7 @@ def _side_summary(levels):
 
 
 def _caption(ladder):
+    """The line above a ladder: symbol, spread and mid."""
     return f"symbol {ladder.symbol}, spread {_text(ladder.spread)}, mid {_text(ladder.mid)}"
 
 
@@ -233,6 +235,7 @@ def event_counts(events):
 
 
 def _counts_text(counts):
+    """``NAME n, NAME n`` of a ``{name: count}``, or ``none``."""
     return ", ".join(f"{name} {n:,}" for name, n in counts.items()) or "none"
 
 
