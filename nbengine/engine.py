@@ -9,6 +9,7 @@ from typing import NamedTuple
 import numpy as np
 import pyarrow as pa
 
+from . import display
 from . import state as s
 from .codes import GTC, STP_MODES
 from .kernels.columns import event_columns, trade_columns
@@ -137,6 +138,9 @@ class SubmitResult:
         if self._wal is None:
             return True
         return self._wal.wait_durable(self.seq_end, timeout)
+
+    def _repr_html_(self):
+        return display.result_html(self)
 
     def __repr__(self):
         return (
@@ -669,6 +673,16 @@ class Engine:
         n = 0 if book < 0 else book_depth(self._state, book, levels, rows)
         return _table(rows[:n], DEPTH_SCHEMA)
 
+    def ladder(self, symbol=0, levels=10):
+        """``depth(symbol, levels)`` as a ``display.Ladder``: bids and asks side by side, in HTML in Jupyter."""
+        return display.Ladder(symbol, self.depth(symbol, levels), levels)
+
+    def symbols(self):
+        """Symbols of every book the engine holds (empty ones included), ascending."""
+        with self._lock:
+            st = self._state
+            return sorted(int(v) for v in st.books[: int(st.meta[s.M_N_BOOKS]), s.B_SYMBOL])
+
     def bbo(self, symbol=0):
         """Best bid and offer of ``symbol`` as a ``BBO``."""
         with self._lock:
@@ -715,3 +729,6 @@ class Engine:
             f"<Engine {int(self._state.meta[s.M_N_BOOKS])} books, {self.live_orders} resting orders, "
             f"next seq {self.next_seq}, stp={self.stp}, durability={self.durability}>"
         )
+
+    def _repr_html_(self):
+        return display.engine_html(self)

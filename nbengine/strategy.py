@@ -8,6 +8,7 @@ matched with it, so they wait in the queue behind what already rests at their pr
 
 import numpy as np
 
+from . import display
 from .codes import BUY, GTC, LIMIT, MODIFY, SELL
 from .state import ORDER_DTYPES, OrderColumns
 
@@ -39,6 +40,13 @@ class BookView:
     def depth(self, symbol=0, levels=10):
         """Aggregated levels (``Engine.depth``)."""
         return self._engine.depth(symbol, levels)
+
+    def ladder(self, symbol=0, levels=10):
+        """Bids and asks side by side (``Engine.ladder``)."""
+        return self._engine.ladder(symbol, levels)
+
+    def _repr_html_(self):
+        return display.engine_html(self._engine, title=f"BookView (account {self.account})")
 
     def own_orders(self, symbol=0):
         """This account's resting orders in ``symbol``, in priority order (a ``pa.Table``)."""
