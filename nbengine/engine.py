@@ -725,8 +725,9 @@ class Engine:
         return int(self._state.meta[s.M_INPUT_SEQ])
 
     def __repr__(self):
+        books = int(self._state.meta[s.M_N_BOOKS])
         return (
-            f"<Engine {int(self._state.meta[s.M_N_BOOKS])} books, {self.live_orders} resting orders, "
+            f"<Engine {books} book{'' if books == 1 else 's'}, {self.live_orders} resting orders, "
             f"next seq {self.next_seq}, stp={self.stp}, durability={self.durability}>"
         )
 
