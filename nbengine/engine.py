@@ -1,4 +1,4 @@
-"""The Engine: validate order batches, run the kernels, build result tables."""
+"""The Engine: validate order batches, run the kernels, log them, read the books."""
 
 import collections
 import operator
@@ -7,17 +7,16 @@ import threading
 from typing import NamedTuple
 
 import numpy as np
-import pyarrow as pa
 
 from . import display
 from . import state as s
 from .codes import GTC, STP_MODES
-from .kernels.columns import event_columns, trade_columns
 from .kernels.hashindex import find_book, rebuild_book_index, rebuild_order_index
 from .kernels.ladder import compact_arenas
 from .kernels.match import match_batch, match_one
 from .kernels.views import book_depth, resting_orders
-from .schema import DEPTH_SCHEMA, EVENTS_SCHEMA, RESTING_SCHEMA, TRADES_SCHEMA, prepare
+from .schema import DEPTH_SCHEMA, RESTING_SCHEMA, prepare
+from .results import NO_ROWS, SubmitResult, events_table, table_from_rows, trades_table
 from .statehash import state_hash
 from .wal import recovery, snapshot as wal_snapshot
 from .wal.dirlock import DirectoryLock
@@ -31,16 +30,6 @@ DURABILITY_MODES = ("none", "async", "group", "sync")
 """``Engine(durability=...)`` values; DESIGN §5 and the README say what each survives."""
 
 
-_DTYPES = {
-    schema: [np.dtype(str(field.type)) for field in schema]
-    for schema in (TRADES_SCHEMA, EVENTS_SCHEMA, RESTING_SCHEMA, DEPTH_SCHEMA)
-}
-
-
-_NO_ROWS = np.zeros((0, s.T_FIELDS), dtype=np.int64)
-_NO_ROWS.flags.writeable = False
-
-
 class BBO(NamedTuple):
     """Best bid and offer of one book; a price is None where its side is empty."""
 
@@ -48,105 +37,6 @@ class BBO(NamedTuple):
     bid_qty: int
     ask_price: int | None
     ask_qty: int
-
-
-def _table(rows, schema, split=None):
-    """A table of ``schema`` from an int64[n, fields] block (copied: buffers are reused).
-
-    ``split`` is a kernel of ``kernels.columns`` that fills every column in one pass;
-    without it each column is copied on its own (fine for small views). Arrays are made
-    from the column buffers directly, which costs a third of ``pa.array`` per column.
-    """
-    n = rows.shape[0]
-    columns = [np.empty(n, dtype=dtype) for dtype in _DTYPES[schema]]
-    if split is not None:
-        split(rows, *columns)
-    else:
-        for i, column in enumerate(columns):
-            column[:] = rows[:, i]
-    arrays = [pa.Array.from_buffers(field.type, n, [None, pa.py_buffer(c)]) for field, c in zip(schema, columns)]
-    return pa.Table.from_batches([pa.RecordBatch.from_arrays(arrays, schema=schema)])
-
-
-def _trades_table(rows):
-    return _table(rows, TRADES_SCHEMA, trade_columns)
-
-
-def _events_table(rows):
-    return _table(rows, EVENTS_SCHEMA, event_columns)
-
-
-class SubmitResult:
-    """What one ``Engine.submit`` or ``Engine.submit_one`` produced.
-
-    Attributes
-    ----------
-    trades, events : pyarrow.Table
-        Rows of ``schema.TRADES_SCHEMA`` / ``schema.EVENTS_SCHEMA``, in processing order.
-        ``submit_one`` keeps its few rows as numpy and builds the tables when first read.
-    seq_start, seq_end : int
-        The input sequence numbers of the batch's rows: ``[seq_start, seq_end)``.
-    """
-
-    __slots__ = ("_trades", "_events", "seq_start", "seq_end", "_wal")
-
-    def __init__(self, trades, events, seq_start, seq_end, wal=None):
-        self._trades = trades
-        self._events = events
-        self.seq_start = seq_start
-        self.seq_end = seq_end
-        self._wal = wal
-
-    @property
-    def trades(self):
-        if not isinstance(self._trades, pa.Table):
-            self._trades = _trades_table(self._trades)
-        return self._trades
-
-    @property
-    def events(self):
-        if not isinstance(self._events, pa.Table):
-            self._events = _events_table(self._events)
-        return self._events
-
-    @property
-    def n_trades(self):
-        return len(self._trades)
-
-    @property
-    def n_events(self):
-        return len(self._events)
-
-    def wait_durable(self, timeout=None):
-        """Block until this batch (and every earlier one) is durable in the WAL.
-
-        Parameters
-        ----------
-        timeout : float, optional
-            Seconds to wait at most.
-
-        Returns
-        -------
-        bool
-            True once durable (at once without a WAL); False when ``timeout`` passed first.
-
-        Raises
-        ------
-        WalPoisonedError
-            When the WAL failed before the batch became durable: it never will.
-        """
-        if self._wal is None:
-            return True
-        return self._wal.wait_durable(self.seq_end, timeout)
-
-    def _repr_html_(self):
-        return display.result_html(self)
-
-    def __repr__(self):
-        return (
-            f"<SubmitResult seq {self.seq_start}..{self.seq_end}: "
-            f"{self.n_trades} trades, {self.n_events} events>"
-        )
 
 
 class Engine:
@@ -474,8 +364,8 @@ class Engine:
             seq_start = self.next_seq
             n_trades, n_events = self._match(columns)
             result = SubmitResult(
-                _trades_table(self._out.trades[:n_trades]),
-                _events_table(self._out.events[:n_events]),
+                trades_table(self._out.trades[:n_trades]),
+                events_table(self._out.events[:n_events]),
                 seq_start,
                 seq_start + columns.ts.shape[0],
                 self._wal,
@@ -513,7 +403,7 @@ class Engine:
                 status, n_trades, n_events, next_seq = match_one(*self._state, *self._out, *row)
             trades, events = self._out
             result = SubmitResult(
-                trades[:n_trades].copy() if n_trades else _NO_ROWS, events[:n_events].copy(), next_seq - 1,
+                trades[:n_trades].copy() if n_trades else NO_ROWS, events[:n_events].copy(), next_seq - 1,
                 next_seq, self._wal,
             )
             self._log(payload, next_seq - 1, 1)
@@ -660,7 +550,7 @@ class Engine:
         row = 0
         for book in books:
             row = resting_orders(st, book, rows, row)
-        return _table(rows, RESTING_SCHEMA)
+        return table_from_rows(rows, RESTING_SCHEMA)
 
     def depth(self, symbol=0, levels=10):
         """Aggregated levels (``schema.DEPTH_SCHEMA``): up to ``levels`` bids, best first, then asks."""
@@ -671,7 +561,7 @@ class Engine:
         book = self._book(symbol)
         rows = np.zeros((2 * levels, len(DEPTH_SCHEMA)), dtype=np.int64)
         n = 0 if book < 0 else book_depth(self._state, book, levels, rows)
-        return _table(rows[:n], DEPTH_SCHEMA)
+        return table_from_rows(rows[:n], DEPTH_SCHEMA)
 
     def ladder(self, symbol=0, levels=10):
         """``depth(symbol, levels)`` as a ``display.Ladder``: bids and asks side by side, in HTML in Jupyter."""
