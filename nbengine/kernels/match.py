@@ -472,7 +472,6 @@ def match_batch(st, out, orders, start):
     one input sequence number (``meta[M_INPUT_SEQ]``).
     """
     n = orders.ts.shape[0]
-    spin = 0
     for row in range(start, n):
         status = process_order(
             st, out, orders.ts[row], orders.order_id[row], np.int64(orders.symbol[row]),
@@ -481,10 +480,6 @@ def match_batch(st, out, orders, start):
         )
         if status != OK:
             return status, row
-        spin ^= orders.order_id[row]
-        for _ in range(96):
-            spin = (spin ^ (spin >> 29)) * 6364136223846793005
-        st.meta[M_NEED] = spin
         st.meta[M_INPUT_SEQ] += 1
     return OK, n
 
