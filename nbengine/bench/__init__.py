@@ -16,10 +16,11 @@ from nbengine.generate import GENERATOR_VERSION
 from nbengine.progress import progress_bar
 
 from . import charts, runs, sysinfo
-from .report import CHARTS_DIR, write_report
+from .readme import update_readme
+from .report import CHARTS_DIR, REPORT_JSON, REPORT_MD, write_report
 from .runs import QUICK, BenchSettings
 
-__all__ = ["BenchSettings", "QUICK", "run_bench"]
+__all__ = ["BenchSettings", "QUICK", "run_bench", "run_from_args", "settings_for"]
 
 
 def _ticker(update):
@@ -99,3 +100,44 @@ def run_bench(settings, out_dir, *, command, quiet=False):
     report["bench_s"] = time.perf_counter() - start
     write_report(report, out_dir)
     return report
+
+
+def settings_for(*, quick=False, orders=None, seed=None, batch_sizes=None):
+    """``BenchSettings`` for the command-line options: defaults or ``QUICK``, then overrides.
+
+    Examples
+    --------
+    >>> settings_for(quick=True, orders=2000, batch_sizes=[1, 100]).batch_sizes
+    (1, 100)
+    """
+    settings = QUICK if quick else BenchSettings()
+    overrides = {"orders": orders, "seed": seed, "batch_sizes": None if batch_sizes is None else tuple(batch_sizes)}
+    return dataclasses.replace(settings, **{name: value for name, value in overrides.items() if value is not None})
+
+
+def command_line(*, quick, orders, seed, batch_sizes, out, readme):
+    """The ``nbengine bench`` command line with these options, for the top of the report."""
+    parts = ["nbengine bench"]
+    parts += ["--quick"] if quick else []
+    parts += [f"--orders {orders}"] if orders is not None else []
+    parts += [f"--seed {seed}"]
+    parts += [f"--batch-sizes {','.join(map(str, batch_sizes))}"] if batch_sizes is not None else []
+    parts += [f"--out {out}"]
+    parts += [f"--readme {readme}"] if readme is not None else []
+    return " ".join(parts)
+
+
+def run_from_args(args):
+    """Run ``nbengine bench`` for parsed command-line ``args``; print where the report went."""
+    options = {"quick": args.quick, "orders": args.orders, "seed": args.seed, "batch_sizes": args.batch_sizes}
+    command = command_line(**options, out=args.out, readme=args.readme)
+    report = run_bench(settings_for(**options), args.out, command=command, quiet=args.quiet)
+    md_path = os.path.join(args.out, REPORT_MD)
+    if args.readme is not None:
+        update_readme(args.readme, report, md_path)
+        print(f"updated the bench section of {args.readme}")
+    main = report["results"]
+    print(f"{main['orders']:,} orders (seed {report['settings']['seed']}): {main['orders_per_s']:,.0f} orders/s, "
+          f"{main['trades']:,} trades, errors {main['errors']}; bench took {report['bench_s']:.1f} s")
+    print(f"report: {md_path} (and {REPORT_JSON}{'' if report['charts'] else ', charts skipped: no matplotlib'})")
+    return 0
