@@ -96,10 +96,13 @@ def test_durability_table_has_every_mode_and_what_it_survives(bench_run):
     modes = report["durability"]
     assert [mode["mode"] for mode in modes] == list(DURABILITY_MODES)
     for mode in modes:
-        assert mode["ack"]["n"] == int(np.ceil(mode["orders"] / mode["batch"]))
+        assert [point["batch"] for point in mode["batches"]] == [1_024, ORDERS]
+        for point in mode["batches"]:
+            assert point["ack"]["n"] == int(np.ceil(mode["orders"] / point["batch"]))
+            _assert_ordered(point["ack"])
         assert mode["scalar_ack"]["n"] == mode["scalar_orders"]
-        _assert_ordered(mode["ack"])
-        assert f"| `{mode['mode']}` |" in markdown
+        _assert_ordered(mode["scalar_ack"])
+        assert markdown.count(f"| `{mode['mode']}` |") == 2
     assert "survives kill -9" in markdown and "every acknowledged batch" in markdown
 
 

@@ -140,34 +140,40 @@ def _batch_curve(report):
     )
 
 
+def _percentiles(stats):
+    return f"{micros(stats['p50'])} / {micros(stats['p99'])} / {micros(stats['p99.9'])}"
+
+
 def _durability(report):
-    first = report["durability"][0]
+    modes = report["durability"]
+    first = modes[0]
+    promises = [(f"`{mode['mode']}`", *DURABILITY_PROMISES[mode["mode"]]) for mode in modes]
+    header = ["mode"]
+    for point in first["batches"]:
+        header += [f"orders/s, {point['batch']:,}-row batches", f"ack µs p50 / p99 / p99.9, {point['batch']:,} rows"]
+    header += ["`submit_one` orders/s", "`submit_one` ack µs p50 / p99 / p99.9"]
     rows = []
-    for mode in report["durability"]:
-        when, kill, power = DURABILITY_PROMISES[mode["mode"]]
-        ack, one = mode["ack"], mode["scalar_ack"]
-        rows.append((
-            f"`{mode['mode']}`", when, rate(mode["orders_per_s"]),
-            f"{micros(ack['p50'])} / {micros(ack['p99'])} / {micros(ack['p99.9'])}",
-            f"{micros(one['p50'])} / {micros(one['p99'])} / {micros(one['p99.9'])}",
-            kill, power,
-        ))
-    header = ("mode", "acknowledged once", f"orders/s ({first['batch']:,}-row batches)",
-              "batch ack µs p50 / p99 / p99.9", "`submit_one` ack µs p50 / p99 / p99.9",
-              "survives kill -9", "survives power loss")
+    for mode in modes:
+        cells = [f"`{mode['mode']}`"]
+        for point in mode["batches"]:
+            cells += [rate(point["orders_per_s"]), _percentiles(point["ack"])]
+        cells += [rate(mode["scalar_orders_per_s"]), _percentiles(mode["scalar_ack"])]
+        rows.append(cells)
+    sizes = " and ".join(f"{point['batch']:,}" for point in first["batches"])
     return (
         "## Durability\n\n"
-        f"`Engine(wal_dir=tmp, durability=mode)`: the first {first['orders']:,} orders in {first['batch']:,}-row "
-        f"`submit` calls ({first['orders'] // first['batch']:,} acknowledgements), then {first['scalar_orders']:,} "
-        "orders through `submit_one`, each into a fresh engine and WAL directory. The acknowledgement latency runs "
-        "from the call to the caller holding a result that is as durable as the mode promises: `submit` returning, "
-        "then `result.wait_durable()` for `group` and `sync`; `async` acknowledges before its frame is fsynced. "
-        "Throughput is wall time from the first call through `close()`, which fsyncs what `async` still holds.\n\n"
+        "What each mode promises (the contract of README \"Durability\" and `docs/wal-format.md`, "
+        "proven by the crash tests: `tests/test_wal_crash.py` SIGKILLs a child submitting in each mode at "
+        "random moments and recovery holds every acknowledged batch; \"power loss\" assumes the disk honours "
+        "`fsync`). This bench measures speed only.\n\n"
+        + _table(("mode", "acknowledged once", "survives kill -9", "survives power loss"), promises)
+        + f"\n\nMeasured with `Engine(wal_dir=tmp, durability=mode)`: the first {first['orders']:,} orders in "
+        f"`submit` calls of {sizes} rows, then {first['scalar_orders']:,} orders through `submit_one`, each "
+        "into a fresh engine and WAL directory. The acknowledgement latency runs from the call until the caller "
+        "holds a result as durable as the mode promises: `submit` returning, then `result.wait_durable()` for "
+        "`group` and `sync`; `async` acknowledges before its frame is fsynced. Throughput is wall time from the "
+        "first call through `close()`, which fsyncs what `async` still holds. One submitting thread.\n\n"
         + _table(header, rows)
-        + "\n\nWhat each mode survives is the contract of README \"Durability\" and "
-        "[`docs/wal-format.md`](wal-format.md), proven by the crash tests (`tests/test_wal_crash.py`: a child "
-        "submitting in each mode is SIGKILLed at random moments, recovery holds every acknowledged batch); "
-        "this bench measures speed only. \"Power loss\" assumes the disk honours `fsync`."
     )
 
 

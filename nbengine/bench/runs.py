@@ -51,8 +51,11 @@ class BenchSettings:
         Orders submitted one at a time with ``submit_one``.
     reference_orders : int
         Prefix of the flow matched by the plain-Python reference book and compared.
-    durability_orders, durability_batch : int
-        Prefix of the flow submitted in each durability mode, and its rows per call.
+    durability_orders : int
+        Prefix of the flow submitted in each durability mode, once per batch size.
+    durability_batches : tuple of int
+        Rows per ``submit`` call in the durability runs (small: many acknowledgements to
+        take latency percentiles of; large: throughput).
     durability_scalar_orders : int
         Orders submitted with ``submit_one`` in each durability mode.
     """
@@ -61,13 +64,13 @@ class BenchSettings:
     seed: int = 2026
     batch_sizes: tuple = BATCH_SIZES
     main_batch: int = 65_536
-    max_calls: int = 2_000
-    min_samples: int = 10
+    max_calls: int = 5_000
+    min_samples: int = 20
     scalar_orders: int = 100_000
     reference_orders: int = 20_000
-    durability_orders: int = 262_144
-    durability_batch: int = 1_024
-    durability_scalar_orders: int = 1_000
+    durability_orders: int = 1_048_576
+    durability_batches: tuple = (1_024, 65_536)
+    durability_scalar_orders: int = 2_000
 
     def capped(self):
         """These settings with every prefix and batch size at most ``orders``."""
@@ -78,7 +81,7 @@ class BenchSettings:
             scalar_orders=min(self.scalar_orders, self.orders),
             reference_orders=min(self.reference_orders, self.orders),
             durability_orders=min(self.durability_orders, self.orders),
-            durability_batch=min(self.durability_batch, self.orders),
+            durability_batches=tuple(sorted({min(size, self.orders) for size in self.durability_batches})),
             durability_scalar_orders=min(self.durability_scalar_orders, self.orders),
         )
 
@@ -278,33 +281,38 @@ def _durable_batches(mode, parts, directory):
 def durability_mode(mode, table, columns, settings):
     """Throughput and acknowledgement latency in one durability mode.
 
-    Batches: the first ``durability_orders`` rows in ``durability_batch``-row ``submit``
-    calls to a fresh engine whose WAL is in a new temporary directory (``tempfile``).
-    The acknowledgement is ``submit`` returning, then ``result.wait_durable()`` for
-    ``group`` and ``sync`` (their ``submit`` already waited, so it returns at once);
-    ``async`` acknowledges on return, unsynced. Throughput is wall time from the first
-    submit through ``close()``, which fsyncs whatever ``async`` still holds. Then the
-    same for ``durability_scalar_orders`` orders through ``submit_one``.
+    For each of ``durability_batches``: the first ``durability_orders`` rows in calls of
+    that many rows to a fresh engine whose WAL is in a new temporary directory
+    (``tempfile``). The acknowledgement is ``submit`` returning, then
+    ``result.wait_durable()`` for ``group`` and ``sync`` (their ``submit`` already
+    waited, so it returns at once); ``async`` acknowledges on return, unsynced.
+    Throughput is wall time from the first submit through ``close()``, which fsyncs
+    whatever ``async`` still holds. Then the same for ``durability_scalar_orders`` orders
+    through ``submit_one``.
 
     Returns
     -------
     dict
-        ``mode``, ``orders``, ``batch``, ``orders_per_s``, ``ack`` (``latency_stats`` per
-        batch), ``scalar_orders``, ``scalar_orders_per_s``, ``scalar_ack`` (per order).
+        ``mode``, ``orders``, ``batches`` (per batch size: ``batch``, ``orders_per_s``,
+        ``ack`` as ``latency_stats`` per call), ``scalar_orders``,
+        ``scalar_orders_per_s`` and ``scalar_ack`` (per order).
     """
-    parts = _slices(table, settings.durability_orders, settings.durability_batch)
     rows = scalar_rows(columns, settings.durability_scalar_orders)
     directory = tempfile.mkdtemp(prefix="nbengine-bench-")
+    batches = []
     try:
-        ack, seconds = _durable_batches(mode, parts, f"{directory}/batches")
+        for batch in settings.durability_batches:
+            parts = _slices(table, settings.durability_orders, batch)
+            ack, seconds = _durable_batches(mode, parts, f"{directory}/batches-{batch}")
+            batches.append({"batch": batch, "orders_per_s": settings.durability_orders / seconds,
+                            "ack": latency_stats(ack)})
         engine = _engine_for(mode, f"{directory}/scalar")
         scalar_ack = _submit_one_latencies(engine, rows, mode in ("group", "sync"))
         engine.close()
     finally:
         shutil.rmtree(directory, ignore_errors=True)
     return {
-        "mode": mode, "orders": settings.durability_orders, "batch": settings.durability_batch,
-        "orders_per_s": settings.durability_orders / seconds, "ack": latency_stats(ack),
+        "mode": mode, "orders": settings.durability_orders, "batches": batches,
         "scalar_orders": len(rows), "scalar_orders_per_s": len(rows) / (scalar_ack.sum() / 1e9),
         "scalar_ack": latency_stats(scalar_ack),
     }

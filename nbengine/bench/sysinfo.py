@@ -37,17 +37,29 @@ def _git(directory, *args):
     return completed.stdout.strip()
 
 
-def cpu_model():
-    """The CPU's model name from ``/proc/cpuinfo``, else ``platform.processor()``, else "unknown"."""
+def _cpuinfo():
+    """``/proc/cpuinfo``'s first processor as a dict (empty where there is no such file)."""
+    fields = {}
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
             for line in cpuinfo:
                 key, _, value = line.partition(":")
-                if key.strip() == "model name":
-                    return value.strip()
+                if not key.strip() and fields:
+                    break
+                fields.setdefault(key.strip(), value.strip())
     except OSError:
         pass
-    return platform.processor() or "unknown"
+    return fields
+
+
+def cpu_model():
+    """The CPU's model name, with ", virtualised" when the CPU reports a hypervisor.
+
+    From ``/proc/cpuinfo``; elsewhere ``platform.processor()``, else ``"unknown"``.
+    """
+    fields = _cpuinfo()
+    model = fields.get("model name") or platform.processor() or "unknown"
+    return f"{model}, virtualised" if "hypervisor" in fields.get("flags", "").split() else model
 
 
 def _version(distribution):
