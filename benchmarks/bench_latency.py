@@ -1,5 +1,6 @@
 """Single-order latency: percentiles of one call per order, and the cold start."""
 
+import os
 import time
 
 import numpy as np
@@ -86,8 +87,16 @@ class ColdStart:
         nbengine.warmup()
 
     def timeraw_import_and_first_submit(self):
-        """``import nbengine``, build an engine and match one limit order."""
-        return """
+        """``import nbengine``, build an engine and match one limit order.
+
+        The fresh interpreter imports the nbengine this suite imported (its directory
+        goes first on ``sys.path``): asv passes no ``PYTHONPATH`` to it, so a checkout
+        given by ``ASV_PYTHONPATH`` would not be found otherwise.
+        """
+        package_parent = os.path.dirname(os.path.dirname(os.path.abspath(nbengine.__file__)))
+        return f"""
+        import sys
+        sys.path.insert(0, {package_parent!r})
         import nbengine
         engine = nbengine.Engine()
         engine.submit_one(1, 1, nbengine.BUY, nbengine.LIMIT, 100_000, 10)

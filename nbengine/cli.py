@@ -1,4 +1,4 @@
-"""The ``nbengine`` command line: ``generate``, ``backtest``, ``lobster-check``, ``wal-dump``, ``recover``."""
+"""The ``nbengine`` command line: ``generate``, ``backtest``, ``lobster-check``, ``wal-dump``, ``recover``, ``bench``."""
 
 import argparse
 import json
@@ -116,6 +116,23 @@ def _recover(args):
     return 0
 
 
+def _bench(args):
+    from .bench import run_from_args
+
+    return run_from_args(args)
+
+
+def _batch_sizes(text):
+    """``"1,100,1000"`` → ``[1, 100, 1000]``."""
+    try:
+        sizes = [int(part) for part in text.split(",")]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from exc
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"batch sizes must be >= 1, got {text!r}")
+    return sizes
+
+
 def main(argv=None):
     """Entry point of the ``nbengine`` console script."""
     parser = argparse.ArgumentParser(prog="nbengine", description=__doc__)
@@ -172,6 +189,21 @@ def main(argv=None):
     rec.add_argument("dir", help="WAL directory")
     rec.add_argument("--salvage", action="store_true", help="replay the valid prefix instead of stopping at corruption")
     rec.set_defaults(run=_recover)
+
+    bench = commands.add_parser(
+        "bench", help="measure this machine: report.md, report.json and charts (throughput, latency, durability)"
+    )
+    bench.add_argument("--orders", type=int, default=None,
+                       help="orders of the generated flow (default 1,048,576; --quick 131,072)")
+    bench.add_argument("--seed", type=int, default=2026, help="seed of the standard-mix flow")
+    bench.add_argument("--quick", action="store_true", help="less work per section (under 20 s here)")
+    bench.add_argument("--batch-sizes", type=_batch_sizes, default=None, metavar="N,N,...",
+                       help="rows per submit call on the batch-size curve (default 1,10,100,1000,10000,65536,1048576)")
+    bench.add_argument("--out", default="bench-report", help="output directory (report.md, report.json, report/*.png)")
+    bench.add_argument("--readme", default=None, metavar="README",
+                       help="also replace the text between <!-- bench:start --> and <!-- bench:end --> in README")
+    bench.add_argument("--quiet", action="store_true", help="no progress bar")
+    bench.set_defaults(run=_bench)
 
     args = parser.parse_args(argv)
     return args.run(args) or 0
