@@ -100,6 +100,7 @@ def test_durability_table_has_every_mode_and_what_it_survives(bench_run):
         for point in mode["batches"]:
             assert point["ack"]["n"] == int(np.ceil(mode["orders"] / point["batch"]))
             _assert_ordered(point["ack"])
+        assert mode["pipelined"]["batch"] == ORDERS and mode["pipelined"]["orders_per_s"] > 0
         assert mode["scalar_ack"]["n"] == mode["scalar_orders"]
         _assert_ordered(mode["scalar_ack"])
         assert markdown.count(f"| `{mode['mode']}` |") == 2

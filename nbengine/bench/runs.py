@@ -282,6 +282,16 @@ def _durable_batches(mode, parts, directory):
     return latencies, (clock() - wall_start) / 1e9
 
 
+def _pipelined_batches(mode, parts, directory):
+    """Wall seconds of ``Engine.submit_many(parts)`` in ``mode``, including ``close()``."""
+    engine = _engine_for(mode, directory)
+    start = time.perf_counter()
+    for _ in engine.submit_many(parts, ahead=1):
+        pass
+    engine.close()
+    return time.perf_counter() - start
+
+
 def durability_mode(mode, table, columns, settings):
     """Throughput and acknowledgement latency in one durability mode.
 
@@ -292,13 +302,15 @@ def durability_mode(mode, table, columns, settings):
     waited, so it returns at once); ``async`` acknowledges on return, unsynced.
     Throughput is wall time from the first submit through ``close()``, which fsyncs
     whatever ``async`` still holds. Then the same for ``durability_scalar_orders`` orders
-    through ``submit_one``.
+    through ``submit_one``. The largest batch size runs once more through
+    ``Engine.submit_many``, which matches the next batch while the previous one syncs.
 
     Returns
     -------
     dict
         ``mode``, ``orders``, ``batches`` (per batch size: ``batch``, ``orders_per_s``,
-        ``ack`` as ``latency_stats`` per call), ``scalar_orders``,
+        ``ack`` as ``latency_stats`` per call), ``pipelined`` (``batch``,
+        ``orders_per_s`` of ``submit_many``), ``scalar_orders``,
         ``scalar_orders_per_s`` and ``scalar_ack`` (per order).
     """
     rows = scalar_rows(columns, settings.durability_scalar_orders)
@@ -310,13 +322,16 @@ def durability_mode(mode, table, columns, settings):
             ack, seconds = _durable_batches(mode, parts, f"{directory}/batches-{batch}")
             batches.append({"batch": batch, "orders_per_s": settings.durability_orders / seconds,
                             "ack": latency_stats(ack)})
+        largest = settings.durability_batches[-1]
+        seconds = _pipelined_batches(mode, _slices(table, settings.durability_orders, largest), f"{directory}/many")
+        pipelined = {"batch": largest, "orders_per_s": settings.durability_orders / seconds}
         engine = _engine_for(mode, f"{directory}/scalar")
         scalar_ack = _submit_one_latencies(engine, rows, mode in ("group", "sync"))
         engine.close()
     finally:
         shutil.rmtree(directory, ignore_errors=True)
     return {
-        "mode": mode, "orders": settings.durability_orders, "batches": batches,
+        "mode": mode, "orders": settings.durability_orders, "batches": batches, "pipelined": pipelined,
         "scalar_orders": len(rows), "scalar_orders_per_s": len(rows) / (scalar_ack.sum() / 1e9),
         "scalar_ack": latency_stats(scalar_ack),
     }
