@@ -26,10 +26,10 @@ def _median(cls, method, params, repeats):
 def main(repeats):
     from . import bench_wal as b
 
-    for threads in (1, 2):
-        for durability in ("none", "async", "group", "sync"):
-            median, runs = _median(b.WalBatchThroughput, "track_orders_per_s", (durability, threads), repeats)
-            print(f"64K batches, {durability:5s}, {threads} thread(s): {median / 1e6:.2f} M orders/s "
+    for submitter in b.WalBatchThroughput.params[1]:
+        for durability in b.WalBatchThroughput.params[0]:
+            median, runs = _median(b.WalBatchThroughput, "track_orders_per_s", (durability, submitter), repeats)
+            print(f"64K batches, {durability:5s}, {submitter}: {median / 1e6:.2f} M orders/s "
                   f"(runs {[round(r / 1e6, 2) for r in runs]})", flush=True)
     for method, label in (
         ("track_sync_1_order_per_s", "sync, 1-order, 1 thread"),
