@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from .codes import REASON_NAMES, REJECTED
@@ -88,9 +89,34 @@ def map_columns(batch, columns=None, tick_size=None):
     return batch
 
 
-def _parquet_batches(paths, batch_rows, columns, tick_size):
+def symbol_source_column(columns=None):
+    """The input column read as ``symbol`` under the column map ``columns`` (see `map_columns`)."""
+    return next((source for source, target in (columns or {}).items() if target == "symbol"), "symbol")
+
+
+def _symbol_batches(files, batch_rows, columns, tick_size, symbols):
+    """``(None, iterator of record batches)``: the rows of ``symbols`` only, in file order.
+
+    A pyarrow dataset scan with the filter ``symbol in symbols``: row groups whose
+    statistics exclude every wanted symbol are skipped, the others are read one batch at
+    a time and filtered.
+    """
+    wanted = ds.field(symbol_source_column(columns)).isin(sorted(symbols))
+    dataset = ds.dataset([str(path) for path in files], format="parquet")
+
+    def batches():
+        for batch in dataset.to_batches(filter=wanted, batch_size=batch_rows):
+            if batch.num_rows:
+                yield map_columns(batch, columns, tick_size)
+
+    return None, batches()
+
+
+def _parquet_batches(paths, batch_rows, columns, tick_size, symbols=None):
     """``(total rows, iterator of record batches)`` over Parquet files, one batch at a time."""
     files = _parquet_files(paths)
+    if symbols is not None:
+        return _symbol_batches(files, batch_rows, columns, tick_size, symbols)
     total = sum(pq.ParquetFile(path).metadata.num_rows for path in files)
 
     def batches():
@@ -198,6 +224,10 @@ def backtest(
     quiet=False,
     strategy=None,
     wal_dir=None,
+    symbols=None,
+    partition_by=None,
+    client=None,
+    partitions=None,
 ):
     """Match every order of ``source`` and write ``trades.parquet``, ``events.parquet``, ``summary.json``.
 
@@ -244,14 +274,43 @@ def backtest(
         Log every batch to this write-ahead-log directory (``durability="group"``: each
         batch is fsynced before the next is read); ``Engine.recover(wal_dir)`` rebuilds
         the final state. The directory must be new or hold a log of this same run.
+    symbols : collection of int, optional
+        Parquet only: match only the rows of these symbols (a pyarrow dataset filter;
+        row groups whose statistics exclude them are not read).
+    partition_by : {None, "symbol"}
+        ``"symbol"`` runs the backtest on Dask (``pip install nbengine[distributed]``):
+        the symbols are split into ``partitions`` sets balanced by order count, each
+        matched on a worker by this function with ``symbols=``. Results go to
+        ``out/trades/symbol=<s>/`` and ``out/events/symbol=<s>/`` (hive-partitioned
+        Parquet, read with ``pyarrow.dataset.dataset(out / "trades",
+        partitioning="hive")``) and one merged ``summary.json``; ``seq`` numbers count
+        within each partition. Per symbol, trades and events equal a single-process run
+        apart from ``seq``. Not with a strategy, a WAL or LOBSTER input.
+        See ``docs/scale-out.md`` and `nbengine.scaleout.backtest_partitioned`.
+    client : None, distributed.Client or str
+        With ``partition_by``: the Dask client to use, or a scheduler address to connect
+        to; None starts a LocalCluster (one single-threaded worker process per core)
+        and closes it afterwards.
+    partitions : int, optional
+        With ``partition_by``: how many symbol sets (default twice the worker threads).
 
     Returns
     -------
     dict
         The summary also written to ``summary.json``.
     """
+    if partition_by is not None or client is not None or partitions is not None:
+        from .scaleout import backtest_partitioned
+
+        return backtest_partitioned(
+            source, out, partition_by=partition_by, client=client, partitions=partitions, batch_rows=batch_rows,
+            stp=stp, max_span_ticks=max_span_ticks, columns=columns, tick_size=tick_size, format=format,
+            quiet=quiet, strategy=strategy, wal_dir=wal_dir, symbols=symbols,
+        )
     if format not in FORMATS:
         raise ValueError(f"format: expected one of {FORMATS}, got {format!r}")
+    if symbols is not None and format != "parquet":
+        raise ValueError(f"symbols: selects rows of Parquet input only, not format={format!r}")
     paths = [source] if isinstance(source, (str, Path)) else list(source)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -263,7 +322,7 @@ def backtest(
     if format == "lobster":
         total, batches = _lobster_batches(paths, batch_rows, orderbook, price_unit, skipped)
     else:
-        total, batches = _parquet_batches(paths, batch_rows, columns, tick_size)
+        total, batches = _parquet_batches(paths, batch_rows, columns, tick_size, symbols)
     orders = trades = volume = 0
     rejects = np.zeros(max(REASON_NAMES) + 1, dtype=np.int64)
     hook = _StrategyHook(strategy, engine, out) if strategy is not None else None
