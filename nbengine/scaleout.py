@@ -224,6 +224,8 @@ def dask_client(client=None, *, workers=None):
 
 
 def _check_options(partition_by, format, strategy, wal_dir):
+    if partition_by is None:
+        raise ValueError("client= and partitions= go with partition_by='symbol'")
     if partition_by != "symbol":
         raise ValueError(f"partition_by: expected 'symbol', got {partition_by!r}")
     if format != "parquet":

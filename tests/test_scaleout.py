@@ -87,13 +87,14 @@ def test_balance_packs_by_order_count_largest_first():
         balance_partitions(counts, 0)
 
 
-def test_orders_are_counted_per_symbol_from_the_symbol_column(flow):
+def test_orders_are_counted_per_symbol_from_the_symbol_column(flow, tmp_path):
     directory, table = flow
     expected = np.bincount(table.column("symbol").to_numpy())
     assert count_orders_by_symbol([directory]) == dict(enumerate(expected.tolist()))
-    pq.write_table(table.drop_columns(["symbol"]), directory.parent / "no_symbol.parquet")
+    pq.write_table(table.rename_columns({"symbol": "sym"}), tmp_path / "renamed.parquet")
+    assert count_orders_by_symbol([tmp_path / "renamed.parquet"], {"sym": "symbol"}) == count_orders_by_symbol([directory])
     with pytest.raises(ValueError, match="no column 'symbol'"):
-        count_orders_by_symbol([directory.parent / "no_symbol.parquet"])
+        count_orders_by_symbol([tmp_path / "renamed.parquet"])
 
 
 def test_a_symbol_subset_equals_one_submit_of_those_rows(flow, tmp_path):
@@ -108,6 +109,7 @@ def test_a_symbol_subset_equals_one_submit_of_those_rows(flow, tmp_path):
 
 @pytest.mark.parametrize("options, message", [
     ({"partition_by": "account"}, "partition_by: expected 'symbol', got 'account'"),
+    ({"partitions": 3}, "go with partition_by='symbol'"),
     ({"partition_by": "symbol", "format": "lobster"}, "reads Parquet input, not format='lobster'"),
     ({"partition_by": "symbol", "strategy": object()}, "cannot run a strategy"),
     ({"partition_by": "symbol", "wal_dir": "wal"}, "keeps no WAL"),
