@@ -99,15 +99,25 @@ def _symbol_batches(files, batch_rows, columns, tick_size, symbols):
 
     A pyarrow dataset scan with the filter ``symbol in symbols``: row groups whose
     statistics exclude every wanted symbol are skipped, the others are read one batch at
-    a time and filtered.
+    a time and filtered. Filtered batches are joined up to ``batch_rows`` rows, so a few
+    symbols are matched in batches as large as all of them would be.
     """
     wanted = ds.field(symbol_source_column(columns)).isin(sorted(symbols))
     dataset = ds.dataset([str(path) for path in files], format="parquet")
 
+    def joined(pending):
+        return map_columns(pa.Table.from_batches(pending).combine_chunks().to_batches()[0], columns, tick_size)
+
     def batches():
+        pending, rows = [], 0
         for batch in dataset.to_batches(filter=wanted, batch_size=batch_rows):
-            if batch.num_rows:
-                yield map_columns(batch, columns, tick_size)
+            pending.append(batch)
+            rows += batch.num_rows
+            if rows >= batch_rows:
+                yield joined(pending)
+                pending, rows = [], 0
+        if rows:
+            yield joined(pending)
 
     return None, batches()
 
