@@ -302,7 +302,7 @@ def backtest(
         to; None starts a LocalCluster (one single-threaded worker process per core)
         and closes it afterwards.
     partitions : int, optional
-        With ``partition_by``: how many symbol sets (default twice the worker threads).
+        With ``partition_by``: how many symbol sets (default one per worker thread).
 
     Returns
     -------

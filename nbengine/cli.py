@@ -185,7 +185,7 @@ def main(argv=None):
     bt.add_argument("--scheduler", default=None, metavar="ADDRESS",
                     help="partition by symbol over the running Dask cluster at ADDRESS (e.g. tcp://host:8786)")
     bt.add_argument("--partitions", type=int, default=None, metavar="K",
-                    help="with --workers / --scheduler: K symbol sets (default 2 per worker thread)")
+                    help="with --workers / --scheduler: K symbol sets (default 1 per worker thread)")
     bt.set_defaults(run=_backtest)
 
     lc = commands.add_parser(

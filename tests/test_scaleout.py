@@ -144,7 +144,7 @@ def test_two_workers_equal_one_process_per_symbol(client, flow, one_process, tmp
     summary = nbengine.backtest(flow[0], out, partition_by="symbol", client=client, batch_rows=500, quiet=True)
     _assert_equal_to_one_process(out, one_out)
     _assert_same_totals(summary, single)
-    assert summary["workers"] == 2 and summary["symbols"] == SYMBOLS and len(summary["partitions"]) == 4
+    assert summary["workers"] == 2 and summary["symbols"] == SYMBOLS and len(summary["partitions"]) == 2
     assert json.loads((out / "summary.json").read_text()) == summary
     _assert_no_attempts_left(out)
 
