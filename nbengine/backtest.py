@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .codes import REASON_NAMES, REJECTED
@@ -93,9 +94,65 @@ def map_columns(batch, columns=None, tick_size=None):
     return batch
 
 
-def _parquet_batches(paths, batch_rows, columns, tick_size):
+def symbol_source_column(columns=None):
+    """The input column read as ``symbol`` under the column map ``columns`` (see `map_columns`)."""
+    return next((source for source, target in (columns or {}).items() if target == "symbol"), "symbol")
+
+
+def _row_groups_with(metadata, column, symbols):
+    """Indexes of the row groups whose min/max statistics of ``column`` admit one of ``symbols``."""
+    index = metadata.schema.to_arrow_schema().get_field_index(column)
+    chosen = []
+    for group in range(metadata.num_row_groups):
+        stats = metadata.row_group(group).column(index).statistics if index >= 0 else None
+        if stats is None or not stats.has_min_max or any(stats.min <= symbol <= stats.max for symbol in symbols):
+            chosen.append(group)
+    return chosen
+
+
+def _symbol_batches(files, batch_rows, columns, tick_size, symbols):
+    """``(None, iterator of prepared order columns)``: the rows of ``symbols`` only, in file order.
+
+    Row groups whose statistics exclude every wanted symbol are skipped; the others are
+    read one batch at a time (as `_parquet_batches` does, so memory stays flat) and
+    filtered. Filtered batches are joined up to ``batch_rows`` rows, so a few symbols
+    are matched in batches as large as all of them would be.
+    """
+    column = symbol_source_column(columns)
+    wanted = sorted(symbols)
+    value_set = pa.array(wanted)
+
+    def joined(pending):
+        return prepare(map_columns(pa.Table.from_batches(pending).combine_chunks().to_batches()[0], columns, tick_size))
+
+    def batches():
+        pending, rows = [], 0
+        for path in files:
+            parquet = pq.ParquetFile(path, pre_buffer=False)
+            groups = _row_groups_with(parquet.metadata, column, wanted)
+            if not groups:
+                continue
+            for batch in parquet.iter_batches(batch_size=batch_rows, row_groups=groups):
+                if column not in batch.schema.names:
+                    raise ValueError(f"{path}: no column {column!r} to select symbols {wanted} by")
+                batch = batch.filter(pc.is_in(batch.column(column), value_set=value_set))
+                if batch.num_rows:
+                    pending.append(batch)
+                    rows += batch.num_rows
+                if rows >= batch_rows:
+                    yield joined(pending)
+                    pending, rows = [], 0
+        if rows:
+            yield joined(pending)
+
+    return None, batches()
+
+
+def _parquet_batches(paths, batch_rows, columns, tick_size, symbols=None):
     """``(total rows, iterator of prepared order columns)`` over Parquet files, one batch at a time."""
     files = _parquet_files(paths)
+    if symbols is not None:
+        return _symbol_batches(files, batch_rows, columns, tick_size, symbols)
     total = sum(pq.ParquetFile(path).metadata.num_rows for path in files)
 
     def batches():
@@ -231,6 +288,10 @@ def backtest(
     strategy=None,
     wal_dir=None,
     compression="snappy",
+    symbols=None,
+    partition_by=None,
+    client=None,
+    partitions=None,
 ):
     """Match every order of ``source`` and write ``trades.parquet``, ``events.parquet``, ``summary.json``.
 
@@ -278,20 +339,48 @@ def backtest(
         next batch is matched while the previous one syncs, and a batch's results are
         written only once it is durable); ``Engine.recover(wal_dir)`` rebuilds the
         final state. The directory must be new or hold a log of this same run.
-
     compression : {"snappy", "none", "lz4", "zstd"}
         Parquet compression of the result files: ``none`` writes twice as fast and
         three times as large as ``snappy`` (see ``WRITER_OPTIONS``).
+    symbols : collection of int, optional
+        Parquet only: match only the rows of these symbols (row groups whose statistics
+        exclude them are not read; the others are filtered batch by batch).
+    partition_by : {None, "symbol"}
+        ``"symbol"`` runs the backtest on Dask (``pip install nbengine[distributed]``):
+        the symbols are split into ``partitions`` sets balanced by order count, each
+        matched on a worker by this function with ``symbols=``. Results go to
+        ``out/trades/symbol=<s>/`` and ``out/events/symbol=<s>/`` (hive-partitioned
+        Parquet, read with ``pyarrow.dataset.dataset(out / "trades",
+        partitioning="hive")``) and one merged ``summary.json``; ``seq`` numbers count
+        within each partition. Per symbol, trades and events equal a single-process run
+        apart from ``seq``. Not with a strategy, a WAL or LOBSTER input.
+        See ``docs/scale-out.md`` and `nbengine.scaleout.backtest_partitioned`.
+    client : None, distributed.Client or str
+        With ``partition_by``: the Dask client to use, or a scheduler address to connect
+        to; None starts a LocalCluster (one single-threaded worker process per core)
+        and closes it afterwards.
+    partitions : int, optional
+        With ``partition_by``: how many symbol sets (default one per worker thread).
 
     Returns
     -------
     dict
         The summary also written to ``summary.json``.
     """
+    if partition_by is not None or client is not None or partitions is not None:
+        from .scaleout import backtest_partitioned
+
+        return backtest_partitioned(
+            source, out, partition_by=partition_by, client=client, partitions=partitions, batch_rows=batch_rows,
+            stp=stp, max_span_ticks=max_span_ticks, columns=columns, tick_size=tick_size, format=format,
+            quiet=quiet, strategy=strategy, wal_dir=wal_dir, symbols=symbols, compression=compression,
+        )
     if format not in FORMATS:
         raise ValueError(f"format: expected one of {FORMATS}, got {format!r}")
     if compression not in COMPRESSIONS:
         raise ValueError(f"compression: expected one of {COMPRESSIONS}, got {compression!r}")
+    if symbols is not None and format != "parquet":
+        raise ValueError(f"symbols: selects rows of Parquet input only, not format={format!r}")
     paths = [source] if isinstance(source, (str, Path)) else list(source)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -303,7 +392,7 @@ def backtest(
     if format == "lobster":
         total, batches = _lobster_batches(paths, batch_rows, orderbook, price_unit, skipped)
     else:
-        total, batches = _parquet_batches(paths, batch_rows, columns, tick_size)
+        total, batches = _parquet_batches(paths, batch_rows, columns, tick_size, symbols)
     hook = _StrategyHook(strategy, engine, out) if strategy is not None else None
     totals = _Totals()
     orders = 0

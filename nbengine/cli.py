@@ -30,25 +30,55 @@ def _column_map(pairs):
     return mapping
 
 
+def _scale_out_conflict(args):
+    """Why ``--workers`` / ``--scheduler`` / ``--partitions`` cannot go with the other options, or None."""
+    if args.workers is not None and args.scheduler is not None:
+        return "--workers starts a local cluster, --scheduler uses a running one: give one of them"
+    if args.workers is None and args.scheduler is None:
+        return "--partitions needs --workers N or --scheduler ADDRESS" if args.partitions is not None else None
+    if args.workers is not None and args.workers < 1:
+        return f"--workers expects at least 1, got {args.workers}"
+    if args.format != "parquet":
+        return f"--workers / --scheduler partition Parquet input by symbol, not --format {args.format}"
+    if args.quote_around_mid is not None:
+        return "--workers / --scheduler cannot run a strategy (it sees one engine's results in order)"
+    if args.wal is not None:
+        return "--workers / --scheduler keep no WAL (every partition is replayed from its input)"
+    return None
+
+
 def _backtest(args):
     from .backtest import backtest
     from .schema import SchemaError
     from .strategy import QuoteAroundMid
 
+    conflict = _scale_out_conflict(args)
+    if conflict is not None:
+        raise SystemExit(f"nbengine backtest: {conflict}")
     strategy = None
     if args.quote_around_mid is not None:
         half_spread, size = args.quote_around_mid
         strategy = QuoteAroundMid(symbol=args.quote_symbol, half_spread=half_spread, size=size)
+    options = dict(
+        batch_rows=args.batch_rows, stp=args.stp, columns=_column_map(args.map), tick_size=args.tick_size,
+        format=args.format, orderbook=args.orderbook, price_unit=args.price_unit, quiet=args.quiet,
+        strategy=strategy, wal_dir=args.wal, compression=args.compression,
+    )
     try:
-        summary = backtest(
-            args.paths, args.out, batch_rows=args.batch_rows, stp=args.stp, columns=_column_map(args.map),
-            tick_size=args.tick_size, format=args.format, orderbook=args.orderbook, price_unit=args.price_unit,
-            quiet=args.quiet, strategy=strategy, wal_dir=args.wal, compression=args.compression,
-        )
-    except (ValueError, FileNotFoundError, SchemaError) as exc:
+        if args.workers is None and args.scheduler is None:
+            summary = backtest(args.paths, args.out, **options)
+            written = "trades.parquet, events.parquet, summary.json"
+        else:
+            from .scaleout import dask_client
+
+            with dask_client(args.scheduler, workers=args.workers) as client:
+                summary = backtest(args.paths, args.out, partition_by="symbol", client=client,
+                                   partitions=args.partitions, **options)
+            written = "trades/symbol=*/, events/symbol=*/, summary.json"
+    except (ValueError, FileNotFoundError, SchemaError, ImportError) as exc:
         raise SystemExit(f"nbengine backtest: {exc}") from exc
     print(json.dumps(summary, indent=2))
-    print(f"results in {args.out}/ (trades.parquet, events.parquet, summary.json)")
+    print(f"results in {args.out}/ ({written})")
 
 
 def _lobster_check(args):
@@ -168,6 +198,13 @@ def main(argv=None):
     bt.add_argument("--quote-symbol", type=int, default=0, help="symbol the example strategy quotes")
     bt.add_argument("--wal", default=None, metavar="DIR",
                     help="log every batch to a write-ahead log in DIR (group commit); recover with 'nbengine recover DIR'")
+    bt.add_argument("--workers", type=int, default=None, metavar="N",
+                    help="partition by symbol over a local Dask cluster of N single-threaded worker processes "
+                         "(pip install nbengine[distributed]); see docs/scale-out.md")
+    bt.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                    help="partition by symbol over the running Dask cluster at ADDRESS (e.g. tcp://host:8786)")
+    bt.add_argument("--partitions", type=int, default=None, metavar="K",
+                    help="with --workers / --scheduler: K symbol sets (default 1 per worker thread)")
     bt.set_defaults(run=_backtest)
 
     lc = commands.add_parser(

@@ -1,0 +1,394 @@
+"""Symbol-partitioned backtests on Dask: one engine per set of symbols, results merged.
+
+Books are independent per symbol (engine ids are per ``(symbol, order_id)``), so a run
+over a set of symbols matches exactly what a single run over every symbol does for
+those symbols. The driver counts orders per symbol, packs the symbols into partitions of
+about equal order counts, and has each Dask worker run `nbengine.backtest` on its
+partition with ``symbols=``; each task writes into a private directory and renames its
+files into place only once complete. Dask is imported only here, only when used.
+"""
+
+import contextlib
+import heapq
+import json
+import os
+import shutil
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+from typing import NamedTuple
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+
+from .backtest import WRITER_OPTIONS, _parquet_files, backtest, symbol_source_column
+from .progress import progress_bar
+from .warmup import warmup
+
+PARTITIONS_PER_WORKER_THREAD = 1
+"""Default partitions per worker thread. Every partition scans the row groups that may hold
+its symbols (all of them when symbols are mixed in every row group), so more partitions
+cost CPU: with 2 workers on 5 M orders, 4 partitions took 20 % more CPU than 2. More help
+with memory, stragglers and the cost of a retry (``partitions=``)."""
+
+TASK_RETRIES = 2
+"""Retries of a partition whose task raised (a lost worker is handled by Dask's own
+``distributed.scheduler.allowed-failures``, default 3)."""
+
+RESULTS = ("trades", "events")
+"""Result datasets: ``out/<name>/symbol=<s>/part-<partition>-<i>.parquet``."""
+
+ATTEMPT_PREFIX = ".attempt-"
+"""Private directories of running tasks inside ``out``; dataset readers skip dot-names."""
+
+SYMBOL_PARTITIONING = ds.partitioning(pa.schema([("symbol", pa.int32())]), flavor="hive")
+"""How result directories are named and read back (``symbol=<s>/``)."""
+
+_ROWS_PER_GROUP = 1 << 15
+
+
+class Partition(NamedTuple):
+    """A set of symbols matched by one task."""
+
+    index: int
+    symbols: list
+    orders: int
+
+
+def _dask():
+    """``distributed``, or an ImportError saying how to install it."""
+    try:
+        import distributed
+    except ImportError as exc:
+        raise ImportError(
+            "partition_by='symbol' runs on Dask, which is not installed: pip install nbengine[distributed]"
+        ) from exc
+    return distributed
+
+
+def count_orders_by_symbol(paths, columns=None):
+    """Number of rows per symbol of Parquet input, reading only the symbol column.
+
+    Parameters
+    ----------
+    paths : list of str or Path
+        Parquet files or directories, as for `nbengine.backtest`.
+    columns : dict of str to str, optional
+        The backtest's column map (only the column mapped to ``symbol`` matters).
+
+    Returns
+    -------
+    dict of int to int
+        Symbol → row count, in ascending symbol order.
+
+    Raises
+    ------
+    ValueError
+        When the input has no symbol column.
+    """
+    name = symbol_source_column(columns)
+    dataset = ds.dataset([str(path) for path in _parquet_files(paths)], format="parquet")
+    if name not in dataset.schema.names:
+        raise ValueError(f"partition_by='symbol': the input has no column {name!r}; it has {dataset.schema.names}")
+    counts = Counter()
+    for batch in dataset.to_batches(columns=[name], batch_size=1 << 20):
+        values = pc.value_counts(batch.column(0))
+        counts.update(dict(zip(values.field("values").to_pylist(), values.field("counts").to_pylist())))
+    return dict(sorted(counts.items()))
+
+
+def balance_partitions(orders_by_symbol, partitions):
+    """Pack symbols into at most ``partitions`` sets of about equal order counts.
+
+    Greedy largest-first: symbols by descending count (ties: lower symbol first), each
+    into the set with the fewest orders so far (ties: lower index). Deterministic.
+
+    Parameters
+    ----------
+    orders_by_symbol : dict of int to int
+    partitions : int
+
+    Returns
+    -------
+    list of Partition
+        Non-empty, largest first, numbered in that order; symbols ascending in each.
+
+    Examples
+    --------
+    >>> [p.symbols for p in balance_partitions({0: 50, 1: 30, 2: 20, 3: 10}, 2)]
+    [[0, 3], [1, 2]]
+    """
+    if partitions < 1:
+        raise ValueError(f"partitions: expected >= 1, got {partitions}")
+    bins = [(0, index, []) for index in range(min(partitions, len(orders_by_symbol)))]
+    for symbol, orders in sorted(orders_by_symbol.items(), key=lambda item: (-item[1], item[0])):
+        load, index, symbols = heapq.heappop(bins)
+        symbols.append(symbol)
+        heapq.heappush(bins, (load + orders, index, symbols))
+    packed = sorted(bins, key=lambda entry: (-entry[0], entry[1]))
+    return [Partition(i, sorted(symbols), load) for i, (load, _, symbols) in enumerate(packed)]
+
+
+def _split_by_symbol(result_file, directory, partition_index):
+    """Rewrite one result file as ``directory/symbol=<s>/part-<partition_index>-<i>.parquet``."""
+    ds.write_dataset(
+        ds.dataset(result_file, format="parquet"),
+        directory,
+        format="parquet",
+        partitioning=SYMBOL_PARTITIONING,
+        basename_template=f"part-{partition_index}-{{i}}.parquet",
+        file_options=ds.ParquetFileFormat().make_write_options(**WRITER_OPTIONS),
+        preserve_order=True,
+        min_rows_per_group=_ROWS_PER_GROUP,
+        max_partitions=1 << 20,
+        existing_data_behavior="error",
+    )
+
+
+def _commit(attempt_directory, out_directory):
+    """Move every file of a finished attempt to the same place under ``out_directory``.
+
+    Each ``os.replace`` is atomic, so a reader never sees a partial file; a retried task
+    writes the same names and replaces what an interrupted attempt had moved.
+    """
+    for source in sorted(attempt_directory.rglob("*.parquet")):
+        target = out_directory / source.relative_to(attempt_directory)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(source, target)
+
+
+def run_partition(partition, paths, out, options):
+    """Match one partition's symbols and commit its results under ``out``; run on a worker.
+
+    Parameters
+    ----------
+    partition : Partition
+    paths : list of str
+        The input, as every worker sees it.
+    out : str
+        The run's output directory, as every worker sees it (the same filesystem for
+        every task, so renames stay atomic).
+    options : dict
+        Keyword arguments of `nbengine.backtest` (``batch_rows``, ``stp``, ...).
+
+    Returns
+    -------
+    dict
+        The partition's backtest summary with its index, symbols, worker and the task's
+        wall time (matching, splitting by symbol and committing).
+    """
+    out = Path(out)
+    attempt = out / f"{ATTEMPT_PREFIX}{partition.index}-{uuid.uuid4().hex}"
+    started = time.perf_counter()
+    try:
+        summary = backtest(paths, attempt / "run", symbols=partition.symbols, quiet=True, **options)
+        for name in RESULTS:
+            _split_by_symbol(attempt / "run" / f"{name}.parquet", attempt / name, partition.index)
+            _commit(attempt / name, out / name)
+    finally:
+        shutil.rmtree(attempt, ignore_errors=True)
+    return {
+        "index": partition.index,
+        "symbols": partition.symbols,
+        **summary,
+        "task_seconds": round(time.perf_counter() - started, 6),
+        "worker": _dask().get_worker().address,
+    }
+
+
+@contextlib.contextmanager
+def dask_client(client=None, *, workers=None):
+    """Yield a ``distributed.Client``: ``client`` itself, or one made here and closed after.
+
+    Parameters
+    ----------
+    client : None, distributed.Client or str
+        A client is yielded as is; a string is a scheduler address to connect to; None
+        starts a LocalCluster of ``workers`` single-threaded worker processes.
+    workers : int, optional
+        LocalCluster size (default: one per core). Only with ``client=None``.
+    """
+    distributed = _dask()
+    if isinstance(client, distributed.Client):
+        yield client
+        return
+    if isinstance(client, str):
+        with distributed.Client(client) as connected:
+            yield connected
+        return
+    if client is not None:
+        raise TypeError(f"client: expected None, a distributed.Client or a scheduler address, got {client!r}")
+    with distributed.LocalCluster(
+        n_workers=workers or os.cpu_count(), threads_per_worker=1, processes=True, dashboard_address=":0"
+    ) as cluster, distributed.Client(cluster) as started:
+        yield started
+
+
+def _check_options(partition_by, format, strategy, wal_dir):
+    if partition_by is None:
+        raise ValueError("client= and partitions= go with partition_by='symbol'")
+    if partition_by != "symbol":
+        raise ValueError(f"partition_by: expected 'symbol', got {partition_by!r}")
+    if format != "parquet":
+        raise ValueError(f"partition_by='symbol' reads Parquet input, not format={format!r}")
+    if strategy is not None:
+        raise ValueError("partition_by='symbol' cannot run a strategy: it sees one engine's results in order")
+    if wal_dir is not None:
+        raise ValueError("partition_by='symbol' keeps no WAL: every partition is replayed from its input")
+
+
+def _clear_results(out):
+    """Remove the results, summary and attempt directories of an earlier run in ``out``."""
+    for name in RESULTS:
+        shutil.rmtree(out / name, ignore_errors=True)
+    _remove_attempts(out)
+    (out / "summary.json").unlink(missing_ok=True)
+
+
+def _remove_attempts(out):
+    for attempt in out.glob(f"{ATTEMPT_PREFIX}*"):
+        shutil.rmtree(attempt, ignore_errors=True)
+
+
+def _run_all(client, partitions, paths, out, options, quiet):
+    """Submit one task per partition; results by partition index once all are done."""
+    distributed = _dask()
+    token = uuid.uuid4().hex[:8]
+    futures = [
+        client.submit(
+            run_partition, partition, paths, str(out), options,
+            key=f"nbengine-partition-{partition.index}-{token}", retries=TASK_RETRIES,
+        )
+        for partition in partitions
+    ]
+    results = []
+    with progress_bar(sum(p.orders for p in partitions), quiet=quiet, unit="orders") as update:
+        for future in distributed.as_completed(futures):
+            results.append(future.result())
+            update(sum(result["orders"] for result in results))
+    return sorted(results, key=lambda result: result["index"])
+
+
+def _merge(results, wall, warmup_seconds, workers):
+    """The run's summary from the partitions' summaries."""
+    rejects = Counter()
+    for result in results:
+        rejects.update(result["rejects"])
+    orders = sum(result["orders"] for result in results)
+    return {
+        "orders": orders,
+        "trades": sum(result["trades"] for result in results),
+        "volume": sum(result["volume"] for result in results),
+        "rejects": dict(sorted(rejects.items())),
+        "resting_orders": sum(result["resting_orders"] for result in results),
+        "wall_seconds": round(wall, 6),
+        "compile_or_cache_load_seconds": round(warmup_seconds, 3),
+        "orders_per_second": round(orders / wall) if wall > 0 else None,
+        "partition_by": "symbol",
+        "symbols": sum(len(result["symbols"]) for result in results),
+        "workers": workers,
+        "partitions": [
+            {
+                "index": result["index"],
+                "symbols": result["symbols"],
+                "orders": result["orders"],
+                "trades": result["trades"],
+                "resting_orders": result["resting_orders"],
+                "match_seconds": result["wall_seconds"],
+                "task_seconds": result["task_seconds"],
+                "worker": result["worker"],
+                "state_hash": result["state_hash"],
+            }
+            for result in results
+        ],
+    }
+
+
+def backtest_partitioned(
+    source,
+    out,
+    *,
+    partition_by="symbol",
+    client=None,
+    partitions=None,
+    format="parquet",
+    quiet=False,
+    strategy=None,
+    wal_dir=None,
+    symbols=None,
+    **options,
+):
+    """Run `nbengine.backtest` on Dask, one task per set of symbols; merge the summaries.
+
+    Called by ``nbengine.backtest(..., partition_by="symbol")``.
+
+    Results are hive-partitioned Parquet: ``out/trades/symbol=<s>/part-<p>-0.parquet``
+    and ``out/events/symbol=<s>/part-<p>-0.parquet`` (``p`` the partition index; the
+    ``symbol`` column lives in the directory name), read back with
+    ``pyarrow.dataset.dataset(out / "trades", partitioning="hive")``. A symbol without
+    trades has no ``trades/symbol=<s>/``. ``summary.json`` is written last: a directory
+    without it holds an unfinished run. Earlier results in ``out`` are removed first.
+
+    ``seq`` numbers count from 0 within each partition (one engine per partition, so
+    gap-free over the partition's symbols together). Per symbol, the rows in ``seq``
+    order equal a single-process run's rows of that symbol in ``seq`` order, every
+    column but ``seq``.
+
+    Parameters
+    ----------
+    source : str, Path or list of them
+        Parquet files or directories, at paths every worker can read.
+    out : str or Path
+        Output directory on a filesystem every worker writes to (created).
+    partition_by : {"symbol"}
+    client : None, distributed.Client or str
+        See `dask_client`.
+    partitions : int, optional
+        Number of symbol sets (default ``PARTITIONS_PER_WORKER_THREAD`` per worker
+        thread). More, smaller partitions need less memory per task; every partition
+        scans the input's row groups that hold any of its symbols.
+    format, strategy, wal_dir
+        Must be ``"parquet"``, None, None.
+    quiet : bool
+        No progress bar.
+    symbols : collection of int, optional
+        Only these symbols.
+    **options
+        Other keyword arguments of `nbengine.backtest` (``batch_rows``, ``stp``,
+        ``max_span_ticks``, ``columns``, ``tick_size``), used by every partition.
+
+    Returns
+    -------
+    dict
+        The merged summary also written to ``out/summary.json``: totals, ``wall_seconds``
+        from the first task submitted to the last result, ``workers`` and one entry per
+        partition (symbols, orders, trades, matching and task seconds, worker, the
+        partition engine's state hash).
+    """
+    _check_options(partition_by, format, strategy, wal_dir)
+    paths = [str(path) for path in ([source] if isinstance(source, (str, Path)) else source)]
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    _clear_results(out)
+    orders_by_symbol = count_orders_by_symbol(paths, options.get("columns"))
+    if symbols is not None:
+        wanted = {int(symbol) for symbol in symbols}
+        orders_by_symbol = {symbol: n for symbol, n in orders_by_symbol.items() if symbol in wanted}
+    with dask_client(client) as connected:
+        threads = sum(connected.nthreads().values())
+        started = time.perf_counter()
+        connected.run(warmup)
+        warmup_seconds = time.perf_counter() - started
+        packed = balance_partitions(orders_by_symbol, partitions or PARTITIONS_PER_WORKER_THREAD * max(threads, 1))
+        started = time.perf_counter()
+        try:
+            results = _run_all(connected, packed, paths, out, options, quiet)
+        finally:
+            _remove_attempts(out)
+        wall = time.perf_counter() - started
+        workers = len(connected.nthreads())
+    summary = _merge(results, wall, warmup_seconds, workers)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
