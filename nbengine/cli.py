@@ -66,8 +66,9 @@ def _backtest(args):
     )
     try:
         if args.workers is None and args.scheduler is None:
-            summary = backtest(args.paths, args.out, **options)
-            written = "trades.parquet, events.parquet, summary.json"
+            summary = backtest(args.paths, args.out, layout=args.layout, **options)
+            written = "trades.parquet, events.parquet" if args.layout == "files" else "trades/symbol=*/, events/symbol=*/"
+            written += ", summary.json"
         else:
             from .scaleout import dask_client
 
@@ -190,6 +191,9 @@ def main(argv=None):
     bt.add_argument("--orderbook", default=None, help="LOBSTER orderbook file: its first row is the opening book")
     bt.add_argument("--price-unit", type=int, default=100, help="LOBSTER price units per tick (100 = one cent)")
     bt.add_argument("--quiet", action="store_true", help="no progress bar")
+    bt.add_argument("--layout", choices=["files", "by_symbol"], default="files",
+                    help="results as trades.parquet/events.parquet, or as trades/symbol=<s>/ datasets "
+                         "(always by symbol with --workers/--scheduler)")
     bt.add_argument("--compression", choices=["snappy", "none", "lz4", "zstd"], default="snappy",
                     help="Parquet compression of the results (none: 2x faster to write, 3x larger)")
     bt.add_argument("--quote-around-mid", type=int, nargs=2, metavar=("HALF_SPREAD", "SIZE"), default=None,

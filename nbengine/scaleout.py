@@ -19,11 +19,10 @@ from collections import Counter
 from pathlib import Path
 from typing import NamedTuple
 
-import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
-from .backtest import WRITER_OPTIONS, _parquet_files, backtest, symbol_source_column
+from .backtest import _parquet_files, backtest, symbol_source_column
 from .progress import progress_bar
 from .warmup import warmup
 
@@ -43,10 +42,6 @@ RESULTS = ("trades", "events")
 ATTEMPT_PREFIX = ".attempt-"
 """Private directories of running tasks inside ``out``; dataset readers skip dot-names."""
 
-SYMBOL_PARTITIONING = ds.partitioning(pa.schema([("symbol", pa.int32())]), flavor="hive")
-"""How result directories are named and read back (``symbol=<s>/``)."""
-
-_ROWS_PER_GROUP = 1 << 15
 
 
 class Partition(NamedTuple):
@@ -131,30 +126,16 @@ def balance_partitions(orders_by_symbol, partitions):
     return [Partition(i, sorted(symbols), load) for i, (load, _, symbols) in enumerate(packed)]
 
 
-def _split_by_symbol(result_file, directory, partition_index):
-    """Rewrite one result file as ``directory/symbol=<s>/part-<partition_index>-<i>.parquet``."""
-    ds.write_dataset(
-        ds.dataset(result_file, format="parquet"),
-        directory,
-        format="parquet",
-        partitioning=SYMBOL_PARTITIONING,
-        basename_template=f"part-{partition_index}-{{i}}.parquet",
-        file_options=ds.ParquetFileFormat().make_write_options(**WRITER_OPTIONS),
-        preserve_order=True,
-        min_rows_per_group=_ROWS_PER_GROUP,
-        max_partitions=1 << 20,
-        existing_data_behavior="error",
-    )
+def _commit(attempt_directory, out_directory, partition_index):
+    """Move every file of a finished attempt under ``out_directory``, named for its partition.
 
-
-def _commit(attempt_directory, out_directory):
-    """Move every file of a finished attempt to the same place under ``out_directory``.
-
+    ``name/symbol=<s>/part-<i>.parquet`` becomes ``name/symbol=<s>/part-<partition>-<i>.parquet``.
     Each ``os.replace`` is atomic, so a reader never sees a partial file; a retried task
     writes the same names and replaces what an interrupted attempt had moved.
     """
     for source in sorted(attempt_directory.rglob("*.parquet")):
-        target = out_directory / source.relative_to(attempt_directory)
+        relative = source.relative_to(attempt_directory)
+        target = out_directory / relative.parent / source.name.replace("part-", f"part-{partition_index}-", 1)
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(source, target)
 
@@ -177,16 +158,15 @@ def run_partition(partition, paths, out, options):
     -------
     dict
         The partition's backtest summary with its index, symbols, worker and the task's
-        wall time (matching, splitting by symbol and committing).
+        wall time (matching, writing by symbol and committing).
     """
     out = Path(out)
     attempt = out / f"{ATTEMPT_PREFIX}{partition.index}-{uuid.uuid4().hex}"
     started = time.perf_counter()
     try:
-        summary = backtest(paths, attempt / "run", symbols=partition.symbols, quiet=True, **options)
-        for name in RESULTS:
-            _split_by_symbol(attempt / "run" / f"{name}.parquet", attempt / name, partition.index)
-            _commit(attempt / name, out / name)
+        summary = backtest(paths, attempt, symbols=partition.symbols, quiet=True, layout="by_symbol", **options)
+        (attempt / "summary.json").unlink()
+        _commit(attempt, out, partition.index)
     finally:
         shutil.rmtree(attempt, ignore_errors=True)
     return {

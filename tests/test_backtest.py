@@ -4,6 +4,8 @@ import io
 import json
 
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
@@ -15,6 +17,8 @@ from nbengine.generate import standard_mix, to_table
 from nbengine.progress import progress_bar
 
 from .test_lobster_loader import MESSAGES
+
+WALL_CLOCK = {"wall_seconds", "compile_or_cache_load_seconds", "orders_per_second"}
 
 
 def test_trades_equal_one_submit_of_the_whole_input(tmp_path):
@@ -136,3 +140,27 @@ def test_backtest_with_a_wal_recovers_to_the_same_state(tmp_path):
         assert recovered.next_seq == summary["orders"] == 3000
     finally:
         recovered.close()
+
+
+@pytest.mark.parametrize("compression", ["snappy", "none"])
+def test_by_symbol_layout_holds_the_rows_of_the_flat_files(tmp_path, compression):
+    pq.write_table(to_table(standard_mix(6000, seed=4, symbols=5, modify=0.05, accounts=3)), tmp_path / "in.parquet")
+    flat = backtest(tmp_path / "in.parquet", tmp_path / "flat", batch_rows=700, quiet=True, compression=compression)
+    split = backtest(tmp_path / "in.parquet", tmp_path / "split", batch_rows=700, quiet=True,
+                     compression=compression, layout="by_symbol")
+    assert {k: v for k, v in split.items() if k not in WALL_CLOCK} == {k: v for k, v in flat.items() if k not in WALL_CLOCK}
+    for name in ("trades", "events"):
+        expected = pq.read_table(tmp_path / "flat" / f"{name}.parquet")
+        got = ds.dataset(tmp_path / "split" / name, partitioning="hive").to_table()
+        symbols = sorted(set(expected.column("symbol").to_pylist()))
+        assert sorted(p.name for p in (tmp_path / "split" / name).iterdir()) == sorted(f"symbol={s}" for s in symbols)
+        for symbol in symbols:
+            want = expected.filter(pc.equal(expected.column("symbol"), symbol))
+            have = got.filter(pc.equal(got.column("symbol"), symbol)).sort_by("seq")
+            assert have.select(want.schema.names).cast(want.schema).equals(want)
+    assert not (tmp_path / "split" / "trades.parquet").exists()
+
+
+def test_unknown_layout_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="layout: expected one of"):
+        backtest(tmp_path / "missing.parquet", tmp_path / "out", layout="by_day")
