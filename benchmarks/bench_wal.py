@@ -59,7 +59,7 @@ class WalBatchThroughput(_Directory):
 
     params = [["none", "async", "group", "sync"], ["submit", "2 threads", "submit_many"]]
     param_names = ["durability", "submitter"]
-    unit = "orders/s"
+    unit = "ns/order"
     version = VERSION
     number = 1
     repeat = (1, 5, 30.0)
@@ -74,8 +74,8 @@ class WalBatchThroughput(_Directory):
         wal_dir = None if durability == "none" else self.make_directory()
         self.engine = nbengine.Engine(wal_dir=wal_dir, durability=durability)
 
-    def track_orders_per_s(self, durability, submitter):
-        """Orders per second, tables built, each batch acknowledged as the mode says."""
+    def track_ns_per_order(self, durability, submitter):
+        """Nanoseconds per order, tables built, each batch acknowledged as the mode says."""
         start = time.perf_counter()
         if submitter == "submit_many":
             for result in self.engine.submit_many(self.batches, ahead=1):
@@ -83,7 +83,7 @@ class WalBatchThroughput(_Directory):
         else:
             self._submit_from_threads(2 if submitter == "2 threads" else 1)
         self.engine.close()
-        return FLOW_ROWS / (time.perf_counter() - start)
+        return (time.perf_counter() - start) * 1e9 / FLOW_ROWS
 
     def _submit_from_threads(self, threads):
         pending = list(reversed(self.batches))
@@ -106,7 +106,7 @@ class WalBatchThroughput(_Directory):
 class WalSingleOrders(_Directory):
     """1-order batches: ``sync`` from one thread, ``group`` from 8 threads sharing fsyncs."""
 
-    unit = "orders/s"
+    unit = "us/order"
     version = VERSION
     number = 1
     repeat = (1, 5, 30.0)
@@ -118,7 +118,7 @@ class WalSingleOrders(_Directory):
         flow = cached_flow("standard_mix", THREADS * THREAD_ORDERS)
         self.rows = [tuple(int(flow[name][i]) for name in ("ts", "order_id", "side", "kind", "price", "qty")) for i in range(len(flow["ts"]))]
 
-    def track_sync_1_order_per_s(self):
+    def track_sync_1_order_us(self):
         """``submit_one`` in ``sync`` mode: each order waits for its own write + fsync."""
         engine = nbengine.Engine(wal_dir=self.make_directory(), durability="sync")
         start = time.perf_counter()
@@ -126,9 +126,9 @@ class WalSingleOrders(_Directory):
             engine.submit_one(*row)
         elapsed = time.perf_counter() - start
         engine.close()
-        return SYNC_ORDERS / elapsed
+        return elapsed * 1e6 / SYNC_ORDERS
 
-    def track_group_8_threads_1_order_per_s(self):
+    def track_group_8_threads_1_order_us(self):
         """``submit_one`` in ``group`` mode from 8 threads: frames queued meanwhile share an fsync."""
         engine = nbengine.Engine(wal_dir=self.make_directory(), durability="group")
 
@@ -144,13 +144,13 @@ class WalSingleOrders(_Directory):
             thread.join()
         elapsed = time.perf_counter() - start
         engine.close()
-        return len(self.rows) / elapsed
+        return elapsed * 1e6 / len(self.rows)
 
 
 class WalRecovery(_Directory):
     """Read + verify + replay of a WAL holding 2**20 orders (64K-order frames), no snapshot."""
 
-    unit = "orders/s"
+    unit = "ns/order"
     version = VERSION
     number = 1
     repeat = (1, 5, 30.0)
@@ -165,11 +165,11 @@ class WalRecovery(_Directory):
                 engine.submit(flow_table.slice(start, BATCH))
         replay(nbengine.Engine, self.directory)  # page cache and first-allocation faults, untimed
 
-    def track_recovery_orders_per_s(self):
-        """Orders per second of ``wal.recovery.replay`` (what ``Engine.recover`` does before repairs)."""
+    def track_recovery_ns_per_order(self):
+        """Nanoseconds per order of ``wal.recovery.replay`` (what ``Engine.recover`` does before repairs)."""
         start = time.perf_counter()
         _, report = replay(nbengine.Engine, self.directory)
-        return report.orders / (time.perf_counter() - start)
+        return (time.perf_counter() - start) * 1e9 / report.orders
 
 
 class WalFsync(_Directory):

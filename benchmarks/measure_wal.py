@@ -1,4 +1,4 @@
-"""Run the measurements of ``bench_wal.py`` a few times in one process and print medians.
+"""Run the measurements of ``bench_wal.py`` a few times in one process and print medians (as orders/s).
 
 A quick way to read the durability numbers without installing the package for asv:
 
@@ -28,17 +28,17 @@ def main(repeats):
 
     for submitter in b.WalBatchThroughput.params[1]:
         for durability in b.WalBatchThroughput.params[0]:
-            median, runs = _median(b.WalBatchThroughput, "track_orders_per_s", (durability, submitter), repeats)
-            print(f"64K batches, {durability:5s}, {submitter}: {median / 1e6:.2f} M orders/s "
-                  f"(runs {[round(r / 1e6, 2) for r in runs]})", flush=True)
+            median, runs = _median(b.WalBatchThroughput, "track_ns_per_order", (durability, submitter), repeats)
+            print(f"64K batches, {durability:5s}, {submitter}: {1e3 / median:.2f} M orders/s "
+                  f"(runs {[round(1e3 / r, 2) for r in runs]})", flush=True)
     for method, label in (
-        ("track_sync_1_order_per_s", "sync, 1-order, 1 thread"),
-        ("track_group_8_threads_1_order_per_s", "group, 1-order, 8 threads"),
+        ("track_sync_1_order_us", "sync, 1-order, 1 thread"),
+        ("track_group_8_threads_1_order_us", "group, 1-order, 8 threads"),
     ):
         median, runs = _median(b.WalSingleOrders, method, (), repeats)
-        print(f"{label}: {median:,.0f} orders/s (runs {[round(r) for r in runs]})", flush=True)
-    median, runs = _median(b.WalRecovery, "track_recovery_orders_per_s", (), repeats)
-    print(f"recovery: {median / 1e6:.2f} M orders/s (runs {[round(r / 1e6, 2) for r in runs]})", flush=True)
+        print(f"{label}: {1e6 / median:,.0f} orders/s (runs {[round(1e6 / r) for r in runs]})", flush=True)
+    median, runs = _median(b.WalRecovery, "track_recovery_ns_per_order", (), repeats)
+    print(f"recovery: {1e3 / median:.2f} M orders/s (runs {[round(1e3 / r, 2) for r in runs]})", flush=True)
     median, runs = _median(b.WalFsync, "track_fsync_p50_us", (), repeats)
     print(f"fsync of 4 KiB: median {median:.0f} us (runs {[round(r) for r in runs]})", flush=True)
 
