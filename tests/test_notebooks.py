@@ -4,7 +4,7 @@ outputs, and imports only the public API.
 They are executed with nbclient rather than the nbmake pytest plugin: nbclient is what the
 ``notebook`` extra installs anyway, and here each run gets the kernel environment it needs
 (``PYTHONPATH`` pointing at the very ``nbengine`` these tests import, ``TMPDIR`` inside
-pytest's temporary directory, no bench report), a per-cell timeout, a working directory of
+pytest's temporary directory, the committed bench report), a per-cell timeout, a working directory of
 ``notebooks/`` as in Jupyter, and a skip under ``NUMBA_DISABLE_JIT=1``, which nbmake
 would not give without extra flags in every invocation.
 """
@@ -22,6 +22,8 @@ from .conftest import JIT_DISABLED
 
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
+BENCH_REPORT = NOTEBOOK_DIR.parent / "docs" / "report.json"
+"""The committed ``nbengine bench`` report: 03-performance plots it beside its live numbers."""
 CELL_TIMEOUT = 180
 """Seconds one cell may take (a cold numba cache compiles every kernel in the first cell)."""
 
@@ -115,7 +117,7 @@ def test_notebook_runs(path, tmp_path, monkeypatch):
     package_root = str(Path(nbengine.__file__).resolve().parent.parent)
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])))
     monkeypatch.setenv("TMPDIR", str(tmp_path))
-    monkeypatch.delenv("NBENGINE_BENCH_REPORT", raising=False)
+    monkeypatch.setenv("NBENGINE_BENCH_REPORT", str(BENCH_REPORT))
     before = _snapshot(NOTEBOOK_DIR)
     notebook = nbformat.read(path, as_version=4)
     client = NotebookClient(
