@@ -6,14 +6,14 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .codes import REASON_NAMES, REJECTED
 from .engine import Engine
 from .pipeline import WriteBehind, prefetch
+from .parquet_input import parquet_batches
 from .progress import progress_bar
-from .schema import EVENTS_SCHEMA, ORDER_DTYPES, TRADES_SCHEMA, prepare, to_ticks
+from .schema import EVENTS_SCHEMA, TRADES_SCHEMA, prepare
 from .strategy import BookView, as_columns, empty_orders, merge_orders, own_fill_summary
 from .symbol_dataset import SymbolDataset
 from .warmup import warmup
@@ -37,142 +37,6 @@ def _sink(out, name, schema, options, layout):
     if layout == "by_symbol":
         return SymbolDataset(out / name, schema, options)
     return pq.ParquetWriter(out / f"{name}.parquet", schema, **options)
-
-
-def _parquet_files(paths):
-    files = []
-    for path in map(Path, paths):
-        if path.is_dir():
-            files.extend(sorted(path.rglob("*.parquet")))
-        elif path.exists():
-            files.append(path)
-        else:
-            raise FileNotFoundError(f"no such file or directory: {path}")
-    if not files:
-        raise FileNotFoundError(f"no .parquet files under {', '.join(map(str, paths))}")
-    return files
-
-
-def map_columns(batch, columns=None, tick_size=None):
-    """Rename ``batch``'s columns onto the order schema and convert float prices to ticks.
-
-    Parameters
-    ----------
-    batch : pyarrow.RecordBatch
-    columns : dict of str to str, optional
-        Source column name → order-schema name (e.g. ``{"px": "price", "size": "qty"}``).
-        Columns not named keep their names.
-    tick_size : float, optional
-        When given, ``price`` is an amount of currency, converted with ``nbengine.to_ticks``:
-        a price off the tick grid becomes ``PRICE_OFF_TICK`` and the engine rejects that
-        row with ``OFF_TICK`` (nothing is rounded).
-
-    Returns
-    -------
-    pyarrow.RecordBatch
-
-    Raises
-    ------
-    ValueError
-        When a mapped column is missing, a target is not an order-schema column, or two
-        columns would end up with the same name.
-
-    Examples
-    --------
-    >>> b = pa.record_batch({"px": [100.25, 100.26], "size": [1, 2]})
-    >>> map_columns(b, {"px": "price", "size": "qty"}, tick_size=0.05).column("price").to_pylist()[0]
-    2005
-    """
-    columns = columns or {}
-    names = batch.schema.names
-    for source, target in columns.items():
-        if source not in names:
-            raise ValueError(f"column map {source}={target}: no column {source!r}; the input has {names}")
-        if target not in ORDER_DTYPES:
-            raise ValueError(f"column map {source}={target}: {target!r} is not an order column {list(ORDER_DTYPES)}")
-    mapped = [columns.get(name, name) for name in names]
-    twice = sorted({name for name in mapped if mapped.count(name) > 1})
-    if twice:
-        raise ValueError(f"column map {columns}: more than one column would be named {twice} (input has {names})")
-    names = mapped
-    batch = pa.RecordBatch.from_arrays(batch.columns, names=names)
-    if tick_size is not None and "price" in names:
-        prices = batch.column("price").to_numpy(zero_copy_only=False).astype(np.float64)
-        arrays = list(batch.columns)
-        arrays[names.index("price")] = pa.array(to_ticks(prices, tick_size))
-        batch = pa.RecordBatch.from_arrays(arrays, names=names)
-    return batch
-
-
-def symbol_source_column(columns=None):
-    """The input column read as ``symbol`` under the column map ``columns`` (see `map_columns`)."""
-    return next((source for source, target in (columns or {}).items() if target == "symbol"), "symbol")
-
-
-def _row_groups_with(metadata, column, symbols):
-    """Indexes of the row groups whose min/max statistics of ``column`` admit one of ``symbols``."""
-    index = metadata.schema.to_arrow_schema().get_field_index(column)
-    chosen = []
-    for group in range(metadata.num_row_groups):
-        stats = metadata.row_group(group).column(index).statistics if index >= 0 else None
-        if stats is None or not stats.has_min_max or any(stats.min <= symbol <= stats.max for symbol in symbols):
-            chosen.append(group)
-    return chosen
-
-
-def _symbol_batches(files, batch_rows, columns, tick_size, symbols):
-    """``(None, iterator of prepared order columns)``: the rows of ``symbols`` only, in file order.
-
-    Row groups whose statistics exclude every wanted symbol are skipped; the others are
-    read one batch at a time (as `_parquet_batches` does, so memory stays flat) and
-    filtered. Filtered batches are joined up to ``batch_rows`` rows, so a few symbols
-    are matched in batches as large as all of them would be.
-    """
-    column = symbol_source_column(columns)
-    wanted = sorted(symbols)
-    value_set = pa.array(wanted)
-
-    def joined(pending):
-        return prepare(map_columns(pa.Table.from_batches(pending).combine_chunks().to_batches()[0], columns, tick_size))
-
-    def batches():
-        pending, rows = [], 0
-        for path in files:
-            parquet = pq.ParquetFile(path, pre_buffer=False)
-            groups = _row_groups_with(parquet.metadata, column, wanted)
-            if not groups:
-                continue
-            for batch in parquet.iter_batches(batch_size=batch_rows, row_groups=groups):
-                if column not in batch.schema.names:
-                    raise ValueError(f"{path}: no column {column!r} to select symbols {wanted} by")
-                batch = batch.filter(pc.is_in(batch.column(column), value_set=value_set))
-                if batch.num_rows:
-                    pending.append(batch)
-                    rows += batch.num_rows
-                if rows >= batch_rows:
-                    yield joined(pending)
-                    pending, rows = [], 0
-        if rows:
-            yield joined(pending)
-
-    return None, batches()
-
-
-def _parquet_batches(paths, batch_rows, columns, tick_size, symbols=None):
-    """``(total rows, iterator of prepared order columns)`` over Parquet files, one batch at a time."""
-    files = _parquet_files(paths)
-    if symbols is not None:
-        return _symbol_batches(files, batch_rows, columns, tick_size, symbols)
-    total = sum(pq.ParquetFile(path).metadata.num_rows for path in files)
-
-    def batches():
-        for path in files:
-            # pre_buffer (pyarrow's default) keeps every column chunk read so far until the
-            # file is closed: memory grew by the file's decoded size (167 MB for 10M orders).
-            for batch in pq.ParquetFile(path, pre_buffer=False).iter_batches(batch_size=batch_rows):
-                yield prepare(map_columns(batch, columns, tick_size))
-
-    return total, batches()
 
 
 def _lobster_batches(paths, batch_rows, orderbook, price_unit, skipped):
@@ -315,7 +179,9 @@ def backtest(
     Parameters
     ----------
     source : str, Path or list of them
-        Parquet files or directories of them, with the order columns of DESIGN §2; or,
+        Parquet files or directories of them, with the order columns of DESIGN §2 (a
+        file under a ``symbol=<s>/`` directory may leave out ``symbol``: hive
+        partitioning, as ``pyarrow.parquet.write_to_dataset`` writes it); or,
         with ``format="lobster"``, LOBSTER message files (each read whole: a day's file
         is small, and a partial cancel needs every earlier row of its order).
     out : str or Path
@@ -325,7 +191,8 @@ def backtest(
     stp, max_span_ticks
         Engine options (see ``Engine``).
     columns : dict of str to str, optional
-        Parquet only: source column → order-schema column (see `map_columns`).
+        Parquet only: source column → order-schema column (see
+        `nbengine.parquet_input.map_columns`).
     tick_size : float, optional
         Parquet only: prices are currency amounts, converted to ticks of this size.
     format : {"parquet", "lobster"}
@@ -359,8 +226,9 @@ def backtest(
         ``out/events/...`` (read with ``pyarrow.dataset.dataset(out / "trades",
         partitioning="hive")``; the ``symbol`` column is the directory name).
     symbols : collection of int, optional
-        Parquet only: match only the rows of these symbols (row groups whose statistics
-        exclude them are not read; the others are filtered batch by batch).
+        Parquet only: match only the rows of these symbols (files of other
+        ``symbol=<s>/`` directories and row groups whose statistics exclude them are not
+        read; the others are filtered batch by batch).
     partition_by : {None, "symbol"}
         ``"symbol"`` runs the backtest on Dask (``pip install nbengine[distributed]``):
         the symbols are split into ``partitions`` sets balanced by order count, each
@@ -410,7 +278,7 @@ def backtest(
     if format == "lobster":
         total, batches = _lobster_batches(paths, batch_rows, orderbook, price_unit, skipped)
     else:
-        total, batches = _parquet_batches(paths, batch_rows, columns, tick_size, symbols)
+        total, batches = parquet_batches(paths, batch_rows, columns, tick_size, symbols)
     hook = _StrategyHook(strategy, engine, out) if strategy is not None else None
     totals = _Totals()
     orders = 0

@@ -19,10 +19,9 @@ from collections import Counter
 from pathlib import Path
 from typing import NamedTuple
 
-import pyarrow.compute as pc
-import pyarrow.dataset as ds
 
-from .backtest import _parquet_files, backtest, symbol_source_column
+from .backtest import backtest
+from .parquet_input import count_rows_by_symbol
 from .progress import progress_bar
 from .warmup import warmup
 
@@ -61,37 +60,6 @@ def _dask():
             "partition_by='symbol' runs on Dask, which is not installed: pip install nbengine[distributed]"
         ) from exc
     return distributed
-
-
-def count_orders_by_symbol(paths, columns=None):
-    """Number of rows per symbol of Parquet input, reading only the symbol column.
-
-    Parameters
-    ----------
-    paths : list of str or Path
-        Parquet files or directories, as for `nbengine.backtest`.
-    columns : dict of str to str, optional
-        The backtest's column map (only the column mapped to ``symbol`` matters).
-
-    Returns
-    -------
-    dict of int to int
-        Symbol → row count, in ascending symbol order.
-
-    Raises
-    ------
-    ValueError
-        When the input has no symbol column.
-    """
-    name = symbol_source_column(columns)
-    dataset = ds.dataset([str(path) for path in _parquet_files(paths)], format="parquet")
-    if name not in dataset.schema.names:
-        raise ValueError(f"partition_by='symbol': the input has no column {name!r}; it has {dataset.schema.names}")
-    counts = Counter()
-    for batch in dataset.to_batches(columns=[name], batch_size=1 << 20):
-        values = pc.value_counts(batch.column(0))
-        counts.update(dict(zip(values.field("values").to_pylist(), values.field("counts").to_pylist())))
-    return dict(sorted(counts.items()))
 
 
 def balance_partitions(orders_by_symbol, partitions):
@@ -352,7 +320,7 @@ def backtest_partitioned(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     _clear_results(out)
-    orders_by_symbol = count_orders_by_symbol(paths, options.get("columns"))
+    orders_by_symbol = count_rows_by_symbol(paths, options.get("columns"))
     if symbols is not None:
         wanted = {int(symbol) for symbol in symbols}
         orders_by_symbol = {symbol: n for symbol, n in orders_by_symbol.items() if symbol in wanted}

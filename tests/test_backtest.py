@@ -10,7 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 
 import nbengine
-from nbengine.backtest import backtest, map_columns
+from nbengine.backtest import backtest
+from nbengine.parquet_input import map_columns
 from nbengine.cli import main
 from nbengine.codes import OFF_TICK, REASON_NAMES
 from nbengine.generate import standard_mix, to_table

@@ -17,7 +17,8 @@ import pytest
 import nbengine
 from nbengine.cli import main
 from nbengine.generate import standard_mix, to_table
-from nbengine.scaleout import ATTEMPT_PREFIX, balance_partitions, count_orders_by_symbol
+from nbengine.parquet_input import count_rows_by_symbol
+from nbengine.scaleout import ATTEMPT_PREFIX, balance_partitions
 from nbengine.schema import EVENTS_SCHEMA, TRADES_SCHEMA
 
 from .conftest import assert_columns_equal
@@ -90,11 +91,11 @@ def test_balance_packs_by_order_count_largest_first():
 def test_orders_are_counted_per_symbol_from_the_symbol_column(flow, tmp_path):
     directory, table = flow
     expected = np.bincount(table.column("symbol").to_numpy())
-    assert count_orders_by_symbol([directory]) == dict(enumerate(expected.tolist()))
+    assert count_rows_by_symbol([directory]) == dict(enumerate(expected.tolist()))
     pq.write_table(table.rename_columns({"symbol": "sym"}), tmp_path / "renamed.parquet")
-    assert count_orders_by_symbol([tmp_path / "renamed.parquet"], {"sym": "symbol"}) == count_orders_by_symbol([directory])
+    assert count_rows_by_symbol([tmp_path / "renamed.parquet"], {"sym": "symbol"}) == count_rows_by_symbol([directory])
     with pytest.raises(ValueError, match="no column 'symbol'"):
-        count_orders_by_symbol([tmp_path / "renamed.parquet"])
+        count_rows_by_symbol([tmp_path / "renamed.parquet"])
 
 
 def test_a_symbol_subset_equals_one_submit_of_those_rows(flow, tmp_path):
@@ -146,6 +147,44 @@ def test_two_workers_equal_one_process_per_symbol(client, flow, one_process, tmp
     _assert_same_totals(summary, single)
     assert summary["workers"] == 2 and summary["symbols"] == SYMBOLS and len(summary["partitions"]) == 2
     assert json.loads((out / "summary.json").read_text()) == summary
+    _assert_no_attempts_left(out)
+
+
+@pytest.fixture(scope="module")
+def hive_flow(flow, tmp_path_factory):
+    """``flow`` written as a hive-partitioned dataset: ``symbol=<s>/`` directories, no symbol column."""
+    directory = tmp_path_factory.mktemp("hive")
+    pq.write_to_dataset(flow[1], directory, partition_cols=["symbol"])
+    return directory
+
+
+def test_hive_partitioned_input_is_counted_from_metadata_and_matched_like_one_file(hive_flow, flow, one_process, tmp_path):
+    assert count_rows_by_symbol([hive_flow]) == count_rows_by_symbol([flow[0]])
+    single, one_out = one_process
+    summary = nbengine.backtest(hive_flow, tmp_path / "out", batch_rows=500, quiet=True, layout="by_symbol")
+    _assert_equal_to_one_process(tmp_path / "out", one_out)
+    _assert_same_totals(summary, single)
+
+
+def test_a_symbol_subset_of_hive_input_never_opens_other_symbols_files(hive_flow, tmp_path):
+    (hive_flow / "symbol=99").mkdir(exist_ok=True)
+    (hive_flow / "symbol=99" / "not-parquet.parquet").write_bytes(b"not parquet at all")
+    try:
+        subset = nbengine.backtest(hive_flow, tmp_path / "subset", symbols=[2, 5], batch_rows=500, quiet=True)
+        with pytest.raises(pa.ArrowInvalid):
+            nbengine.backtest(hive_flow, tmp_path / "all", batch_rows=500, quiet=True)
+    finally:
+        (hive_flow / "symbol=99" / "not-parquet.parquet").unlink()
+    assert set(pq.read_table(tmp_path / "subset" / "events.parquet").column("symbol").to_pylist()) == {2, 5}
+    assert subset["orders"] == sum(n for s, n in count_rows_by_symbol([hive_flow]).items() if s in (2, 5))
+
+
+def test_two_workers_on_hive_input_equal_one_process(client, hive_flow, one_process, tmp_path):
+    single, one_out = one_process
+    out = tmp_path / "out"
+    summary = nbengine.backtest(hive_flow, out, partition_by="symbol", client=client, batch_rows=500, quiet=True)
+    _assert_equal_to_one_process(out, one_out)
+    _assert_same_totals(summary, single)
     _assert_no_attempts_left(out)
 
 
