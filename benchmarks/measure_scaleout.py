@@ -47,8 +47,8 @@ def run_once(orders, workers, out):
 
 
 _HALF = (
-    "import sys, nbengine; from nbengine.scaleout import count_orders_by_symbol; "
-    "symbols = list(count_orders_by_symbol([sys.argv[1]])); "
+    "import sys, nbengine; from nbengine.parquet_input import count_rows_by_symbol; "
+    "symbols = list(count_rows_by_symbol([sys.argv[1]])); "
     "nbengine.backtest(sys.argv[1], sys.argv[2], symbols=symbols[int(sys.argv[3])::2], quiet=True)"
 )
 
@@ -58,15 +58,20 @@ def _half_backtest(orders, out, parity):
                             env={**os.environ, "OMP_NUM_THREADS": "1"})
 
 
+def _wait(process):
+    if process.wait() != 0:
+        raise subprocess.CalledProcessError(process.returncode, process.args)
+
+
 def ceiling_once(orders, out):
     """``(sequential, concurrent)`` seconds of the two half backtests (processes started included)."""
     started = time.perf_counter()
     for parity in (0, 1):
-        _half_backtest(orders, out, parity).wait()
+        _wait(_half_backtest(orders, out, parity))
     sequential = time.perf_counter() - started
     started = time.perf_counter()
     for process in [_half_backtest(orders, out, parity) for parity in (0, 1)]:
-        process.wait()
+        _wait(process)
     return sequential, time.perf_counter() - started
 
 
