@@ -1,6 +1,7 @@
 """Replay order flow from Parquet (or LOBSTER files) through an Engine, writing results."""
 
 import json
+import shutil
 import time
 from pathlib import Path
 
@@ -30,6 +31,20 @@ sequence-like int64 columns here (515 vs 173 ns a row, snappy) for 12 % smaller 
 min/max statistics are kept for the columns readers filter on (10 % of the write time
 when kept for all). Measured on events, 2-core EPYC: snappy 130 ns and 18.6 B a row,
 no compression 58 ns and 52 B, zstd 240 ns and 8.4 B."""
+
+
+RESULT_NAMES = ("trades.parquet", "events.parquet", "own_fills.parquet", "summary.json", "trades", "events")
+"""What a backtest writes into ``out`` (in either layout); an earlier run's are removed first."""
+
+
+def clear_results(out):
+    """Remove an earlier backtest's results from ``out`` (nothing else in it)."""
+    for name in RESULT_NAMES:
+        path = out / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
 
 
 def _sink(out, name, schema, options, layout):
@@ -185,7 +200,8 @@ def backtest(
         with ``format="lobster"``, LOBSTER message files (each read whole: a day's file
         is small, and a partial cancel needs every earlier row of its order).
     out : str or Path
-        Output directory (created).
+        Output directory (created; the results of an earlier backtest in it are removed
+        first, other files are left alone).
     batch_rows : int
         Rows per record batch read and submitted.
     stp, max_span_ticks
@@ -270,6 +286,7 @@ def backtest(
     paths = [source] if isinstance(source, (str, Path)) else list(source)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    clear_results(out)
     started = time.perf_counter()
     warmup()
     compile_seconds = time.perf_counter() - started

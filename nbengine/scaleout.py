@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 
-from .backtest import backtest
+from .backtest import backtest, clear_results
 from .parquet_input import count_rows_by_symbol
 from .progress import progress_bar
 from .warmup import warmup
@@ -34,9 +34,6 @@ with memory, stragglers and the cost of a retry (``partitions=``)."""
 TASK_RETRIES = 2
 """Retries of a partition whose task raised (a lost worker is handled by Dask's own
 ``distributed.scheduler.allowed-failures``, default 3)."""
-
-RESULTS = ("trades", "events")
-"""Result datasets: ``out/<name>/symbol=<s>/part-<partition>-<i>.parquet``."""
 
 ATTEMPT_PREFIX = ".attempt-"
 """Private directories of running tasks inside ``out``; dataset readers skip dot-names."""
@@ -189,10 +186,8 @@ def _check_options(partition_by, format, strategy, wal_dir):
 
 def _clear_results(out):
     """Remove the results, summary and attempt directories of an earlier run in ``out``."""
-    for name in RESULTS:
-        shutil.rmtree(out / name, ignore_errors=True)
+    clear_results(out)
     _remove_attempts(out)
-    (out / "summary.json").unlink(missing_ok=True)
 
 
 def _remove_attempts(out):

@@ -165,3 +165,17 @@ def test_by_symbol_layout_holds_the_rows_of_the_flat_files(tmp_path, compression
 def test_unknown_layout_is_refused(tmp_path):
     with pytest.raises(ValueError, match="layout: expected one of"):
         backtest(tmp_path / "missing.parquet", tmp_path / "out", layout="by_day")
+
+
+def test_a_new_run_replaces_the_results_of_an_earlier_one_in_either_layout(tmp_path):
+    pq.write_table(to_table(standard_mix(2000, seed=6, symbols=3)), tmp_path / "in.parquet")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    backtest(tmp_path / "in.parquet", out, quiet=True, layout="by_symbol")
+    backtest(tmp_path / "in.parquet", out, quiet=True, layout="by_symbol")
+    assert sorted(p.name for p in out.iterdir()) == ["events", "notes.txt", "summary.json", "trades"]
+    backtest(tmp_path / "in.parquet", out, quiet=True)
+    assert sorted(p.name for p in out.iterdir()) == ["events.parquet", "notes.txt", "summary.json", "trades.parquet"]
+    backtest(tmp_path / "in.parquet", out, quiet=True, layout="by_symbol")
+    assert sorted(p.name for p in out.iterdir()) == ["events", "notes.txt", "summary.json", "trades"]
