@@ -11,8 +11,8 @@ import pyarrow.parquet as pq
 
 from .codes import REASON_NAMES, REJECTED
 from .engine import Engine
-from .pipeline import WriteBehind, prefetch
 from .parquet_input import parquet_batches
+from .pipeline import WriteBehind, prefetch
 from .progress import progress_bar
 from .schema import EVENTS_SCHEMA, TRADES_SCHEMA, prepare
 from .strategy import BookView, as_columns, empty_orders, merge_orders, own_fill_summary
@@ -286,16 +286,17 @@ def backtest(
     paths = [source] if isinstance(source, (str, Path)) else list(source)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    clear_results(out)
     started = time.perf_counter()
     warmup()
     compile_seconds = time.perf_counter() - started
-    engine = Engine(stp=stp, max_span_ticks=max_span_ticks, wal_dir=wal_dir)
     skipped = {}
     if format == "lobster":
         total, batches = _lobster_batches(paths, batch_rows, orderbook, price_unit, skipped)
     else:
         total, batches = parquet_batches(paths, batch_rows, columns, tick_size, symbols)
+    # Only once the input is found: a mistyped path keeps the last results and starts no WAL.
+    clear_results(out)
+    engine = Engine(stp=stp, max_span_ticks=max_span_ticks, wal_dir=wal_dir)
     hook = _StrategyHook(strategy, engine, out) if strategy is not None else None
     totals = _Totals()
     orders = 0

@@ -179,3 +179,11 @@ def test_a_new_run_replaces_the_results_of_an_earlier_one_in_either_layout(tmp_p
     assert sorted(p.name for p in out.iterdir()) == ["events.parquet", "notes.txt", "summary.json", "trades.parquet"]
     backtest(tmp_path / "in.parquet", out, quiet=True, layout="by_symbol")
     assert sorted(p.name for p in out.iterdir()) == ["events", "notes.txt", "summary.json", "trades"]
+
+
+def test_a_missing_input_leaves_the_last_results_alone(tmp_path):
+    pq.write_table(to_table(standard_mix(500, seed=6)), tmp_path / "in.parquet")
+    backtest(tmp_path / "in.parquet", tmp_path / "out", quiet=True)
+    with pytest.raises(FileNotFoundError, match="no such file or directory"):
+        backtest(tmp_path / "typo.parquet", tmp_path / "out", quiet=True)
+    assert (tmp_path / "out" / "trades.parquet").exists() and (tmp_path / "out" / "summary.json").exists()
