@@ -320,6 +320,8 @@ class Engine:
         syncs. Results still come in order, and each only once its batch is durable (as
         ``submit`` returns it); the batches matched ahead are in the WAL queue, so a crash
         loses at most those unacknowledged ones, as with ``submit`` from several threads.
+        Leaving the loop early leaves up to ``ahead`` batches matched and logged whose
+        results were not handed out.
 
         Parameters
         ----------
