@@ -44,6 +44,8 @@ def _scale_out_conflict(args):
         return "--workers / --scheduler cannot run a strategy (it sees one engine's results in order)"
     if args.wal is not None:
         return "--workers / --scheduler keep no WAL (every partition is replayed from its input)"
+    if args.layout == "files":
+        return "--workers / --scheduler write results by symbol (trades/symbol=<s>/), not --layout files"
     return None
 
 
@@ -66,8 +68,9 @@ def _backtest(args):
     )
     try:
         if args.workers is None and args.scheduler is None:
-            summary = backtest(args.paths, args.out, layout=args.layout, **options)
-            written = "trades.parquet, events.parquet" if args.layout == "files" else "trades/symbol=*/, events/symbol=*/"
+            layout = args.layout or "files"
+            summary = backtest(args.paths, args.out, layout=layout, **options)
+            written = "trades.parquet, events.parquet" if layout == "files" else "trades/symbol=*/, events/symbol=*/"
             written += ", summary.json"
         else:
             from .scaleout import dask_client
@@ -191,9 +194,9 @@ def main(argv=None):
     bt.add_argument("--orderbook", default=None, help="LOBSTER orderbook file: its first row is the opening book")
     bt.add_argument("--price-unit", type=int, default=100, help="LOBSTER price units per tick (100 = one cent)")
     bt.add_argument("--quiet", action="store_true", help="no progress bar")
-    bt.add_argument("--layout", choices=["files", "by_symbol"], default="files",
-                    help="results as trades.parquet/events.parquet, or as trades/symbol=<s>/ datasets "
-                         "(always by symbol with --workers/--scheduler)")
+    bt.add_argument("--layout", choices=["files", "by_symbol"], default=None,
+                    help="results as trades.parquet/events.parquet (default), or as trades/symbol=<s>/ "
+                         "datasets (always, with --workers/--scheduler)")
     bt.add_argument("--compression", choices=["snappy", "none", "lz4", "zstd"], default="snappy",
                     help="Parquet compression of the results (none: 2x faster to write, 3x larger)")
     bt.add_argument("--quote-around-mid", type=int, nargs=2, metavar=("HALF_SPREAD", "SIZE"), default=None,

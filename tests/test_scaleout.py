@@ -133,6 +133,7 @@ def test_without_dask_the_error_says_what_to_install(flow, tmp_path, monkeypatch
     (["--workers", "2", "--quote-around-mid", "1", "1"], "cannot run a strategy"),
     (["--scheduler", "tcp://x:1", "--wal", "w"], "keep no WAL"),
     (["--partitions", "4"], "--partitions needs --workers N or --scheduler ADDRESS"),
+    (["--workers", "2", "--layout", "files"], "write results by symbol"),
 ])
 def test_cli_refuses_scale_out_with_options_it_cannot_honour(tmp_path, argv, message):
     with pytest.raises(SystemExit, match=message):
