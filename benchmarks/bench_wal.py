@@ -46,8 +46,18 @@ class _Directory:
             shutil.rmtree(self.directory, ignore_errors=True)
 
 
-class WalBatchThroughput(_Directory):
-    """Orders/s of ``submit`` with 64K-order batches of the standard mix, by durability.
+class _OneRunPerSample(_Directory):
+    """Each sample is one full run (it changes the WAL, so it cannot repeat in place)."""
+
+    version = VERSION
+    number = 1
+    repeat = (1, 5, 30.0)
+    warmup_time = 0.0
+    timeout = 300
+
+
+class WalBatchThroughput(_OneRunPerSample):
+    """Time per order of ``submit`` with 64K-order batches of the standard mix, by durability.
 
     ``none`` has no WAL (the baseline); ``async`` returns once the frame is queued and
     the measurement includes ``close()`` (everything fsynced); ``group`` and ``sync``
@@ -60,11 +70,6 @@ class WalBatchThroughput(_Directory):
     params = [["none", "async", "group", "sync"], ["submit", "2 threads", "submit_many"]]
     param_names = ["durability", "submitter"]
     unit = "ns/order"
-    version = VERSION
-    number = 1
-    repeat = (1, 5, 30.0)
-    warmup_time = 0.0
-    timeout = 300
 
     def setup(self, durability, submitter):
         nbengine.warmup()
@@ -103,15 +108,10 @@ class WalBatchThroughput(_Directory):
             worker.join()
 
 
-class WalSingleOrders(_Directory):
+class WalSingleOrders(_OneRunPerSample):
     """1-order batches: ``sync`` from one thread, ``group`` from 8 threads sharing fsyncs."""
 
     unit = "us/order"
-    version = VERSION
-    number = 1
-    repeat = (1, 5, 30.0)
-    warmup_time = 0.0
-    timeout = 300
 
     def setup(self):
         nbengine.warmup()
@@ -147,15 +147,10 @@ class WalSingleOrders(_Directory):
         return elapsed * 1e6 / len(self.rows)
 
 
-class WalRecovery(_Directory):
+class WalRecovery(_OneRunPerSample):
     """Read + verify + replay of a WAL holding 2**20 orders (64K-order frames), no snapshot."""
 
     unit = "ns/order"
-    version = VERSION
-    number = 1
-    repeat = (1, 5, 30.0)
-    warmup_time = 0.0
-    timeout = 300
 
     def setup(self):
         nbengine.warmup()
