@@ -129,7 +129,9 @@ def run_partition(partition, paths, out, options):
     attempt = out / f"{ATTEMPT_PREFIX}{partition.index}-{uuid.uuid4().hex}"
     started = time.perf_counter()
     try:
-        summary = backtest(paths, attempt, symbols=partition.symbols, quiet=True, layout="by_symbol", **options)
+        summary = backtest(
+            paths, attempt, symbols=partition.symbols, quiet=True, layout="by_symbol", pipelined=False, **options
+        )
         (attempt / "summary.json").unlink()
         _commit(attempt, out, partition.index)
     finally:
