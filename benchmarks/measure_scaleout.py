@@ -9,9 +9,11 @@ runs, one after another: ``--workers 1``, ``--workers 2``, and the single-proces
 new process (with its own LocalCluster for ``--workers``). Printed per run: the summary's
 ``wall_seconds`` (for ``--workers``: first task submitted to last result, kernels already
 loaded on every worker), the whole command's elapsed time (cluster start and stop
-included) and the CPU seconds of the command and all its processes (workers included),
-whose ratio to the elapsed time says how many cores the run kept busy. CPU seconds vary
-much less than wall times on a shared machine.
+included), the CPU seconds of the command and all its processes (workers included),
+whose ratio to the elapsed time says how many cores the run kept busy, and the CPU seconds
+other processes of the machine used meanwhile (from ``/proc/stat``): a run during which
+they used more than a few seconds was slowed by them. CPU seconds vary much less than
+wall times on a shared machine.
 
 Then, unless ``--no-ceiling``, the machine's own ceiling without Dask: two processes each
 running what one partition's task runs (the backtest of half the symbols, even / odd,
@@ -45,9 +47,24 @@ def _children_cpu_seconds():
     return usage.ru_utime + usage.ru_stime
 
 
+def machine_busy_seconds():
+    """CPU seconds all processes of the machine have used since boot (Linux), or None."""
+    try:
+        with open("/proc/stat") as stat:
+            fields = [int(value) for value in stat.readline().split()[1:]]
+    except OSError:
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields[:8]
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
 def run_once(orders, options, out):
-    """``(wall_seconds, elapsed_seconds, cpu_seconds)`` of one ``nbengine backtest ORDERS *options``."""
+    """``(wall_seconds, elapsed_seconds, cpu_seconds, others_cpu_seconds)`` of one ``nbengine backtest ORDERS *options``.
+
+    ``others_cpu_seconds`` is what the rest of the machine used meanwhile (None off Linux).
+    """
     cpu = _children_cpu_seconds()
+    busy = machine_busy_seconds()
     started = time.perf_counter()
     subprocess.run(
         [sys.executable, "-m", "nbengine.cli", "backtest", str(orders), "--out", str(out), *options, "--quiet"],
@@ -55,7 +72,9 @@ def run_once(orders, options, out):
     )
     elapsed = time.perf_counter() - started
     summary = json.loads((Path(out) / "summary.json").read_text())
-    return summary["wall_seconds"], elapsed, _children_cpu_seconds() - cpu
+    cpu = _children_cpu_seconds() - cpu
+    others = None if busy is None else max(machine_busy_seconds() - busy - cpu, 0.0)
+    return summary["wall_seconds"], elapsed, cpu, others
 
 
 _HALF = (
@@ -88,15 +107,20 @@ def ceiling_once(orders, out):
     return sequential, time.perf_counter() - started
 
 
+def _seconds(value):
+    return "unknown" if value is None else f"{value:.2f} CPU s"
+
+
 def main(orders, repeats, ceiling=True):
     runs = {label: [] for label in RUNS}
     with tempfile.TemporaryDirectory() as out:
         for repeat in range(repeats):
             for label, options in RUNS.items():
-                wall, elapsed, cpu = run_once(orders, options, out)
+                wall, elapsed, cpu, others = run_once(orders, options, out)
                 runs[label].append((wall, elapsed, cpu))
                 print(f"run {repeat + 1}, {label}: wall {wall:.2f} s, command {elapsed:.2f} s, "
-                      f"CPU {cpu:.2f} s ({cpu / elapsed:.2f} cores busy)", flush=True)
+                      f"CPU {cpu:.2f} s ({cpu / elapsed:.2f} cores busy), other processes {_seconds(others)}",
+                      flush=True)
     medians = {label: [statistics.median(column) for column in zip(*values)] for label, values in runs.items()}
     for label, (wall, elapsed, cpu) in medians.items():
         walls = [values[0] for values in runs[label]]
