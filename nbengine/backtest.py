@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 from .codes import REASON_NAMES, REJECTED
 from .engine import Engine
 from .parquet_input import parquet_batches
-from .pipeline import WriteBehind, prefetch
+from .pipeline import WriteBehind, WriteNow, prefetch
 from .progress import progress_bar
 from .schema import EVENTS_SCHEMA, TRADES_SCHEMA, prepare
 from .strategy import BookView, as_columns, empty_orders, merge_orders, own_fill_summary
@@ -182,6 +182,7 @@ def backtest(
     partition_by=None,
     client=None,
     partitions=None,
+    pipelined=True,
 ):
     """Match every order of ``source`` and write ``trades.parquet``, ``events.parquet``, ``summary.json``.
 
@@ -261,6 +262,12 @@ def backtest(
         and closes it afterwards.
     partitions : int, optional
         With ``partition_by``: how many symbol sets (default one per worker thread).
+    pipelined : bool
+        Overlap reading, matching and writing on threads (see `nbengine.pipeline`), and
+        let pyarrow decode on its thread pool: more than one core busy. False runs the
+        stages one after another in the calling thread, one core busy; the results are
+        the same. With ``partition_by`` every task runs so (a Dask worker's task keeps
+        to the threads the worker was given).
 
     Returns
     -------
@@ -293,7 +300,7 @@ def backtest(
     if format == "lobster":
         total, batches = _lobster_batches(paths, batch_rows, orderbook, price_unit, skipped)
     else:
-        total, batches = parquet_batches(paths, batch_rows, columns, tick_size, symbols)
+        total, batches = parquet_batches(paths, batch_rows, columns, tick_size, symbols, use_threads=pipelined)
     # Only once the input is found: a mistyped path keeps the last results and starts no WAL.
     clear_results(out)
     engine = Engine(stp=stp, max_span_ticks=max_span_ticks, wal_dir=wal_dir)
@@ -304,13 +311,14 @@ def backtest(
     options = {**WRITER_OPTIONS, "compression": compression}
     with _sink(out, "trades", TRADES_SCHEMA, options, layout) as trade_writer, _sink(
         out, "events", EVENTS_SCHEMA, options, layout
-    ) as event_writer, progress_bar(total, quiet=quiet, unit="orders") as update, WriteBehind(
-        name="nbengine-trades"
-    ) as trade_work, WriteBehind(name="nbengine-events") as event_work:
+    ) as event_writer, progress_bar(total, quiet=quiet, unit="orders") as update, (
+        WriteBehind(name="nbengine-trades") if pipelined else WriteNow()
+    ) as trade_work, (WriteBehind(name="nbengine-events") if pipelined else WriteNow()) as event_work:
         # With a WAL, the next batch is matched while the previous one syncs; a strategy
         # must see each result before its orders join the next batch, so nothing runs ahead.
         ahead = 1 if hook is None else 0
-        for result in engine.submit_many(_with_own_orders(prefetch(batches), hook), ahead=ahead):
+        read = prefetch(batches) if pipelined else batches
+        for result in engine.submit_many(_with_own_orders(read, hook), ahead=ahead):
             orders += result.seq_end - result.seq_start
             update(orders)
             trade_work.submit(totals.write_trades, trade_writer, result.trades)

@@ -132,10 +132,11 @@ def _row_groups_with(metadata, column, symbols):
     return chosen
 
 
-def _file_batches(path, batch_rows, column, row_groups=None):
+def _file_batches(path, batch_rows, column, row_groups=None, use_threads=True):
     """Record batches of one file, each with ``column`` (from a ``symbol=<s>`` directory if need be)."""
     symbol = hive_value(path, column)
-    for batch in pq.ParquetFile(path, pre_buffer=False).iter_batches(batch_size=batch_rows, row_groups=row_groups):
+    parquet = pq.ParquetFile(path, pre_buffer=False)
+    for batch in parquet.iter_batches(batch_size=batch_rows, row_groups=row_groups, use_threads=use_threads):
         yield _with_hive_symbol(batch, column, symbol)
 
 
@@ -172,7 +173,7 @@ def count_rows_by_symbol(paths, columns=None):
     return dict(sorted(counts.items()))
 
 
-def parquet_batches(paths, batch_rows, columns=None, tick_size=None, symbols=None):
+def parquet_batches(paths, batch_rows, columns=None, tick_size=None, symbols=None, use_threads=True):
     """Prepared order batches of Parquet input, one record batch in memory at a time.
 
     Parameters
@@ -187,6 +188,8 @@ def parquet_batches(paths, batch_rows, columns=None, tick_size=None, symbols=Non
         Only the rows of these symbols: files of other ``symbol=<s>`` directories and row
         groups whose statistics exclude them are not read; the rest is filtered, and the
         filtered batches joined up to ``batch_rows`` rows.
+    use_threads : bool
+        Decode columns on pyarrow's thread pool; False decodes in the caller's thread.
 
     Returns
     -------
@@ -196,18 +199,18 @@ def parquet_batches(paths, batch_rows, columns=None, tick_size=None, symbols=Non
     files = parquet_files(paths)
     column = symbol_source_column(columns)
     if symbols is not None:
-        return None, _symbol_batches(files, batch_rows, columns, tick_size, column, sorted(symbols))
+        return None, _symbol_batches(files, batch_rows, columns, tick_size, column, sorted(symbols), use_threads)
     total = sum(pq.ParquetFile(path).metadata.num_rows for path in files)
 
     def batches():
         for path in files:
-            for batch in _file_batches(path, batch_rows, column):
+            for batch in _file_batches(path, batch_rows, column, use_threads=use_threads):
                 yield prepare(map_columns(batch, columns, tick_size))
 
     return total, batches()
 
 
-def _symbol_batches(files, batch_rows, columns, tick_size, column, wanted):
+def _symbol_batches(files, batch_rows, columns, tick_size, column, wanted, use_threads):
     value_set = pa.array(wanted)
 
     def joined(pending):
@@ -219,7 +222,7 @@ def _symbol_batches(files, batch_rows, columns, tick_size, column, wanted):
         if hive is not None and hive not in wanted:
             continue
         groups = _row_groups_with(pq.ParquetFile(path).metadata, column, wanted)
-        for batch in _file_batches(path, batch_rows, column, groups) if groups else ():
+        for batch in _file_batches(path, batch_rows, column, groups, use_threads) if groups else ():
             if column not in batch.schema.names:
                 raise ValueError(f"{path}: no column {column!r} to select symbols {wanted} by")
             batch = batch.filter(pc.is_in(batch.column(column), value_set=value_set))

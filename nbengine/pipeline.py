@@ -3,6 +3,8 @@
 Parquet decoding and encoding and the matching kernels all release the GIL, so a reader
 thread, the matching thread and writer threads run on separate cores. Both hand-offs
 are bounded, so memory holds at most a few batches whatever the input length.
+`WriteNow` has `WriteBehind`'s interface but runs each call at once, in the caller's
+thread: a backtest that must keep to one core (a Dask task) uses it instead.
 """
 
 import collections
@@ -106,3 +108,17 @@ class WriteBehind:
                 future.cancel()
             self._pending.clear()
             self._executor.shutdown(wait=True)
+
+
+class WriteNow:
+    """`WriteBehind`'s interface, running each call at once in the caller's thread."""
+
+    def submit(self, function, *args):
+        """Call ``function(*args)`` now."""
+        function(*args)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, traceback):
+        return None

@@ -2,6 +2,7 @@
 
 import io
 import json
+import threading
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -187,3 +188,38 @@ def test_a_missing_input_leaves_the_last_results_alone(tmp_path):
     with pytest.raises(FileNotFoundError, match="no such file or directory"):
         backtest(tmp_path / "typo.parquet", tmp_path / "out", quiet=True)
     assert (tmp_path / "out" / "trades.parquet").exists() and (tmp_path / "out" / "summary.json").exists()
+
+
+def _threads_started(monkeypatch):
+    names = []
+    start = threading.Thread.start
+
+    def recorded_start(thread):
+        names.append(thread.name)
+        start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", recorded_start)
+    return names
+
+
+@pytest.mark.parametrize("layout", ["files", "by_symbol"])
+def test_serial_stages_give_the_pipelined_results_in_the_callers_thread(tmp_path, monkeypatch, layout):
+    pq.write_table(to_table(standard_mix(8000, seed=9, symbols=6, modify=0.05, accounts=3)), tmp_path / "in.parquet",
+                   row_group_size=1500)
+    started = _threads_started(monkeypatch)
+    pipelined = backtest(tmp_path / "in.parquet", tmp_path / "pipelined", batch_rows=600, quiet=True, layout=layout)
+    assert any(name.startswith("nbengine-") for name in started)
+    started.clear()
+    serial = backtest(tmp_path / "in.parquet", tmp_path / "serial", batch_rows=600, quiet=True, layout=layout,
+                      pipelined=False)
+    assert started == []
+    assert {k: v for k, v in serial.items() if k not in WALL_CLOCK} == {
+        k: v for k, v in pipelined.items() if k not in WALL_CLOCK
+    }
+    for name in ("trades", "events"):
+        if layout == "files":
+            read = [pq.read_table(tmp_path / run / f"{name}.parquet") for run in ("pipelined", "serial")]
+        else:
+            read = [ds.dataset(tmp_path / run / name, partitioning="hive").to_table().sort_by("seq")
+                    for run in ("pipelined", "serial")]
+        assert read[1].equals(read[0])

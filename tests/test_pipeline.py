@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from nbengine.pipeline import WriteBehind, prefetch
+from nbengine.pipeline import WriteBehind, WriteNow, prefetch
 
 
 def test_prefetch_yields_every_item_in_order():
@@ -97,3 +97,16 @@ def test_write_behind_raises_a_failed_call_on_a_later_submit():
     with pytest.raises(OSError, match="Input/output error"):
         work.submit(print, "never")
     work.close()
+
+
+def test_write_now_runs_each_call_at_once_in_the_callers_thread():
+    calls = []
+    with WriteNow() as work:
+        work.submit(lambda *args: calls.append((threading.current_thread(), args)), 1, 2)
+        assert calls == [(threading.current_thread(), (1, 2))]
+        with pytest.raises(ValueError, match="disk full"):
+            work.submit(_raise, ValueError("disk full"))
+
+
+def _raise(error):
+    raise error

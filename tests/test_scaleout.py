@@ -18,7 +18,7 @@ import nbengine
 from nbengine.cli import main
 from nbengine.generate import standard_mix, to_table
 from nbengine.parquet_input import count_rows_by_symbol
-from nbengine.scaleout import ATTEMPT_PREFIX, balance_partitions
+from nbengine.scaleout import ATTEMPT_PREFIX, WORKER_ENVIRON, balance_partitions, dask_client
 from nbengine.schema import EVENTS_SCHEMA, TRADES_SCHEMA
 
 from .conftest import assert_columns_equal
@@ -45,12 +45,25 @@ def one_process(flow, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def client():
-    """One LocalCluster of two single-threaded worker processes for the whole module."""
-    distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
-    ) as cluster, distributed.Client(cluster) as connected:
+    """One LocalCluster of two single-threaded worker processes for the whole module, as ``client=None`` starts it."""
+    pytest.importorskip("distributed")
+    with dask_client(workers=2) as connected:
         yield connected
+
+
+def _environ(names):
+    return {name: os.environ.get(name) for name in names}
+
+
+def test_local_cluster_workers_get_dasks_environment_and_a_fixed_mmap_threshold(client):
+    import dask
+
+    expected = {name: str(value) for name, value in dask.config.get("distributed.nanny.pre-spawn-environ").items()}
+    expected.update(WORKER_ENVIRON)
+    for name in expected:
+        expected[name] = os.environ.get(name, expected[name])
+    found = client.run(_environ, list(expected))
+    assert len(found) == 2 and all(environ == expected for environ in found.values())
 
 
 def _per_symbol_order(table, names):
