@@ -48,7 +48,6 @@ faults: the serial backtest of 5 M orders took 8.0 s with Dask's setting alone, 
 this one too. 32 MiB is where glibc's own adjustment stops."""
 
 
-
 class Partition(NamedTuple):
     """A set of symbols matched by one task."""
 
