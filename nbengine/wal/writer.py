@@ -1,9 +1,9 @@
 """The WAL writer thread: group commit of queued frames, bounded hand-off, poisoning.
 
 The sequencer (the thread holding the engine lock) appends frames in sequence order;
-one writer thread takes everything queued, writes it with one ``writev`` and one
-``fsync`` (RocksDB's group commit, no artificial delay) and then advances
-``durable_seq``, which releases every waiting caller whose frames are now durable, in
+one writer thread takes everything queued, writes and syncs it with one system call
+(``FileLayer.write_durably``; RocksDB's group commit, no artificial delay) and then
+advances ``durable_seq``, which releases every waiting caller whose frames are now durable, in
 order. The first failed write or fsync poisons the writer for good (no retry).
 """
 
@@ -272,7 +272,7 @@ class WalWriter:
                 return
 
     def _write(self, items):
-        """Write ``items`` (frames and rotations) with one write + fsync per segment touched."""
+        """Write ``items`` (frames and rotations) with one durable write per segment touched."""
         pieces = []
         frames = payload_bytes = frame_bytes = 0
         end_seq = None
@@ -301,11 +301,10 @@ class WalWriter:
         self._flush(pieces, frames, payload_bytes, end_seq)
 
     def _flush(self, pieces, frames, payload_bytes, end_seq):
-        """One write and one fsync of ``pieces``; then release the waiters up to ``end_seq``."""
+        """One durable write of ``pieces``; then release the waiters up to ``end_seq``."""
         if not pieces:
             return
-        self.files.write(self._fd, pieces)
-        self.files.fsync(self._fd)
+        self.files.write_durably(self._fd, pieces)
         self._segment_size += sum(len(piece) for piece in pieces)
         with self._cond:
             self.fsync_count += 1
