@@ -4,6 +4,7 @@ Faults come from ``FaultyFiles``, a file layer that fails a chosen call with EIO
 ENOSPC; nothing the writer could not make durable may ever be acknowledged."""
 
 import errno
+import heapq
 import os
 import threading
 
@@ -43,6 +44,47 @@ def test_async_submit_returns_before_durable_and_wait_durable_waits(tmp_path):
     assert not results[-1].wait_durable(timeout=0)
     assert results[-1].wait_durable()
     assert engine._wal.durable_seq == 200
+    engine.close()
+
+
+def test_an_fsync_wakes_every_waiter_it_completes_even_past_one_that_timed_out(tmp_path):
+    files = FaultyFiles()
+    engine = nbengine.Engine(wal_dir=tmp_path, durability="async", wal_options={"files": files})
+    gate = threading.Event()
+    files.on_fsync = gate.wait  # nothing becomes durable before gate.set()
+    results = [engine.submit(chunk) for chunk in batches(250, 50)]
+    outcomes = {}
+
+    def wait(index, timeout):
+        outcomes[index] = results[index].wait_durable(timeout)
+
+    waiters = [threading.Thread(target=wait, args=(i, 0.05 if i == 2 else None), daemon=True) for i in range(5)]
+    for waiter in waiters:
+        waiter.start()
+    waiters[2].join()
+    assert outcomes == {2: False}
+    gate.set()
+    for waiter in waiters:
+        waiter.join(timeout=10)
+    assert outcomes == {0: True, 1: True, 2: False, 3: True, 4: True}
+    engine.close()
+
+
+def test_a_waiter_released_as_it_timed_out_passes_the_wake_up_on(tmp_path):
+    engine = nbengine.Engine(wal_dir=tmp_path, durability="async")
+    wal = engine._wal
+    engine.submit(batches(50, 50)[0]).wait_durable()
+    late, next_one = threading.Lock(), threading.Lock()
+    late.acquire()
+    next_one.acquire()
+    entries = [(1, -2, late), (1, -1, next_one)]  # both durable already
+    with wal._cond:
+        for entry in entries:
+            heapq.heappush(wal._waiters, entry)
+        wal._release_waiters()  # as after an fsync: only the first is woken
+        assert not late.locked() and next_one.locked()
+        wal._stop_waiting(entries[0], released=False)  # its acquire had just timed out
+    assert not next_one.locked()
     engine.close()
 
 
