@@ -61,7 +61,8 @@ class FileLayer:
         ``RWF_DSYNC`` syncs as ``fdatasync`` does: the data and the metadata needed to read
         it back (the file size), not e.g. the modification time. Elsewhere: ``write`` and
         ``fsync``. Raises ``OSError`` on failure (a short write is continued, a failed
-        sync is not retried).
+        sync is not retried). The writer thread writes frames only through this method,
+        so a subclass that changes ``write`` or ``fsync`` must change it too.
         """
         if _RWF_DSYNC is None:
             _write_all(buffers, lambda views: os.writev(fd, views))
