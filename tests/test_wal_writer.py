@@ -58,7 +58,8 @@ def test_an_fsync_wakes_every_waiter_it_completes_even_past_one_that_timed_out(t
     def wait(index, timeout):
         outcomes[index] = results[index].wait_durable(timeout)
 
-    waiters = [threading.Thread(target=wait, args=(i, 0.05 if i == 2 else None), daemon=True) for i in range(5)]
+    timeouts = [None, None, 0.05, None, None]
+    waiters = [threading.Thread(target=wait, args=(i, timeout), daemon=True) for i, timeout in enumerate(timeouts)]
     for waiter in waiters:
         waiter.start()
     waiters[2].join()

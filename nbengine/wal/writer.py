@@ -3,8 +3,8 @@
 The sequencer (the thread holding the engine lock) appends frames in sequence order;
 one writer thread takes everything queued, writes and syncs it with one system call
 (``FileLayer.write_durably``; RocksDB's group commit, no artificial delay) and then
-advances ``durable_seq``, which releases every waiting caller whose frames are now durable, in
-order. The first failed write or fsync poisons the writer for good (no retry).
+advances ``durable_seq``, which releases every waiting caller whose frames are now
+durable, in order. The first failed write or fsync poisons the writer for good (no retry).
 """
 
 import collections
@@ -225,7 +225,7 @@ class WalWriter:
             self._release_waiters()
 
     def _release_waiters(self):
-        """Wake the first caller whose frames are durable (``wait_durable``), or all of them once poisoned. Lock held."""
+        """Wake the first caller whose frames are durable (see ``wait_durable``), or all once poisoned. Lock held."""
         waiters = self._waiters
         if self._error is not None:
             while waiters:
@@ -323,7 +323,7 @@ class WalWriter:
         self._flush(pieces, frames, payload_bytes, end_seq)
 
     def _flush(self, pieces, frames, payload_bytes, end_seq):
-        """One durable write of ``pieces``; then release the waiters up to ``end_seq``."""
+        """One durable write of ``pieces``; then wake the first waiter it completed (up to ``end_seq``)."""
         if not pieces:
             return
         self.files.write_durably(self._fd, pieces)
