@@ -4,6 +4,7 @@ Faults come from ``FaultyFiles``, a file layer that fails a chosen call with EIO
 ENOSPC; nothing the writer could not make durable may ever be acknowledged."""
 
 import errno
+import heapq
 import os
 import threading
 
@@ -11,6 +12,7 @@ import pytest
 
 import nbengine
 from nbengine.wal import FileLayer, WalError, WalPoisonedError
+from nbengine.wal import files as files_module
 from nbengine.wal.recovery import replay
 
 from .wal_support import FaultyFiles, batches, clean_hashes
@@ -30,7 +32,8 @@ def test_submit_returns_only_once_durable(tmp_path, durability):
         assert engine._wal.durable_seq >= result.seq_end
         assert result.wait_durable(timeout=0)
     engine.close()
-    assert files.calls.count("fsync") == 1 + 4  # the segment header, then one per batch
+    assert files.calls.count("fsync") == 1  # the segment header
+    assert files.calls.count("write_durably") == 4  # one per batch
 
 
 def test_async_submit_returns_before_durable_and_wait_durable_waits(tmp_path):
@@ -41,6 +44,48 @@ def test_async_submit_returns_before_durable_and_wait_durable_waits(tmp_path):
     assert not results[-1].wait_durable(timeout=0)
     assert results[-1].wait_durable()
     assert engine._wal.durable_seq == 200
+    engine.close()
+
+
+def test_an_fsync_wakes_every_waiter_it_completes_even_past_one_that_timed_out(tmp_path):
+    files = FaultyFiles()
+    engine = nbengine.Engine(wal_dir=tmp_path, durability="async", wal_options={"files": files})
+    gate = threading.Event()
+    files.on_fsync = gate.wait  # nothing becomes durable before gate.set()
+    results = [engine.submit(chunk) for chunk in batches(250, 50)]
+    outcomes = {}
+
+    def wait(index, timeout):
+        outcomes[index] = results[index].wait_durable(timeout)
+
+    timeouts = [None, None, 0.05, None, None]
+    waiters = [threading.Thread(target=wait, args=(i, timeout), daemon=True) for i, timeout in enumerate(timeouts)]
+    for waiter in waiters:
+        waiter.start()
+    waiters[2].join()
+    assert outcomes == {2: False}
+    gate.set()
+    for waiter in waiters:
+        waiter.join(timeout=10)
+    assert outcomes == {0: True, 1: True, 2: False, 3: True, 4: True}
+    engine.close()
+
+
+def test_a_waiter_released_as_it_timed_out_passes_the_wake_up_on(tmp_path):
+    engine = nbengine.Engine(wal_dir=tmp_path, durability="async")
+    wal = engine._wal
+    engine.submit(batches(50, 50)[0]).wait_durable()
+    late, next_one = threading.Lock(), threading.Lock()
+    late.acquire()
+    next_one.acquire()
+    entries = [(1, -2, late), (1, -1, next_one)]  # both durable already
+    with wal._cond:
+        for entry in entries:
+            heapq.heappush(wal._waiters, entry)
+        wal._release_waiters()  # as after an fsync: only the first is woken
+        assert not late.locked() and next_one.locked()
+        wal._stop_waiting(entries[0], released=False)  # its acquire had just timed out
+    assert not next_one.locked()
     engine.close()
 
 
@@ -100,9 +145,12 @@ def test_async_memory_stays_under_the_queue_bound(tmp_path):
 
 
 @pytest.mark.parametrize("durability", ["group", "sync", "async"])
-@pytest.mark.parametrize("fault", ["fsync-EIO", "write-EIO", "write-ENOSPC-partial"])
-def test_failure_poisons_the_writer_and_acknowledges_nothing_more(tmp_path, durability, fault):
-    op, code = fault.split("-")[:2]
+@pytest.mark.parametrize(
+    "code, written",
+    [("EIO", 0.0), ("ENOSPC", 0.5), ("EIO", 1.0)],
+    ids=["write-EIO", "write-ENOSPC-half-written", "sync-EIO-all-written"],
+)
+def test_failure_poisons_the_writer_and_acknowledges_nothing_more(tmp_path, durability, code, written):
     files = FaultyFiles()
     engine = nbengine.Engine(wal_dir=tmp_path, durability=durability, wal_options={"files": files})
     chunks = batches(400, 50)
@@ -111,20 +159,22 @@ def test_failure_poisons_the_writer_and_acknowledges_nothing_more(tmp_path, dura
         result = engine.submit(chunk)
         result.wait_durable()
         acknowledged = result.seq_end
-    files.arm(op, 1)
+    files.arm("write_durably", 1)
     files.error = getattr(errno, code)
-    files.partial = fault.endswith("partial")
+    files.written = written
     with pytest.raises(WalPoisonedError, match="poisoned") as info:
         result = engine.submit(chunks[3])
         result.wait_durable()  # async: the submit itself may return; its ack never comes
     assert isinstance(info.value.__cause__, OSError) and info.value.__cause__.errno == getattr(errno, code)
-    fsyncs_at_failure = files.calls.count("fsync")
+    syncs_at_failure = files.calls.count("write_durably"), files.calls.count("fsync")
     for chunk in chunks[4:6]:
         with pytest.raises(WalPoisonedError):
             engine.submit(chunk)
     with pytest.raises(WalPoisonedError):
         engine.close()
-    assert files.calls.count("fsync") == fsyncs_at_failure, "an fsync was retried after a failure"
+    assert (files.calls.count("write_durably"), files.calls.count("fsync")) == syncs_at_failure, (
+        "a write or sync was retried after a failure"
+    )
     assert engine._wal.durable_seq == acknowledged
     again, report = recovered(tmp_path)
     # the failed batch was never acknowledged; it may or may not have reached the file
@@ -132,17 +182,19 @@ def test_failure_poisons_the_writer_and_acknowledges_nothing_more(tmp_path, dura
     assert again.state_hash() == clean_hashes(chunks[: report.end_seq // 50])[-1]
 
 
-def test_segment_creation_failure_poisons(tmp_path):
+@pytest.mark.parametrize("fault", ["create", "write", "fsync", "fsync_dir"])
+def test_segment_creation_failure_poisons(tmp_path, fault):
     files = FaultyFiles()
     engine = nbengine.Engine(wal_dir=tmp_path, wal_options={"files": files, "segment_bytes": 1000})
     chunks = batches(300, 100)
     engine.submit(chunks[0])
-    files.arm("create", 1)
+    files.arm(fault, 1)
     files.error = errno.ENOSPC
     with pytest.raises(WalPoisonedError):
         engine.submit(chunks[1])
     with pytest.raises(WalPoisonedError):
         engine.submit(chunks[2])
+    assert engine._wal.durable_seq == 100
 
 
 def test_closed_engine_refuses_submissions(tmp_path):
@@ -171,6 +223,41 @@ def test_short_writes_are_completed(tmp_path, monkeypatch):
     files.write(fd, [b"abcdefghij", b"", memoryview(b"klmnopqrstuvwxyz"), b"0123"])
     files.close(fd)
     assert path.read_bytes() == b"abcdefghijklmnopqrstuvwxyz0123"
+
+
+@pytest.mark.skipif(not hasattr(os, "RWF_DSYNC"), reason="pwritev2 with RWF_DSYNC is Linux only")
+def test_durable_writes_append_and_complete_short_writes(tmp_path, monkeypatch):
+    real_pwritev = os.pwritev
+    flags = []
+
+    def short_pwritev(fd, views, offset, flag):
+        flags.append(flag)
+        return real_pwritev(fd, [bytes(views[0])[:7]], offset, flag)
+
+    path = tmp_path / "f"
+    files = FileLayer()
+    fd = files.create(str(path))
+    files.write(fd, [b"head:"])
+    files.write_durably(fd, [b"abcdefghij", b"", memoryview(b"klmn")])
+    monkeypatch.setattr(os, "pwritev", short_pwritev)
+    files.write_durably(fd, [b"opqrstuvwxyz", b"0123"])
+    files.close(fd)
+    assert path.read_bytes() == b"head:abcdefghijklmnopqrstuvwxyz0123"
+    assert flags == [os.RWF_DSYNC] * 3
+
+
+def test_durable_writes_without_rwf_dsync_write_then_fsync(tmp_path, monkeypatch):
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(files_module, "_RWF_DSYNC", None)
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(fd) or real_fsync(fd))
+    path = tmp_path / "f"
+    files = FileLayer()
+    fd = files.create(str(path))
+    files.write_durably(fd, [b"abc", b"def"])
+    files.close(fd)
+    assert path.read_bytes() == b"abcdef"
+    assert synced == [fd]
 
 
 @pytest.mark.parametrize("ahead", [0, 1, 3])

@@ -53,25 +53,28 @@ class FaultyFiles(FileLayer):
     Parameters
     ----------
     fail : str, optional
-        Operation to fail (``"write"``, ``"fsync"``, ``"fsync_dir"``, ``"rename"``, ...), or
-        ``"any"`` for the n-th call of any operation.
+        Operation to fail (``"write"``, ``"fsync"``, ``"write_durably"``, ``"fsync_dir"``,
+        ``"rename"``, ...), or ``"any"`` for the n-th call of any operation.
     nth : int
         Fail the ``nth`` call (1-based) of that operation, counted from ``arm()``.
     error : int
         The errno of the ``OSError`` raised.
-    partial : bool
-        For ``write``: write the first half of the data before failing (a full disk).
+    written : float
+        For ``write`` and ``write_durably``: the fraction of the data written before the
+        failure (0.5: a full disk; 1.0 for ``write_durably``: the data reached the file
+        but its sync failed).
     delay : float
-        Seconds every ``fsync`` sleeps (a slow disk).
+        Seconds every ``fsync`` and ``write_durably`` sleeps (a slow disk); ``on_fsync``,
+        when set, is called before each of them too.
     exception : type
         ``OSError`` or ``SimulatedCrash``.
     """
 
-    def __init__(self, fail=None, nth=1, error=errno.EIO, partial=False, delay=0.0, exception=OSError):
+    def __init__(self, fail=None, nth=1, error=errno.EIO, written=0.0, delay=0.0, exception=OSError):
         self.fail = fail
         self.nth = nth
         self.error = error
-        self.partial = partial
+        self.written = written
         self.delay = delay
         self.exception = exception
         self.armed = fail is not None
@@ -96,9 +99,9 @@ class FaultyFiles(FileLayer):
             self.counts[key] = self.counts.get(key, 0) + 1
             if self.counts[key] != self.nth:
                 return
-        if op == "write" and self.partial and data is not None:
+        if op in ("write", "write_durably") and self.written:
             whole = b"".join(data)
-            super().write(fd, [whole[: len(whole) // 2]])
+            super().write(fd, [whole[: int(len(whole) * self.written)]])
         raise self.exception(self.error, f"injected {os.strerror(self.error)} on {op}")
 
     def create(self, path):
@@ -115,11 +118,19 @@ class FaultyFiles(FileLayer):
 
     def fsync(self, fd):
         self._check("fsync")
+        self._slow_sync()
+        super().fsync(fd)
+
+    def write_durably(self, fd, buffers):
+        self._check("write_durably", buffers, fd)
+        self._slow_sync()
+        super().write_durably(fd, buffers)
+
+    def _slow_sync(self):
         if self.on_fsync is not None:
             self.on_fsync()
         if self.delay:
             time.sleep(self.delay)
-        super().fsync(fd)
 
     def fsync_dir(self, path):
         self._check("fsync_dir")

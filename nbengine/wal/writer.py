@@ -1,10 +1,10 @@
 """The WAL writer thread: group commit of queued frames, bounded hand-off, poisoning.
 
 The sequencer (the thread holding the engine lock) appends frames in sequence order;
-one writer thread takes everything queued, writes it with one ``writev`` and one
-``fsync`` (RocksDB's group commit, no artificial delay) and then advances
-``durable_seq``, which releases every waiting caller whose frames are now durable, in
-order. The first failed write or fsync poisons the writer for good (no retry).
+one writer thread takes everything queued, writes and syncs it with one system call
+(``FileLayer.write_durably``; RocksDB's group commit, no artificial delay) and then
+advances ``durable_seq``, which releases every waiting caller whose frames are now
+durable, in order. The first failed write or fsync poisons the writer for good (no retry).
 """
 
 import collections
@@ -176,8 +176,10 @@ class WalWriter:
     def wait_durable(self, seq_end, timeout=None):
         """Block until every frame ending at or before ``seq_end`` is durable.
 
-        Each waiter sleeps on a lock of its own that the writer thread releases when its
-        frames are durable, so an fsync wakes only the callers it completes.
+        Each waiter sleeps on a lock of its own. After an fsync the writer thread releases
+        only the first waiter it completed, and each released waiter releases the next
+        completed one (in seq order), so the writer thread spends one wake-up per fsync,
+        not one per waiter, before it starts the next write.
 
         Returns
         -------
@@ -196,19 +198,39 @@ class WalWriter:
                 self.raise_if_unusable()
             waiter = threading.Lock()
             waiter.acquire()
-            heapq.heappush(self._waiters, (seq_end, next(self._waiter_ids), waiter))
-        waiter.acquire(timeout=-1 if timeout is None else timeout)
-        with self._cond:
-            if self._durable_seq >= seq_end:
-                return True
-            if self._error is not None:
-                self.raise_if_unusable()
-            return False
+            entry = (seq_end, next(self._waiter_ids), waiter)
+            heapq.heappush(self._waiters, entry)
+        released = False
+        try:
+            released = waiter.acquire(timeout=-1 if timeout is None else timeout)
+        finally:
+            with self._cond:
+                self._stop_waiting(entry, released)
+        if self._durable_seq >= seq_end:
+            return True
+        if self._error is not None:
+            self.raise_if_unusable()
+        return False
+
+    def _stop_waiting(self, entry, released):
+        """Take a waiter's ``entry`` out, passing the wake-up on when it had been released. Lock held.
+
+        A waiter that timed out (or was interrupted) may still have been popped and
+        released meanwhile: then it passes the wake-up on too, so none is lost.
+        """
+        if not released and entry in self._waiters:
+            self._waiters.remove(entry)
+            heapq.heapify(self._waiters)
+        else:
+            self._release_waiters()
 
     def _release_waiters(self):
-        """Wake the callers whose frames are durable, or all of them once poisoned. Lock held."""
+        """Wake the first caller whose frames are durable (see ``wait_durable``), or all once poisoned. Lock held."""
         waiters = self._waiters
-        while waiters and (self._error is not None or waiters[0][0] <= self._durable_seq):
+        if self._error is not None:
+            while waiters:
+                heapq.heappop(waiters)[2].release()
+        elif waiters and waiters[0][0] <= self._durable_seq:
             heapq.heappop(waiters)[2].release()
 
     def rotate(self, first_seq):
@@ -272,7 +294,7 @@ class WalWriter:
                 return
 
     def _write(self, items):
-        """Write ``items`` (frames and rotations) with one write + fsync per segment touched."""
+        """Write ``items`` (frames and rotations) with one durable write per segment touched."""
         pieces = []
         frames = payload_bytes = frame_bytes = 0
         end_seq = None
@@ -301,11 +323,10 @@ class WalWriter:
         self._flush(pieces, frames, payload_bytes, end_seq)
 
     def _flush(self, pieces, frames, payload_bytes, end_seq):
-        """One write and one fsync of ``pieces``; then release the waiters up to ``end_seq``."""
+        """One durable write of ``pieces``; then wake the first waiter it completed (up to ``end_seq``)."""
         if not pieces:
             return
-        self.files.write(self._fd, pieces)
-        self.files.fsync(self._fd)
+        self.files.write_durably(self._fd, pieces)
         self._segment_size += sum(len(piece) for piece in pieces)
         with self._cond:
             self.fsync_count += 1
