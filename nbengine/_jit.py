@@ -11,11 +11,6 @@ kernels pass the whole state (dozens of machine words) and cost ~20 ns each when
 declines to inline a large callee, so the per-order path is inlined and cold paths
 (ladder moves, growth) stay out of line. With ``NUMBA_DISABLE_JIT=1`` every kernel runs
 as plain Python, so coverage and tracebacks reach the kernel code.
-
-``gil_kernel`` keeps the GIL, for a kernel of about a microsecond called with the engine
-lock held (one order): releasing the GIL there frees nothing worth having, and hands it
-to a waiting thread that then blocks on the engine lock, so each call could cost two
-thread switches (8 threads calling ``submit_one`` with a WAL).
 """
 
 import numba
@@ -25,4 +20,3 @@ JIT_DISABLED = bool(config.DISABLE_JIT)
 
 kernel = numba.njit(cache=True, nogil=True, _nrt=False)
 hot_kernel = numba.njit(cache=True, nogil=True, _nrt=False, forceinline=True)
-gil_kernel = numba.njit(cache=True, _nrt=False)

@@ -8,7 +8,7 @@ arrays and resume at the same row.
 
 import numpy as np
 
-from .._jit import gil_kernel, hot_kernel, kernel
+from .._jit import hot_kernel, kernel
 from ..codes import (
     ACCEPTED,
     BAD_KIND,
@@ -484,7 +484,7 @@ def match_batch(st, out, orders, start):
     return OK, n
 
 
-@gil_kernel
+@kernel
 def match_one(meta, books, book_index, levels, bits, pool, order_index, trades, events,
               ts, order_id, symbol, side, kind, tif, price, qty, account):
     """Process one order given as int64 scalars: the fast path of ``Engine.submit_one``.
