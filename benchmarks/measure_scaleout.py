@@ -3,7 +3,7 @@
     python -m benchmarks.measure_scaleout ORDERS.parquet [repeats] [--no-ceiling]
 
 from the repository root, after ``nbengine generate --orders 5000000 --symbols 64 --seed 2026
---out ORDERS.parquet`` (docs/scale-out.md's figures come from ``repeats`` = 3). Each round
+--out ORDERS.parquet`` (docs/scale-out.md's figures come from ``repeats`` = 5). Each round
 runs, one after another: ``--workers 1``, ``--workers 2``, and the single-process
 ``nbengine backtest`` with ``--layout files`` and ``--layout by_symbol``; every run is a
 new process (with its own LocalCluster for ``--workers``). Printed per run: the summary's
