@@ -1,6 +1,7 @@
 """The Engine: validate order batches, run the kernels, log them, read the books."""
 
 import collections
+import collections.abc
 import operator
 import os
 import threading
@@ -344,11 +345,49 @@ class Engine:
         >>> [r.seq_start for r in eng.submit_many(flow)]
         [0, 1]
         """
+        return self._pipelined(self._submit_unacknowledged, batches, ahead)
+
+    def submit_rows(self, rows, *, ahead=1):
+        """Submit single orders in order; yield each one's result once acknowledged, matching ahead.
+
+        ``submit_many`` for single orders: each row is matched as ``submit_one`` matches
+        it, and up to ``ahead`` later rows are matched and queued for the WAL while an
+        earlier one syncs, so one thread can have a frame in every group commit instead
+        of waiting out a whole fsync per order. Results come in order, each only once its
+        order is durable (``group`` and ``sync``), with the same early-exit caveat as
+        ``submit_many``.
+
+        Parameters
+        ----------
+        rows : iterable
+            Each a sequence ``(ts, order_id, side, kind, price, qty)`` (``submit_one``'s
+            positional arguments) or a mapping of ``submit_one``'s argument names
+            (with ``symbol``, ``tif``, ``account`` where needed).
+        ahead : int
+            Orders matched beyond the oldest unacknowledged one; 0 behaves as
+            ``submit_one`` in a loop.
+
+        Yields
+        ------
+        SubmitResult
+            One per row, in input order.
+
+        Examples
+        --------
+        >>> eng = Engine()
+        >>> rows = [(1, 1, 1, 0, 100, 5), {"ts": 2, "order_id": 2, "side": -1, "kind": 0, "price": 100, "qty": 3}]
+        >>> [r.n_trades for r in eng.submit_rows(rows)]
+        [0, 1]
+        """
+        return self._pipelined(self._submit_row_unacknowledged, rows, ahead)
+
+    def _pipelined(self, submit_unacknowledged, items, ahead):
+        """Yield ``submit_unacknowledged(item)`` of each item once acknowledged, ``ahead`` items matched ahead."""
         if ahead < 0:
             raise ValueError(f"ahead: expected an integer >= 0, got {ahead}")
         unacknowledged = collections.deque()
-        for orders in batches:
-            unacknowledged.append(self._submit_unacknowledged(orders))
+        for item in items:
+            unacknowledged.append(submit_unacknowledged(item))
             if len(unacknowledged) > ahead:
                 yield self._acknowledge(unacknowledged.popleft())
         while unacknowledged:
@@ -393,6 +432,17 @@ class Engine:
             With a WAL, when a value does not fit its column's dtype (the row could not be
             logged as it is matched).
         """
+        return self._acknowledge(
+            self._submit_one_unacknowledged(ts, order_id, side, kind, price, qty, symbol=symbol, tif=tif, account=account)
+        )
+
+    def _submit_row_unacknowledged(self, row):
+        if isinstance(row, collections.abc.Mapping):
+            return self._submit_one_unacknowledged(**row)
+        return self._submit_one_unacknowledged(*row)
+
+    def _submit_one_unacknowledged(self, ts, order_id, side, kind, price=0, qty=0, *, symbol=0, tif=GTC, account=0):
+        """Match and queue one order's WAL frame (see ``submit_one``); the result is not yet durable."""
         index = operator.index
         row = (index(ts), index(order_id), index(symbol), index(side), index(kind), index(tif),
                index(price), index(qty), index(account))
@@ -409,8 +459,6 @@ class Engine:
                 next_seq, self._wal,
             )
             self._log(payload, next_seq - 1, 1)
-        if self._wal is not None:
-            self._after_submit(result)
         return result
 
     # -- durability -------------------------------------------------------------------

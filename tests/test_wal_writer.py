@@ -302,3 +302,81 @@ def test_submit_many_overlaps_matching_with_the_fsync_of_the_batch_before(tmp_pa
 def test_submit_many_rejects_a_negative_ahead():
     with pytest.raises(ValueError, match="ahead"):
         next(nbengine.Engine().submit_many([], ahead=-1))
+
+
+def rows_of(chunks):
+    """Every order of ``chunks`` as a mapping of ``submit_one``'s argument names."""
+    return [{name: int(values[i]) for name, values in chunk.items()} for chunk in chunks for i in range(len(chunk["ts"]))]
+
+
+@pytest.mark.parametrize("ahead", [0, 1, 3])
+def test_submit_rows_yields_each_result_only_once_durable_and_in_order(tmp_path, ahead):
+    files = FaultyFiles(delay=0.002)
+    engine = nbengine.Engine(wal_dir=tmp_path, durability="group", wal_options={"files": files})
+    starts = []
+    for result in engine.submit_rows(rows_of(batches(40, 40)), ahead=ahead):
+        assert engine._wal.durable_seq >= result.seq_end
+        starts.append(result.seq_start)
+    engine.close()
+    assert starts == list(range(40))
+
+
+@pytest.mark.parametrize("durability", ["none", "group", "sync"])
+def test_submit_rows_gives_the_results_and_state_of_submit_one(tmp_path, durability):
+    wal_dir = None if durability == "none" else tmp_path
+    rows = rows_of(batches(300, 100))
+    one_by_one = nbengine.Engine()
+    expected = [one_by_one.submit_one(**row) for row in rows]
+    with nbengine.Engine(wal_dir=wal_dir, durability=durability) as engine:
+        got = list(engine.submit_rows(rows, ahead=2))
+    for want, have in zip(expected, got, strict=True):
+        assert (have.seq_start, have.seq_end) == (want.seq_start, want.seq_end)
+        assert have.trades.equals(want.trades)
+        assert have.events.equals(want.events)
+    assert engine.state_hash() == one_by_one.state_hash()
+    if wal_dir is not None:
+        assert recovered(tmp_path)[0].state_hash() == one_by_one.state_hash()
+
+
+def test_submit_rows_takes_positional_tuples_as_submit_one_does():
+    rows = [(1, 1, nbengine.BUY, nbengine.LIMIT, 100, 5), (2, 2, nbengine.SELL, nbengine.LIMIT, 100, 3)]
+    results = list(nbengine.Engine().submit_rows(rows))
+    assert [r.n_trades for r in results] == [0, 1]
+    assert results[1].trades.column("qty").to_pylist() == [3]
+
+
+def test_submit_rows_matches_ahead_while_the_order_before_syncs(tmp_path):
+    files = FaultyFiles(delay=0.05)
+    engine = nbengine.Engine(wal_dir=tmp_path, durability="group", wal_options={"files": files})
+    seen_ahead = [engine.next_seq - result.seq_end for result in engine.submit_rows(rows_of(batches(4, 4)), ahead=1)]
+    engine.close()
+    assert seen_ahead == [1, 1, 1, 0]
+
+
+def test_submit_rows_from_threads_share_fsyncs_and_lose_nothing(tmp_path):
+    rows = rows_of(batches(400, 400, symbols=4))
+    by_symbol = [[row for row in rows if row["symbol"] == symbol] for symbol in range(4)]
+    files = FaultyFiles(delay=0.005)
+    engine = nbengine.Engine(wal_dir=tmp_path, durability="group", wal_options={"files": files})
+    late = []
+
+    def work(part):
+        for result in engine.submit_rows(part, ahead=1):
+            if engine._wal.durable_seq < result.seq_end:
+                late.append(result.seq_end)
+
+    threads = [threading.Thread(target=work, args=(part,)) for part in by_symbol]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    engine.close()
+    assert late == []
+    assert files.calls.count("write_durably") < len(rows) / 2
+    recovered_engine, report = recovered(tmp_path)
+    assert report.orders == len(rows) and recovered_engine.state_hash() == engine.state_hash()
+
+
+def test_submit_rows_rejects_a_negative_ahead():
+    with pytest.raises(ValueError, match="ahead"):
+        next(nbengine.Engine().submit_rows([], ahead=-1))

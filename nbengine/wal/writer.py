@@ -5,6 +5,11 @@ one writer thread takes everything queued, writes and syncs it with one system c
 (``FileLayer.write_durably``; RocksDB's group commit, no artificial delay) and then
 advances ``durable_seq``, which releases every waiting caller whose frames are now
 durable, in order. The first failed write or fsync poisons the writer for good (no retry).
+
+The writer thread does as little as it can between two syncs, since that time is not
+spent syncing: callers encode their frame headers (checksums included) when they queue
+a frame, and the writer wakes the first completed waiter just before its next write
+system call, so the woken thread finds the GIL free instead of waiting for it.
 """
 
 import collections
@@ -142,12 +147,13 @@ class WalWriter:
             When a write or fsync has failed; the frame is not queued.
         """
         size = len(payload)
+        header = encode_frame_header(payload, first_seq, rows)  # here, not in the writer thread
         with self._cond:
             self._cond.wait_for(lambda: self._error is not None or not self._full(size))
             self.raise_if_unusable()
             if first_seq != self._appended_seq:
                 raise ValueError(f"frame starts at seq {first_seq}, expected {self._appended_seq}")
-            self._queue.append((payload, first_seq, rows))
+            self._queue.append((header, payload, first_seq, rows))
             self._queued_frames += 1
             self._queued_bytes += size
             self._appended_seq = first_seq + rows
@@ -275,6 +281,7 @@ class WalWriter:
     def _run(self):
         while True:
             with self._cond:
+                self._release_waiters()
                 self._cond.wait_for(lambda: self._queue or self._closing)
                 if not self._queue:
                     return
@@ -308,13 +315,12 @@ class WalWriter:
                     self._rotated_seq = item.first_seq
                     self._cond.notify_all()
                 continue
-            payload, first_seq, rows = item
+            header, payload, first_seq, rows = item
             filled = self._segment_size + frame_bytes
             if filled >= self.segment_bytes and filled > SEGMENT_HEADER.size:
                 self._flush(pieces, frames, payload_bytes, end_seq)
                 pieces, frames, payload_bytes, frame_bytes = [], 0, 0, 0
                 self._switch_segment(first_seq)
-            header = encode_frame_header(payload, first_seq, rows)
             pieces += (header, payload)
             frames += 1
             payload_bytes += len(payload)
@@ -323,7 +329,10 @@ class WalWriter:
         self._flush(pieces, frames, payload_bytes, end_seq)
 
     def _flush(self, pieces, frames, payload_bytes, end_seq):
-        """One durable write of ``pieces``; then wake the first waiter it completed (up to ``end_seq``)."""
+        """One durable write of ``pieces``; then mark every frame up to ``end_seq`` durable.
+
+        The waiters it completed are woken by ``_run`` on its way to the next write.
+        """
         if not pieces:
             return
         self.files.write_durably(self._fd, pieces)
@@ -333,7 +342,6 @@ class WalWriter:
             self._durable_seq = end_seq
             self._queued_frames -= frames
             self._queued_bytes -= payload_bytes
-            self._release_waiters()
             self._cond.notify_all()
 
     def _switch_segment(self, first_seq):
