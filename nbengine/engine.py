@@ -23,7 +23,7 @@ from .wal import recovery, snapshot as wal_snapshot
 from .wal.dirlock import DirectoryLock
 from .wal.errors import WalError
 from .wal.files import FileLayer
-from .wal.format import WalConfig, encode_one_payload, encode_payload
+from .wal.format import ROW_BYTES, WalConfig, check_row, encode_payload
 from .wal.reader import list_segments
 from .wal.writer import WalWriter
 
@@ -65,7 +65,8 @@ class Engine:
         submitted since the last one.
     snapshot_every_bytes : int, optional
         Take one once this many bytes of input were logged since the last one (Arrow IPC
-        payloads, about 40 bytes an order), whichever of the two comes first.
+        payloads of batches, about 40 bytes an order; a ``submit_one`` order counts
+        ``wal.format.ROW_BYTES``), whichever of the two comes first.
     wal_options : dict, optional
         Keyword arguments of ``wal.writer.WalWriter``: ``segment_bytes``,
         ``max_queued_frames``, ``max_queued_bytes``, ``files`` (a ``wal.FileLayer``).
@@ -446,7 +447,8 @@ class Engine:
         index = operator.index
         row = (index(ts), index(order_id), index(symbol), index(side), index(kind), index(tif),
                index(price), index(qty), index(account))
-        payload = encode_one_payload(*row) if self._wal is not None else None
+        if self._wal is not None:
+            check_row(row)
         with self._lock:
             self._check_open()
             status, n_trades, n_events, next_seq = match_one(*self._state, *self._out, *row)
@@ -458,7 +460,9 @@ class Engine:
                 trades[:n_trades].copy() if n_trades else NO_ROWS, events[:n_events].copy(), next_seq - 1,
                 next_seq, self._wal,
             )
-            self._log(payload, next_seq - 1, 1)
+            if self._wal is not None:
+                self._wal.append_order(row, next_seq - 1)
+                self._logged_bytes += ROW_BYTES
         return result
 
     # -- durability -------------------------------------------------------------------

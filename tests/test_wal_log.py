@@ -18,8 +18,10 @@ from nbengine.wal.format import (
     SEGMENT_HEADER,
     WalConfig,
     decode_payload,
-    encode_one_payload,
+    MAX_ROWS_PER_FRAME,
+    check_row,
     encode_payload,
+    encode_rows_payload,
     encode_segment_header,
 )
 from nbengine.wal.reader import WalReader, list_segments, scan_segment
@@ -250,20 +252,22 @@ def test_segments_with_different_settings_are_corruption(tmp_path):
         read_all(tmp_path)
 
 
-@given(
-    st.tuples(
-        st.integers(-(2**63), 2**63 - 1),
-        st.integers(-(2**63), 2**63 - 1),
-        st.integers(-(2**31), 2**31 - 1),
-        *[st.integers(-128, 127)] * 3,
-        *[st.integers(-(2**63), 2**63 - 1)] * 3,
-    )
+_ORDER_ROW = st.tuples(
+    st.integers(-(2**63), 2**63 - 1),
+    st.integers(-(2**63), 2**63 - 1),
+    st.integers(-(2**31), 2**31 - 1),
+    *[st.integers(-128, 127)] * 3,
+    *[st.integers(-(2**63), 2**63 - 1)] * 3,
 )
-def test_one_order_payload_equals_the_arrow_message(values):
-    columns = OrderColumns(*(np.array([v], dtype=dtype) for v, dtype in zip(values, ORDER_DTYPES.values())))
-    assert encode_one_payload(*values) == encode_payload(columns).to_pybytes()
 
 
-def test_one_order_payload_refuses_values_out_of_range():
+@given(st.lists(_ORDER_ROW, min_size=1, max_size=MAX_ROWS_PER_FRAME))
+def test_orders_payload_equals_the_arrow_message_of_their_columns(rows):
+    columns = OrderColumns(*(np.array(values, dtype=dtype) for values, dtype in zip(zip(*rows), ORDER_DTYPES.values())))
+    assert encode_rows_payload(rows) == encode_payload(columns).to_pybytes()
+
+
+def test_a_row_out_of_its_dtypes_range_is_refused():
+    check_row((1, 2, 0, 127, 0, 0, 100, 5, 0))
     with pytest.raises(OverflowError, match="does not fit"):
-        encode_one_payload(1, 2, 0, 300, 0, 0, 100, 5, 0)
+        check_row((1, 2, 0, 300, 0, 0, 100, 5, 0))

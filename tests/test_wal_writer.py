@@ -380,3 +380,38 @@ def test_submit_rows_from_threads_share_fsyncs_and_lose_nothing(tmp_path):
 def test_submit_rows_rejects_a_negative_ahead():
     with pytest.raises(ValueError, match="ahead"):
         next(nbengine.Engine().submit_rows([], ahead=-1))
+
+
+def frame_rows(directory):
+    """Rows of every frame in the WAL at ``directory``, in log order."""
+    from nbengine.wal.reader import WalReader
+
+    return [record.rows for record in WalReader(directory).records()]
+
+
+def test_single_orders_queued_for_one_write_become_one_frame(tmp_path):
+    rows = rows_of(batches(300, 300))
+    files = FaultyFiles()
+    engine = nbengine.Engine(wal_dir=tmp_path, durability="async", wal_options={"files": files})
+    writing, gate = threading.Event(), threading.Event()
+    files.on_fsync = lambda: (writing.set(), gate.wait())
+    engine.submit_one(**rows[0])
+    assert writing.wait(timeout=60)  # the writer took the first order and holds its write
+    for row in rows[1:11]:
+        engine.submit_one(**row)
+    engine.submit(batches(300, 100)[1])
+    for row in rows[11:]:
+        engine.submit_one(**row)
+    gate.set()
+    engine.close()
+    assert frame_rows(tmp_path) == [1, 10, 100, 256, 33]
+    assert (engine._wal.queued_frames, engine._wal.queued_bytes) == (0, 0)
+    assert recovered(tmp_path)[0].state_hash() == engine.state_hash()
+
+
+def test_sync_mode_writes_every_single_order_as_its_own_frame(tmp_path):
+    with nbengine.Engine(wal_dir=tmp_path, durability="sync") as engine:
+        for row in rows_of(batches(20, 20)):
+            engine.submit_one(**row)
+    assert frame_rows(tmp_path) == [1] * 20
+    assert recovered(tmp_path)[0].state_hash() == engine.state_hash()

@@ -6,6 +6,8 @@ message of one input batch (``schema.ORDERS_SCHEMA``). Sizes are multiples of 8 
 every payload starts 8-byte aligned in the file and decodes to aligned numpy columns.
 """
 
+import functools
+import itertools
 import struct
 from typing import NamedTuple
 
@@ -157,31 +159,49 @@ def encode_payload(columns):
     return payload
 
 
-_ONE_ROW_BODY = struct.Struct("<qqi4xb7xb7xb7xqqq")
-"""The body of a one-row message: each column's value padded to 8 bytes, in schema order."""
+MAX_ROWS_PER_FRAME = 256
+"""Most single orders ``encode_rows_payload`` takes: the writer splits longer runs."""
+
+ROW_BYTES = 72
+"""What one queued single order counts against ``max_queued_bytes``: its values padded to 8 bytes each."""
 
 
-def _one_row_prefix():
-    """Metadata bytes of every one-row message (they do not depend on the values)."""
-    zeros = OrderColumns(*(np.zeros(1, dtype=dtype) for dtype in _ORDER_DTYPES))
-    message = encode_payload(zeros).to_pybytes()
-    prefix = message[: -_ONE_ROW_BODY.size]
-    values = (1, -2, 3, -1, 2, 3, 4, 5, -6)
-    probe = OrderColumns(*(np.array([value], dtype=dtype) for value, dtype in zip(values, _ORDER_DTYPES)))
-    assert prefix + _ONE_ROW_BODY.pack(*values) == encode_payload(probe).to_pybytes()
-    return prefix
+@functools.lru_cache(maxsize=MAX_ROWS_PER_FRAME)
+def _rows_layout(rows):
+    """``(prefix, body)`` of a message of ``rows`` orders: its metadata bytes and the ``struct.Struct`` of its buffers.
 
-
-def encode_one_payload(ts, order_id, symbol, side, kind, tif, price, qty, account):
-    """``encode_payload`` of one order given as integers, by filling the fixed body of a cached message.
-
-    Raises ``OverflowError`` when a value does not fit its column's dtype.
+    The metadata of a message without nulls depends only on its row count; the body is
+    each column's values, padded to 8 bytes, in schema order. A probe with distinct
+    values checks both against pyarrow's own encoding.
     """
+    codes = {1: "b", 4: "i", 8: "q"}
+    body = struct.Struct(
+        "<" + "".join(f"{rows}{codes[dtype.itemsize]}{-rows * dtype.itemsize % 8}x" for dtype in _ORDER_DTYPES)
+    )
+    zeros = OrderColumns(*(np.zeros(rows, dtype=dtype) for dtype in _ORDER_DTYPES))
+    prefix = encode_payload(zeros).to_pybytes()[: -body.size]
+    probe = [[(-1) ** row * ((7 * column + row) % 127 + 1) for column in range(len(_ORDER_DTYPES))] for row in range(rows)]
+    columns = OrderColumns(*(np.array(values, dtype=dtype) for values, dtype in zip(zip(*probe), _ORDER_DTYPES)))
+    assert prefix + body.pack(*itertools.chain.from_iterable(zip(*probe))) == encode_payload(columns).to_pybytes()
+    return prefix, body
+
+
+def check_row(row):
+    """Raise ``OverflowError`` when a value of ``row`` (ints in ``ORDERS_SCHEMA`` order) does not fit its column's dtype."""
     try:
-        body = _ONE_ROW_BODY.pack(ts, order_id, symbol, side, kind, tif, price, qty, account)
+        _rows_layout(1)[1].pack(*row)
     except struct.error as exc:
         raise OverflowError(f"an order field does not fit its column's dtype ({exc})") from None
-    return _ONE_ROW_PREFIX + body
+
+
+def encode_rows_payload(rows):
+    """``encode_payload`` of up to ``MAX_ROWS_PER_FRAME`` orders given as tuples of ints in ``ORDERS_SCHEMA`` order.
+
+    Fills the cached layout of that many rows, without building arrays; the values must
+    fit their dtypes (``check_row``).
+    """
+    prefix, body = _rows_layout(len(rows))
+    return prefix + body.pack(*itertools.chain.from_iterable(zip(*rows)))
 
 
 def decode_payload(buffer):
@@ -193,4 +213,4 @@ _ORDER_DTYPES = [np.dtype(field.type.to_pandas_dtype()) for field in ORDERS_SCHE
 
 
 assert SCHEMA_VERSION == "1", "a new orders schema needs a new FORMAT_VERSION"
-_ONE_ROW_PREFIX = _one_row_prefix()
+assert _rows_layout(1)[1].size == ROW_BYTES

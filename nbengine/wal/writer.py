@@ -20,7 +20,15 @@ import threading
 
 from .errors import WalError, WalPoisonedError
 from .files import FileLayer
-from .format import SEGMENT_HEADER, encode_frame_header, encode_segment_header, segment_name
+from .format import (
+    MAX_ROWS_PER_FRAME,
+    ROW_BYTES,
+    SEGMENT_HEADER,
+    encode_frame_header,
+    encode_rows_payload,
+    encode_segment_header,
+    segment_name,
+)
 
 DEFAULT_SEGMENT_BYTES = 64 << 20
 DEFAULT_MAX_QUEUED_FRAMES = 65_536
@@ -146,14 +154,38 @@ class WalWriter:
         WalPoisonedError
             When a write or fsync has failed; the frame is not queued.
         """
-        size = len(payload)
         header = encode_frame_header(payload, first_seq, rows)  # here, not in the writer thread
+        return self._enqueue((header, payload, first_seq, rows), len(payload))
+
+    def append_order(self, row, seq):
+        """Queue one order; the writer joins consecutive queued orders into one frame.
+
+        A group commit of single orders then writes one frame of k rows (about 600 bytes
+        of Arrow metadata plus 72 a row) instead of k frames of 632 bytes. ``sync`` takes
+        one order per write, so there every order is a frame of its own.
+
+        Parameters
+        ----------
+        row : tuple of int
+            The order's values in ``ORDERS_SCHEMA`` order, each fitting its dtype
+            (``format.check_row``).
+        seq : int
+            Its input seq.
+
+        Returns and raises as ``append``.
+        """
+        return self._enqueue((None, row, seq, 1), ROW_BYTES)
+
+    def _enqueue(self, item, size):
+        """Queue ``item`` (``(header or None, payload or row, first_seq, rows)``) of ``size`` bytes; see ``append``."""
+        first_seq, rows = item[2], item[3]
         with self._cond:
-            self._cond.wait_for(lambda: self._error is not None or not self._full(size))
+            if self._error is not None or self._full(size):
+                self._cond.wait_for(lambda: self._error is not None or not self._full(size))
             self.raise_if_unusable()
             if first_seq != self._appended_seq:
                 raise ValueError(f"frame starts at seq {first_seq}, expected {self._appended_seq}")
-            self._queue.append((header, payload, first_seq, rows))
+            self._queue.append(item)
             self._queued_frames += 1
             self._queued_bytes += size
             self._appended_seq = first_seq + rows
@@ -301,37 +333,39 @@ class WalWriter:
                 return
 
     def _write(self, items):
-        """Write ``items`` (frames and rotations) with one durable write per segment touched."""
+        """Write ``items`` (frames, single orders and rotations) with one durable write per segment touched."""
         pieces = []
-        frames = payload_bytes = frame_bytes = 0
+        entries = queued_bytes = frame_bytes = 0
         end_seq = None
-        for item in items:
+        for item in _framed(items):
             if isinstance(item, _Rotate):
-                self._flush(pieces, frames, payload_bytes, end_seq)
-                pieces, frames, payload_bytes, frame_bytes = [], 0, 0, 0
+                self._flush(pieces, entries, queued_bytes, end_seq)
+                pieces, entries, queued_bytes, frame_bytes = [], 0, 0, 0
                 if self._segment_size > SEGMENT_HEADER.size or self._segment_first_seq != item.first_seq:
                     self._switch_segment(item.first_seq)
                 with self._cond:
                     self._rotated_seq = item.first_seq
                     self._cond.notify_all()
                 continue
-            header, payload, first_seq, rows = item
+            header, payload, first_seq, rows, item_entries, item_bytes = item
             filled = self._segment_size + frame_bytes
             if filled >= self.segment_bytes and filled > SEGMENT_HEADER.size:
-                self._flush(pieces, frames, payload_bytes, end_seq)
-                pieces, frames, payload_bytes, frame_bytes = [], 0, 0, 0
+                self._flush(pieces, entries, queued_bytes, end_seq)
+                pieces, entries, queued_bytes, frame_bytes = [], 0, 0, 0
                 self._switch_segment(first_seq)
             pieces += (header, payload)
-            frames += 1
-            payload_bytes += len(payload)
+            entries += item_entries
+            queued_bytes += item_bytes
             frame_bytes += len(header) + len(payload)
             end_seq = first_seq + rows
-        self._flush(pieces, frames, payload_bytes, end_seq)
+        self._flush(pieces, entries, queued_bytes, end_seq)
 
-    def _flush(self, pieces, frames, payload_bytes, end_seq):
+    def _flush(self, pieces, entries, queued_bytes, end_seq):
         """One durable write of ``pieces``; then mark every frame up to ``end_seq`` durable.
 
-        The waiters it completed are woken by ``_run`` on its way to the next write.
+        ``entries`` and ``queued_bytes``: what the written queue entries counted against the
+        queue's bounds. The waiters it completed are woken by ``_run`` on its way to the
+        next write.
         """
         if not pieces:
             return
@@ -340,8 +374,8 @@ class WalWriter:
         with self._cond:
             self.fsync_count += 1
             self._durable_seq = end_seq
-            self._queued_frames -= frames
-            self._queued_bytes -= payload_bytes
+            self._queued_frames -= entries
+            self._queued_bytes -= queued_bytes
             self._cond.notify_all()
 
     def _switch_segment(self, first_seq):
@@ -363,3 +397,33 @@ class WalWriter:
         self._fd = fd
         self._segment_first_seq = first_seq
         self._segment_size = SEGMENT_HEADER.size
+
+
+def _framed(items):
+    """``items`` as ``_Rotate`` markers and frames ``(header, payload, first_seq, rows, entries, queued_bytes)``.
+
+    Each run of consecutive single orders becomes frames of up to ``MAX_ROWS_PER_FRAME``
+    rows; a queued frame stays as it is. ``entries`` and ``queued_bytes`` are what the
+    frame's queue entries counted against the queue's bounds.
+    """
+    run = []
+    for item in items:
+        if not isinstance(item, _Rotate) and item[0] is None:
+            run.append(item)
+            if len(run) == MAX_ROWS_PER_FRAME:
+                yield _orders_frame(run)
+                run = []
+            continue
+        if run:
+            yield _orders_frame(run)
+            run = []
+        yield item if isinstance(item, _Rotate) else (*item, 1, len(item[1]))
+    if run:
+        yield _orders_frame(run)
+
+
+def _orders_frame(entries):
+    """One frame of the single orders queued as ``entries`` (consecutive seqs)."""
+    payload = encode_rows_payload([entry[1] for entry in entries])
+    first_seq = entries[0][2]
+    return encode_frame_header(payload, first_seq, len(entries)), payload, first_seq, len(entries), len(entries), len(entries) * ROW_BYTES
