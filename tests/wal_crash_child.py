@@ -6,6 +6,9 @@ and loads the kernels once, writes ``ready``, then reads commands from stdin, on
 ``pid <pid>``, submits ``wal_support.batches(rows, batch, seed=seed)`` one batch at a time
 to ``Engine(wal_dir=dir, durability=durability)`` and writes ``ack <seq_end>`` each time a
 submit returns (in ``group`` and ``sync`` mode: once the batch is durable), then ``done``.
+Durability ``group-rows`` submits the same orders one at a time in ``group`` mode with
+``submit_rows(ahead=ROWS_AHEAD)``, so the writer joins queued orders into frames, and
+acknowledges each order as ``submit_rows`` yields it.
 The server waits for the worker (normally killed by the parent) and writes
 ``exit <wait status>``. Lines go straight to the file descriptor, unbuffered, so every
 ``ack`` the parent reads was written before the worker died.
@@ -22,13 +25,23 @@ def _say(line):
     os.write(1, (line + "\n").encode())
 
 
+ROWS_AHEAD = 8
+"""Orders a ``group-rows`` worker matches beyond the oldest unacknowledged one."""
+
+
 def _work(directory, durability, chunks):
     import nbengine
 
     options = {"max_queued_frames": ASYNC_MAX_QUEUED_FRAMES} if durability == "async" else None
-    engine = nbengine.Engine(wal_dir=directory, durability=durability, wal_options=options)
-    for chunk in chunks:
-        _say(f"ack {engine.submit(chunk).seq_end}")
+    if durability == "group-rows":
+        engine = nbengine.Engine(wal_dir=directory, durability="group")
+        rows = ({name: int(values[i]) for name, values in chunk.items()} for chunk in chunks for i in range(len(chunk["ts"])))
+        for result in engine.submit_rows(rows, ahead=ROWS_AHEAD):
+            _say(f"ack {result.seq_end}")
+    else:
+        engine = nbengine.Engine(wal_dir=directory, durability=durability, wal_options=options)
+        for chunk in chunks:
+            _say(f"ack {engine.submit(chunk).seq_end}")
     engine.close()
     _say("done")
 
