@@ -91,7 +91,9 @@ class WalWriter:
         self.max_queued_frames = int(max_queued_frames)
         self.max_queued_bytes = int(max_queued_bytes)
         self.files = files if files is not None else FileLayer()
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+        self._writer_idle = False
         self._queue = collections.deque()
         self._queued_frames = 0
         self._queued_bytes = 0
@@ -179,7 +181,7 @@ class WalWriter:
     def _enqueue(self, item, size):
         """Queue ``item`` (``(header or None, payload or row, first_seq, rows)``) of ``size`` bytes; see ``append``."""
         first_seq, rows = item[2], item[3]
-        with self._cond:
+        with self._lock:
             if self._error is not None or self._full(size):
                 self._cond.wait_for(lambda: self._error is not None or not self._full(size))
             self.raise_if_unusable()
@@ -189,7 +191,8 @@ class WalWriter:
             self._queued_frames += 1
             self._queued_bytes += size
             self._appended_seq = first_seq + rows
-            self._cond.notify_all()
+            if self._writer_idle:
+                self._cond.notify_all()
         return first_seq + rows
 
     def _full(self, size):
@@ -229,7 +232,7 @@ class WalWriter:
         WalPoisonedError
             When the writer was poisoned before those frames became durable.
         """
-        with self._cond:
+        with self._lock:
             if self._durable_seq >= seq_end:
                 return True
             if self._error is not None:
@@ -242,7 +245,7 @@ class WalWriter:
         try:
             released = waiter.acquire(timeout=-1 if timeout is None else timeout)
         finally:
-            with self._cond:
+            with self._lock:
                 self._stop_waiting(entry, released)
         if self._durable_seq >= seq_end:
             return True
@@ -273,7 +276,7 @@ class WalWriter:
 
     def rotate(self, first_seq):
         """Queue a segment switch at ``first_seq`` (the next frame's seq); see ``wait_rotated``."""
-        with self._cond:
+        with self._lock:
             self.raise_if_unusable()
             if first_seq != self._appended_seq:
                 raise ValueError(f"rotation at seq {first_seq}, next frame is {self._appended_seq}")
@@ -282,7 +285,7 @@ class WalWriter:
 
     def wait_rotated(self, first_seq):
         """Block until the segment named ``first_seq`` is open (every earlier frame durable)."""
-        with self._cond:
+        with self._lock:
             self._cond.wait_for(lambda: self._rotated_seq >= first_seq or self._error is not None)
             if self._rotated_seq < first_seq:
                 self.raise_if_unusable()
@@ -295,7 +298,7 @@ class WalWriter:
         WalPoisonedError
             When frames were accepted that never became durable.
         """
-        with self._cond:
+        with self._lock:
             self._closing = True
             self._cond.notify_all()
         self._thread.join()
@@ -312,9 +315,12 @@ class WalWriter:
 
     def _run(self):
         while True:
-            with self._cond:
+            with self._lock:
                 self._release_waiters()
-                self._cond.wait_for(lambda: self._queue or self._closing)
+                if not self._queue and not self._closing:
+                    self._writer_idle = True
+                    self._cond.wait_for(lambda: self._queue or self._closing)
+                    self._writer_idle = False
                 if not self._queue:
                     return
                 if self.group:
@@ -325,7 +331,7 @@ class WalWriter:
             try:
                 self._write(items)
             except Exception as exc:  # OSError in practice; anything else must not leave callers waiting
-                with self._cond:
+                with self._lock:
                     self._error = exc
                     self._queue.clear()
                     self._release_waiters()
@@ -343,7 +349,7 @@ class WalWriter:
                 pieces, entries, queued_bytes, frame_bytes = [], 0, 0, 0
                 if self._segment_size > SEGMENT_HEADER.size or self._segment_first_seq != item.first_seq:
                     self._switch_segment(item.first_seq)
-                with self._cond:
+                with self._lock:
                     self._rotated_seq = item.first_seq
                     self._cond.notify_all()
                 continue
@@ -371,7 +377,7 @@ class WalWriter:
             return
         self.files.write_durably(self._fd, pieces)
         self._segment_size += sum(len(piece) for piece in pieces)
-        with self._cond:
+        with self._lock:
             self.fsync_count += 1
             self._durable_seq = end_seq
             self._queued_frames -= entries
