@@ -2,7 +2,8 @@
 
 Everything little-endian. A segment file is one ``SEGMENT_HEADER`` followed by frames;
 a frame is a ``FRAME_HEADER`` followed by its payload, the Arrow IPC record-batch
-message of one input batch (``schema.ORDERS_SCHEMA``). Sizes are multiples of 8 so
+message (``schema.ORDERS_SCHEMA``) of one input batch or of consecutive single orders
+that the writer joined. Sizes are multiples of 8 so
 every payload starts 8-byte aligned in the file and decodes to aligned numpy columns.
 """
 
