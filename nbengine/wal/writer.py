@@ -364,14 +364,15 @@ class WalWriter:
             queued_bytes += item_bytes
             frame_bytes += len(header) + len(payload)
             end_seq = first_seq + rows
-        self._flush(pieces, entries, queued_bytes, end_seq)
+        self._flush(pieces, entries, queued_bytes, end_seq, last=True)
 
-    def _flush(self, pieces, entries, queued_bytes, end_seq):
+    def _flush(self, pieces, entries, queued_bytes, end_seq, *, last=False):
         """One durable write of ``pieces``; then mark every frame up to ``end_seq`` durable.
 
         ``entries`` and ``queued_bytes``: what the written queue entries counted against the
-        queue's bounds. The waiters it completed are woken by ``_run`` on its way to the
-        next write.
+        queue's bounds. The ``last`` write of a group leaves waking the waiters it completed
+        to ``_run``, on its way to the next write; one followed by a segment switch wakes
+        the first of them at once.
         """
         if not pieces:
             return
@@ -382,6 +383,8 @@ class WalWriter:
             self._durable_seq = end_seq
             self._queued_frames -= entries
             self._queued_bytes -= queued_bytes
+            if not last:
+                self._release_waiters()
             self._cond.notify_all()
 
     def _switch_segment(self, first_seq):
