@@ -13,9 +13,10 @@ import pytest
 import nbengine
 from nbengine.wal import FileLayer, WalError, WalPoisonedError
 from nbengine.wal import files as files_module
+from nbengine.wal.reader import WalReader
 from nbengine.wal.recovery import replay
 
-from .wal_support import FaultyFiles, batches, clean_hashes
+from .wal_support import FaultyFiles, batches, clean_hashes, order_rows
 
 
 def recovered(directory):
@@ -304,17 +305,12 @@ def test_submit_many_rejects_a_negative_ahead():
         next(nbengine.Engine().submit_many([], ahead=-1))
 
 
-def rows_of(chunks):
-    """Every order of ``chunks`` as a mapping of ``submit_one``'s argument names."""
-    return [{name: int(values[i]) for name, values in chunk.items()} for chunk in chunks for i in range(len(chunk["ts"]))]
-
-
 @pytest.mark.parametrize("ahead", [0, 1, 3])
 def test_submit_rows_yields_each_result_only_once_durable_and_in_order(tmp_path, ahead):
     files = FaultyFiles(delay=0.002)
     engine = nbengine.Engine(wal_dir=tmp_path, durability="group", wal_options={"files": files})
     starts = []
-    for result in engine.submit_rows(rows_of(batches(40, 40)), ahead=ahead):
+    for result in engine.submit_rows(order_rows(batches(40, 40)), ahead=ahead):
         assert engine._wal.durable_seq >= result.seq_end
         starts.append(result.seq_start)
     engine.close()
@@ -324,7 +320,7 @@ def test_submit_rows_yields_each_result_only_once_durable_and_in_order(tmp_path,
 @pytest.mark.parametrize("durability", ["none", "group", "sync"])
 def test_submit_rows_gives_the_results_and_state_of_submit_one(tmp_path, durability):
     wal_dir = None if durability == "none" else tmp_path
-    rows = rows_of(batches(300, 100))
+    rows = list(order_rows(batches(300, 100)))
     one_by_one = nbengine.Engine()
     expected = [one_by_one.submit_one(**row) for row in rows]
     with nbengine.Engine(wal_dir=wal_dir, durability=durability) as engine:
@@ -348,13 +344,13 @@ def test_submit_rows_takes_positional_tuples_as_submit_one_does():
 def test_submit_rows_matches_ahead_while_the_order_before_syncs(tmp_path):
     files = FaultyFiles(delay=0.05)
     engine = nbengine.Engine(wal_dir=tmp_path, durability="group", wal_options={"files": files})
-    seen_ahead = [engine.next_seq - result.seq_end for result in engine.submit_rows(rows_of(batches(4, 4)), ahead=1)]
+    seen_ahead = [engine.next_seq - result.seq_end for result in engine.submit_rows(order_rows(batches(4, 4)), ahead=1)]
     engine.close()
     assert seen_ahead == [1, 1, 1, 0]
 
 
 def test_submit_rows_from_threads_share_fsyncs_and_lose_nothing(tmp_path):
-    rows = rows_of(batches(400, 400, symbols=4))
+    rows = list(order_rows(batches(400, 400, symbols=4)))
     by_symbol = [[row for row in rows if row["symbol"] == symbol] for symbol in range(4)]
     files = FaultyFiles(delay=0.005)
     engine = nbengine.Engine(wal_dir=tmp_path, durability="group", wal_options={"files": files})
@@ -384,13 +380,11 @@ def test_submit_rows_rejects_a_negative_ahead():
 
 def frame_rows(directory):
     """Rows of every frame in the WAL at ``directory``, in log order."""
-    from nbengine.wal.reader import WalReader
-
     return [record.rows for record in WalReader(directory).records()]
 
 
 def test_single_orders_queued_for_one_write_become_one_frame(tmp_path):
-    rows = rows_of(batches(300, 300))
+    rows = list(order_rows(batches(300, 300)))
     files = FaultyFiles()
     engine = nbengine.Engine(wal_dir=tmp_path, durability="async", wal_options={"files": files})
     writing, gate = threading.Event(), threading.Event()
@@ -411,7 +405,7 @@ def test_single_orders_queued_for_one_write_become_one_frame(tmp_path):
 
 def test_sync_mode_writes_every_single_order_as_its_own_frame(tmp_path):
     with nbengine.Engine(wal_dir=tmp_path, durability="sync") as engine:
-        for row in rows_of(batches(20, 20)):
+        for row in order_rows(batches(20, 20)):
             engine.submit_one(**row)
     assert frame_rows(tmp_path) == [1] * 20
     assert recovered(tmp_path)[0].state_hash() == engine.state_hash()

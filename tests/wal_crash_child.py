@@ -32,11 +32,12 @@ ROWS_AHEAD = 8
 def _work(directory, durability, chunks):
     import nbengine
 
+    from .wal_support import order_rows
+
     options = {"max_queued_frames": ASYNC_MAX_QUEUED_FRAMES} if durability == "async" else None
     if durability == "group-rows":
         engine = nbengine.Engine(wal_dir=directory, durability="group")
-        rows = ({name: int(values[i]) for name, values in chunk.items()} for chunk in chunks for i in range(len(chunk["ts"])))
-        for result in engine.submit_rows(rows, ahead=ROWS_AHEAD):
+        for result in engine.submit_rows(order_rows(chunks), ahead=ROWS_AHEAD):
             _say(f"ack {result.seq_end}")
     else:
         engine = nbengine.Engine(wal_dir=directory, durability=durability, wal_options=options)

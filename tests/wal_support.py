@@ -18,6 +18,11 @@ def batches(rows, batch, *, seed=0, symbols=2):
     return [{name: values[i : i + batch] for name, values in flow.items()} for i in range(0, rows, batch)]
 
 
+def order_rows(chunks):
+    """Every order of ``chunks`` as a mapping of ``Engine.submit_one``'s argument names, in order (lazily)."""
+    return ({name: int(values[i]) for name, values in chunk.items()} for chunk in chunks for i in range(len(chunk["ts"])))
+
+
 def clean_hashes(chunks):
     """``hashes[k]`` is the state hash of a WAL-less engine after the first ``k`` chunks."""
     return CleanRun(chunks)[: len(chunks) + 1]
