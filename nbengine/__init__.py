@@ -12,7 +12,7 @@ from .codes import (
     POST_ONLY,
     SELL,
 )
-from .backtest import backtest
+from .backtest import Fees, Latency, Strategy, backtest
 from .engine import BBO, Engine, SubmitResult
 from .schema import SchemaError, prepare, to_ticks
 from .warmup import warmup
@@ -24,15 +24,18 @@ __all__ = [
     "BUY",
     "CANCEL",
     "Engine",
+    "Fees",
     "FOK",
     "GTC",
     "IOC",
     "LIMIT",
+    "Latency",
     "MARKET",
     "MODIFY",
     "POST_ONLY",
     "SELL",
     "SchemaError",
+    "Strategy",
     "SubmitResult",
     "backtest",
     "prepare",

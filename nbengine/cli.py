@@ -40,7 +40,7 @@ def _scale_out_conflict(args):
         return f"--workers expects at least 1, got {args.workers}"
     if args.format != "parquet":
         return f"--workers / --scheduler partition Parquet input by symbol, not --format {args.format}"
-    if args.quote_around_mid is not None:
+    if args.quote_around_mid is not None or args.strategy is not None:
         return "--workers / --scheduler cannot run a strategy (it sees one engine's results in order)"
     if args.wal is not None:
         return "--workers / --scheduler keep no WAL (every partition is replayed from its input)"
@@ -49,23 +49,57 @@ def _scale_out_conflict(args):
     return None
 
 
+def _strategy(args):
+    """The strategy the options name (``--strategy module:Class`` or ``--quote-around-mid``), or None."""
+    import importlib
+
+    if args.strategy is not None and args.quote_around_mid is not None:
+        raise SystemExit("nbengine backtest: give --strategy or --quote-around-mid, not both")
+    if args.quote_around_mid is not None:
+        from .backtest.examples import MidQuoter
+
+        half_spread, size = args.quote_around_mid
+        return MidQuoter(symbol=args.quote_symbol, half_spread=half_spread, size=size)
+    if args.strategy is None:
+        if args.strategy_args is not None:
+            raise SystemExit("nbengine backtest: --strategy-args goes with --strategy")
+        return None
+    module_name, _, class_name = args.strategy.partition(":")
+    if not class_name:
+        raise SystemExit(f"nbengine backtest: --strategy expects MODULE:CLASS, got {args.strategy!r}")
+    try:
+        cls = getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError) as exc:
+        raise SystemExit(f"nbengine backtest: --strategy {args.strategy}: {exc}") from exc
+    try:
+        kwargs = json.loads(args.strategy_args) if args.strategy_args is not None else {}
+        if not isinstance(kwargs, dict):
+            raise ValueError("expected a JSON object")
+        return cls(**kwargs)
+    except (ValueError, TypeError) as exc:
+        raise SystemExit(f"nbengine backtest: --strategy-args {args.strategy_args}: {exc}") from exc
+
+
 def _backtest(args):
-    from .backtest import backtest
+    from .backtest import Latency, backtest
     from .schema import SchemaError
-    from .strategy import QuoteAroundMid
+    from .wal.errors import WalError
 
     conflict = _scale_out_conflict(args)
     if conflict is not None:
         raise SystemExit(f"nbengine backtest: {conflict}")
-    strategy = None
-    if args.quote_around_mid is not None:
-        half_spread, size = args.quote_around_mid
-        strategy = QuoteAroundMid(symbol=args.quote_symbol, half_spread=half_spread, size=size)
+    if args.batch_rows < 1:
+        raise SystemExit(f"nbengine backtest: --batch-rows expects at least 1, got {args.batch_rows}")
+    strategy = _strategy(args)
     options = dict(
         batch_rows=args.batch_rows, stp=args.stp, columns=_column_map(args.map), tick_size=args.tick_size,
         format=args.format, orderbook=args.orderbook, price_unit=args.price_unit, quiet=args.quiet,
         strategy=strategy, wal_dir=args.wal, compression=args.compression,
     )
+    if strategy is not None:
+        wake_on = "bbo" if args.wake_on is None and args.wake_every is None else args.wake_on
+        options.update(wake_every_ns=args.wake_every, wake_on=wake_on,
+                       latency=Latency(entry_ns=args.entry_latency, response_ns=args.response_latency))
     try:
         if args.workers is None and args.scheduler is None:
             layout = args.layout or "files"
@@ -73,13 +107,13 @@ def _backtest(args):
             written = "trades.parquet, events.parquet" if layout == "files" else "trades/symbol=*/, events/symbol=*/"
             written += ", summary.json"
         else:
-            from .scaleout import dask_client
+            from .backtest.scaleout import dask_client
 
             with dask_client(args.scheduler, workers=args.workers) as client:
                 summary = backtest(args.paths, args.out, partition_by="symbol", client=client,
                                    partitions=args.partitions, **options)
             written = "trades/symbol=*/, events/symbol=*/, summary.json"
-    except (ValueError, FileNotFoundError, SchemaError, ImportError) as exc:
+    except (ValueError, FileNotFoundError, SchemaError, ImportError, WalError) as exc:
         raise SystemExit(f"nbengine backtest: {exc}") from exc
     print(json.dumps(summary, indent=2))
     print(f"results in {args.out}/ ({written})")
@@ -200,9 +234,23 @@ def main(argv=None):
     bt.add_argument("--compression", choices=["snappy", "none", "lz4", "zstd"], default="snappy",
                     help="Parquet compression of the results (none: 2x faster to write, 3x larger)")
     bt.add_argument("--quote-around-mid", type=int, nargs=2, metavar=("HALF_SPREAD", "SIZE"), default=None,
-                    help="run the example strategy: a bid and an ask HALF_SPREAD ticks around the mid, SIZE lots "
-                         "each, re-priced after every batch; its fills go to own_fills.parquet")
+                    help="run the example strategy nbengine.backtest.examples:MidQuoter: a bid and an ask "
+                         "HALF_SPREAD ticks around the mid, SIZE lots each (default wake-up: every best-price change)")
     bt.add_argument("--quote-symbol", type=int, default=0, help="symbol the example strategy quotes")
+    bt.add_argument("--strategy", default=None, metavar="MODULE:CLASS",
+                    help="run a nbengine.Strategy subclass (see docs/strategy.md); its outputs go to own_fills.parquet, "
+                         "own_orders.parquet, strategy.parquet")
+    bt.add_argument("--strategy-args", default=None, metavar="JSON",
+                    help="keyword arguments of the strategy class, as a JSON object")
+    bt.add_argument("--wake-every", type=int, default=None, metavar="NS",
+                    help="wake the strategy every NS of market time")
+    bt.add_argument("--wake-on", choices=["bbo"], default=None,
+                    help="bbo: wake the strategy at every change of a best bid or ask of its symbols "
+                         "(the default when --wake-every is not given either)")
+    bt.add_argument("--entry-latency", type=int, default=0, metavar="NS",
+                    help="ns from a strategy's decision to its order reaching the book (default 0)")
+    bt.add_argument("--response-latency", type=int, default=0, metavar="NS",
+                    help="ns from an exchange event to the strategy learning of it (default 0)")
     bt.add_argument("--wal", default=None, metavar="DIR",
                     help="log every batch to a write-ahead log in DIR (group commit); recover with 'nbengine recover DIR'")
     bt.add_argument("--workers", type=int, default=None, metavar="N",

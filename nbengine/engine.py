@@ -15,6 +15,7 @@ from .codes import GTC, STP_MODES
 from .kernels.hashindex import find_book, rebuild_book_index, rebuild_order_index
 from .kernels.ladder import compact_arenas
 from .kernels.match import match_batch, match_one
+from .kernels.stepping import STOP_GROW, close_group, match_until, qty_ahead
 from .kernels.views import book_depth, resting_orders
 from .schema import DEPTH_SCHEMA, RESTING_SCHEMA, prepare
 from .results import NO_ROWS, SubmitResult, events_table, table_from_rows, trades_table
@@ -677,3 +678,59 @@ class Engine:
 
     def _repr_html_(self):
         return display.engine_html(self)
+
+    # -- stepping: matching that stops where a strategy acts (backtests) ------------------
+
+    def match_until(self, orders, ctl, touched, watched):
+        """Match prepared ``orders`` until a stop of ``kernels.stepping`` (the strategy backtest's path).
+
+        Rows are matched as ``submit`` matches them, but their trades and events are
+        appended to the engine's output buffers (read with `output_rows`, emptied with
+        `clear_outputs`) and nothing is logged: an engine with a WAL refuses.
+
+        Parameters
+        ----------
+        orders : OrderColumns
+        ctl, touched, watched : numpy.ndarray
+            The stepping state (``kernels.stepping.new_control`` and its module docstring).
+
+        Returns
+        -------
+        int
+            A ``kernels.stepping.STOP_*`` code other than ``STOP_GROW`` (growth is done here).
+        """
+        with self._lock:
+            self._check_open()
+            if self._wal is not None:
+                raise WalError("match_until does not log: use an engine without a wal_dir")
+            while True:
+                code, status = match_until(self._state, self._out, orders, ctl, touched, watched)
+                if code != STOP_GROW:
+                    return code
+                self._grow(status)
+
+    def close_group(self, ctl, touched):
+        """Close the open group of ``ctl``; whether it changed a watched best price (``kernels.stepping``)."""
+        with self._lock:
+            return bool(close_group(self._state, ctl, touched))
+
+    def output_rows(self):
+        """``(trades, events)``: the int64 rows `match_until` appended since `clear_outputs`.
+
+        Views of the engine's buffers (``state.T_*`` / ``state.E_*`` columns), valid until
+        the next call that matches.
+        """
+        meta = self._state.meta
+        trades, events = self._out
+        return trades[: meta[s.M_N_TRADES]], events[: meta[s.M_N_EVENTS]]
+
+    def clear_outputs(self):
+        """Empty the output buffers that `match_until` appends to."""
+        self._state.meta[s.M_N_TRADES] = 0
+        self._state.meta[s.M_N_EVENTS] = 0
+
+    def qty_ahead(self, symbol, order_id):
+        """Resting quantity ahead of ``order_id`` in its price level's queue; None when it does not rest."""
+        with self._lock:
+            ahead = qty_ahead(self._state, symbol, order_id)
+        return None if ahead < 0 else int(ahead)

@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import NamedTuple
 
 
-from .backtest import backtest, clear_results
-from .parquet_input import count_rows_by_symbol
-from .progress import progress_bar
-from .warmup import warmup
+from ..parquet_input import count_rows_by_symbol
+from ..progress import progress_bar
+from ..warmup import warmup
+from .run import check_options, clear_results, run_local
 
 PARTITIONS_PER_WORKER_THREAD = 1
 """Default partitions per worker thread. Every partition scans the row groups that may hold
@@ -137,7 +137,7 @@ def run_partition(partition, paths, out, options):
     attempt = out / f"{ATTEMPT_PREFIX}{partition.index}-{uuid.uuid4().hex}"
     started = time.perf_counter()
     try:
-        summary = backtest(
+        summary = run_local(
             paths, attempt, symbols=partition.symbols, quiet=True, layout="by_symbol", pipelined=False, **options
         )
         (attempt / "summary.json").unlink()
@@ -185,19 +185,6 @@ def dask_client(client=None, *, workers=None):
         )
     with cluster, distributed.Client(cluster) as started:
         yield started
-
-
-def _check_options(partition_by, format, strategy, wal_dir):
-    if partition_by is None:
-        raise ValueError("client= and partitions= go with partition_by='symbol'")
-    if partition_by != "symbol":
-        raise ValueError(f"partition_by: expected 'symbol', got {partition_by!r}")
-    if format != "parquet":
-        raise ValueError(f"partition_by='symbol' reads Parquet input, not format={format!r}")
-    if strategy is not None:
-        raise ValueError("partition_by='symbol' cannot run a strategy: it sees one engine's results in order")
-    if wal_dir is not None:
-        raise ValueError("partition_by='symbol' keeps no WAL: every partition is replayed from its input")
 
 
 def _clear_results(out):
@@ -326,7 +313,11 @@ def backtest_partitioned(
         partition (symbols, orders, trades, matching and task seconds, worker, the
         partition engine's state hash).
     """
-    _check_options(partition_by, format, strategy, wal_dir)
+    if partition_by is None:
+        raise ValueError("client= and partitions= go with partition_by='symbol'")
+    check_options(format=format, compression=options.get("compression", "snappy"), layout="by_symbol",
+                  symbols=symbols, strategy=strategy, wal_dir=wal_dir, batch_rows=options.get("batch_rows", 65536),
+                  impact="full", partition_by=partition_by)
     paths = [str(path) for path in ([source] if isinstance(source, (str, Path)) else source)]
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

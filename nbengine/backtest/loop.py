@@ -1,0 +1,556 @@
+"""The strategy backtest loop: replayed flow and own orders matched in time order, reports delayed.
+
+`StrategyLoop` drives an `Engine` through ``Engine.match_until`` (``kernels.stepping``): the
+kernel matches replayed rows until the next due item (an own order's arrival, a report to
+deliver, a timer) or a best-price change of a watched symbol, and this module acts there.
+Everything it does depends on the replayed rows and the strategy only, never on where
+the input was cut into batches (``docs/strategy.md`` states the timing rules).
+
+Own orders take ids -1, -2, ... and the account ``OWN_ACCOUNT``; replayed rows may use
+neither.
+"""
+
+import heapq
+import itertools
+import math
+
+import numpy as np
+import pyarrow as pa
+
+from ..codes import (
+    ACCEPTED,
+    CANCEL,
+    CANCELLED,
+    EXPIRED,
+    FILLED,
+    LIMIT,
+    MARKET,
+    MODIFIED,
+    MODIFY,
+    REASON_NAMES,
+    REJECTED,
+)
+from ..kernels import stepping
+from ..state import (
+    E_EVENT,
+    E_LEAVES,
+    E_ORDER_ID,
+    E_PRICE,
+    E_REASON,
+    E_TS,
+    ORDER_DTYPES,
+    T_MAKER_ACCOUNT,
+    T_MAKER_ID,
+    T_PRICE,
+    T_QTY,
+    T_TAKER_ACCOUNT,
+    T_TAKER_ID,
+    T_TAKER_SIDE,
+    T_TS,
+    OrderColumns,
+)
+from .strategy import Context, Fees, Fill, Latency, OrderUpdate, OwnOrder
+
+OWN_ACCOUNT = -1
+"""The account of every own order."""
+
+WAKE_ON = (None, "bbo")
+"""``wake_on`` values."""
+
+TOUCHED_ROWS = 256
+"""Watched books one group of equal timestamps may change before it counts as a change anyway."""
+
+MAX_STEPS_AT_ONE_TIME = 1_000_000
+"""Items handled at one market time before the loop gives up (a strategy answering its own
+zero-latency reports with new zero-latency orders forever)."""
+
+_ARRIVAL, _REPORT, _WAKE = 0, 1, 2  # order of items due at one time
+_TIMER, _WAKE_AT = 0, 1
+_NEVER = np.iinfo(np.int64).max
+_UPDATE_NAMES = {ACCEPTED: "ack", REJECTED: "reject", CANCELLED: "cancel", EXPIRED: "expire", MODIFIED: "modify"}
+_REQUESTS = {LIMIT: "new", MARKET: "new", CANCEL: "cancel", MODIFY: "modify"}
+
+FILLS_SCHEMA = pa.schema(
+    [
+        ("ts", pa.int64()), ("report_ts", pa.int64()), ("order_id", pa.int64()), ("symbol", pa.int32()),
+        ("side", pa.int8()), ("price", pa.int64()), ("qty", pa.int64()), ("leaves", pa.int64()),
+        ("liquidity", pa.string()), ("fee", pa.float64()),
+    ]
+)
+"""``own_fills.parquet``: every own fill, in exchange order."""
+
+UPDATES_SCHEMA = pa.schema(
+    [
+        ("order_id", pa.int64()), ("symbol", pa.int32()), ("request", pa.string()), ("event", pa.int8()),
+        ("reason", pa.int16()), ("price", pa.int64()), ("leaves", pa.int64()), ("decision_ts", pa.int64()),
+        ("arrival_ts", pa.int64()), ("exchange_ts", pa.int64()), ("report_ts", pa.int64()),
+    ]
+)
+"""``own_orders.parquet``: every exchange event of an own order, with the times of the request behind it."""
+
+RECORDS_SCHEMA = pa.schema(
+    [
+        ("ts", pa.int64()), ("symbol", pa.int32()), ("bid", pa.int64()), ("ask", pa.int64()),
+        ("position", pa.int64()), ("cash", pa.float64()), ("fees", pa.float64()), ("pnl", pa.float64()),
+    ]
+)
+"""``strategy.parquet``: one row per symbol at every ``on_wake`` (P&L marked at that symbol's mid, net of fees)."""
+
+
+class _Ledger:
+    """Position, cash and fees per symbol from fills."""
+
+    def __init__(self):
+        self.position = {}
+        self.cash = {}
+        self.fees = {}
+
+    def add(self, symbol, side, price, qty, fee):
+        self.position[symbol] = self.position.get(symbol, 0) + side * qty
+        self.cash[symbol] = self.cash.get(symbol, 0) - side * price * qty
+        self.fees[symbol] = self.fees.get(symbol, 0.0) + fee
+
+    def total_cash(self):
+        return sum(self.cash.values())
+
+    def total_fees(self):
+        return sum(self.fees.values())
+
+    def pnl(self, symbol, mid):
+        """Cash + position at ``mid`` - fees of ``symbol``; None without a mid."""
+        if mid is None:
+            return None
+        return self.cash.get(symbol, 0) + self.position.get(symbol, 0) * mid - self.fees.get(symbol, 0.0)
+
+
+class _Order:
+    """One own order: what the strategy sent and knows, and what the exchange holds."""
+
+    __slots__ = ("order_id", "symbol", "side", "kind", "price", "leaves", "state", "decision_ts", "arrival_ts",
+                 "exchange_leaves")
+
+    def __init__(self, order_id, symbol, side, kind, price, qty, decision_ts, arrival_ts):
+        self.order_id = order_id
+        self.symbol = symbol
+        self.side = side
+        self.kind = kind
+        self.price = price
+        self.leaves = qty
+        self.state = "in_flight"
+        self.decision_ts = decision_ts
+        self.arrival_ts = arrival_ts
+        self.exchange_leaves = qty
+
+
+def _mid(quote):
+    if quote.bid_price is None or quote.ask_price is None:
+        return None
+    return (quote.bid_price + quote.ask_price) / 2
+
+
+def _int(name, value):
+    """``value`` as a Python int; a float or another type is an error naming the argument."""
+    try:
+        return int(value.__index__())
+    except AttributeError:
+        raise TypeError(f"{name}: expected an integer, got {value!r}") from None
+
+
+class StrategyLoop:
+    """Replay order batches through ``engine`` with ``strategy`` acting on them.
+
+    Parameters
+    ----------
+    engine : Engine
+        An engine without a WAL, used only by this loop.
+    strategy : nbengine.Strategy
+    latency : Latency, optional
+    fees : Fees, optional
+    wake_every_ns : int, optional
+        ``on_wake`` at every multiple of this many ns of market time.
+    wake_on : {None, "bbo"}
+        ``"bbo"``: ``on_wake`` at every time whose events changed the best bid or ask
+        (price or quantity) of a symbol in ``strategy.symbols`` (all when None).
+    flush : callable
+        ``flush(trades, events)`` takes the int64 output rows (``state.T_*`` / ``E_*``) as
+        they accumulate, in order; they are views, valid during the call.
+    flush_rows : int
+        Output rows gathered before ``flush`` is called.
+    """
+
+    def __init__(self, engine, strategy, *, latency=None, fees=None, wake_every_ns=None, wake_on=None, flush,
+                 flush_rows=1 << 16):
+        if wake_on not in WAKE_ON:
+            raise ValueError(f"wake_on: expected one of {WAKE_ON}, got {wake_on!r}")
+        if wake_every_ns is not None and _int("wake_every_ns", wake_every_ns) <= 0:
+            raise ValueError(f"wake_every_ns: expected a positive number of ns, got {wake_every_ns}")
+        self.engine = engine
+        self.strategy = strategy
+        self.latency = latency if latency is not None else Latency()
+        self.fees = fees if fees is not None else Fees()
+        self.wake_every_ns = None if wake_every_ns is None else int(wake_every_ns)
+        symbols = getattr(strategy, "symbols", None)
+        self.symbols = None if symbols is None else sorted({_int("Strategy.symbols", s) for s in symbols})
+        watch = stepping.WATCH_NONE if wake_on is None else (
+            stepping.WATCH_ALL if self.symbols is None else stepping.WATCH_LISTED
+        )
+        self.watched = np.array(self.symbols or [], dtype=np.int64)
+        self.ctl = stepping.new_control(OWN_ACCOUNT, watch)
+        self.touched = np.zeros((TOUCHED_ROWS, 5), dtype=np.int64)
+        self.flush = flush
+        self.flush_rows = flush_rows
+        self.heap = []
+        self.tiebreak = itertools.count()
+        self.orders = {}
+        self.next_id = -1
+        self.known = _Ledger()
+        self.truth = _Ledger()
+        self.ctx = Context(self)
+        self.fills = []
+        self.updates = []
+        self.records = []
+        self.scanned_trades = 0
+        self.scanned_events = 0
+        self.last_report_ts = np.iinfo(np.int64).min
+        self.last_ts = None
+        self.sent = {"new": 0, "cancel": 0, "modify": 0}
+        self.sent_qty = 0
+        self.max_position = {}
+        self.turnover = 0
+
+    # -- what the strategy calls (through Context) ---------------------------------------
+
+    def send_new(self, symbol, side, price, qty, kind, tif):
+        symbol, side, price, qty = (_int(n, v) for n, v in
+                                    (("symbol", symbol), ("side", side), ("price", price), ("qty", qty)))
+        kind, tif = _int("kind", kind), _int("tif", tif)
+        if kind not in (LIMIT, MARKET):
+            raise ValueError(f"submit: kind must be LIMIT or MARKET (use cancel/modify), got {kind}")
+        order_id = self.next_id
+        self.next_id -= 1
+        now = self.ctx.now
+        arrival = now + self.latency.entry()
+        self.orders[order_id] = _Order(order_id, symbol, side, kind, price, qty, now, arrival)
+        self.sent["new"] += 1
+        self.sent_qty += max(qty, 0)
+        self._push(arrival, _ARRIVAL, (now, arrival, order_id, symbol, side, kind, tif, price, qty))
+        return order_id
+
+    def _own(self, order_id, what):
+        order = self.orders.get(order_id)
+        if order is None:
+            raise ValueError(f"{what}: {order_id!r} is not an order this strategy sent")
+        return order
+
+    def send_cancel(self, order_id):
+        order = self._own(order_id, "cancel")
+        now = self.ctx.now
+        self.sent["cancel"] += 1
+        self._push(now + self.latency.entry(), _ARRIVAL, (now, None, order_id, order.symbol, 0, CANCEL, 0, 0, 0))
+
+    def send_modify(self, order_id, qty, price):
+        order = self._own(order_id, "modify")
+        qty = order.leaves if qty is None else _int("qty", qty)
+        price = order.price if price is None else _int("price", price)
+        now = self.ctx.now
+        self.sent["modify"] += 1
+        self._push(now + self.latency.entry(), _ARRIVAL, (now, None, order_id, order.symbol, 0, MODIFY, 0, price, qty))
+
+    def wake_at(self, ts):
+        ts = _int("wake_at", ts)
+        if ts <= self.ctx.now:
+            raise ValueError(f"wake_at: expected a time after now ({self.ctx.now}), got {ts}")
+        self._push(ts, _WAKE, _WAKE_AT)
+
+    def own_orders(self, symbol):
+        listed = []
+        for order in self.orders.values():
+            if order.state == "done" or (symbol is not None and order.symbol != symbol):
+                continue
+            ahead = None if order.state == "in_flight" else self.engine.qty_ahead(order.symbol, order.order_id)
+            listed.append(OwnOrder(order.order_id, order.symbol, order.side, order.price, order.leaves, order.state,
+                                   ahead))
+        return listed
+
+    # -- the replay -----------------------------------------------------------------------
+
+    def run(self, batches):
+        """Replay ``batches`` (``OrderColumns``), then end; returns the strategy's summary."""
+        started = False
+        for columns in batches:
+            if columns.ts.shape[0] == 0:
+                continue
+            self._check_replayed(columns)
+            if not started:
+                started = True
+                self._start(int(columns.ts[0]))
+            self._replay(columns)
+        if started:
+            self._end()
+        return self.summary()
+
+    def _check_replayed(self, columns):
+        ts = columns.ts
+        bad = np.flatnonzero(ts[1:] < ts[:-1])
+        if bad.size or (self.last_ts is not None and ts[0] < self.last_ts):
+            at = int(bad[0]) + 1 if bad.size else 0
+            before = int(ts[at - 1]) if at else self.last_ts
+            raise ValueError(f"ts: a strategy backtest needs non-decreasing times, got {int(ts[at])} after {before}")
+        if (columns.order_id < 0).any():
+            raise ValueError(f"order_id: negative ids are the strategy's, got {int(columns.order_id.min())} in the replay")
+        if (columns.account == OWN_ACCOUNT).any():
+            raise ValueError(f"account: {OWN_ACCOUNT} is the strategy's account, found in the replay")
+        self.last_ts = int(ts[-1])
+
+    def _start(self, first_ts):
+        self.ctx.now = first_ts
+        if self.wake_every_ns is not None:
+            every = self.wake_every_ns
+            self._push(-(-first_ts // every) * every, _WAKE, _TIMER)
+        self.strategy.on_start(self.ctx)
+
+    def _replay(self, columns):
+        ctl = self.ctl
+        ctl[stepping.C_ROW] = 0
+        ctl[stepping.C_REPLAYED] = 1
+        while True:
+            ctl[stepping.C_BOUND] = self.heap[0][0] if self.heap else _NEVER
+            code = self.engine.match_until(columns, ctl, self.touched, self.watched)
+            if code == stepping.STOP_OWN:
+                self._harvest(int(columns.ts[ctl[stepping.C_ROW] - 1]), None)
+            elif code == stepping.STOP_BOUND:
+                self._step(int(ctl[stepping.C_BOUND]))
+            elif code == stepping.STOP_BBO:
+                self._step(int(ctl[stepping.C_STOP_TS]), wake=True)
+            else:
+                break
+            self._maybe_flush()
+        self._maybe_flush()
+
+    def _end(self):
+        end = self.last_ts
+        while self.heap and self.heap[0][0] <= end:
+            due = self.heap[0][0]
+            self._close_group_before(due)
+            if self.heap and self.heap[0][0] == due:
+                self._step(due)
+        self._close_group_before(_NEVER)
+        self.ctx.now = end
+        self.strategy.on_end(self.ctx)
+        rows = self.engine.output_rows()
+        if rows[1].shape[0]:
+            self.flush(*rows)
+            self._cleared()
+
+    def _close_group_before(self, ts):
+        """Close the open group if it is older than ``ts``; wake the strategy if it changed a best price."""
+        group_ts = int(self.ctl[stepping.C_GROUP_TS])
+        if group_ts != stepping.NO_GROUP and group_ts < ts and self.engine.close_group(self.ctl, self.touched):
+            self._step(group_ts, wake=True)
+
+    def _push(self, ts, kind, payload):
+        heapq.heappush(self.heap, (ts, kind, next(self.tiebreak), payload))
+
+    def _step(self, now, wake=False):
+        """Handle everything due at ``now``: arrivals, then reports, then one ``on_wake``."""
+        self.ctx.now = now
+        heap = self.heap
+        for _ in range(MAX_STEPS_AT_ONE_TIME):
+            if heap and heap[0][0] == now:
+                _, kind, _, payload = heapq.heappop(heap)
+                if kind == _ARRIVAL:
+                    self._arrive(now, payload)
+                elif kind == _REPORT:
+                    self._deliver(payload)
+                else:
+                    wake = True
+                    if payload == _TIMER:
+                        self._push(now + self.wake_every_ns, _WAKE, _TIMER)
+                continue
+            if wake and self.ctl[stepping.C_WAKE_TS] != now:
+                self.ctl[stepping.C_WAKE_TS] = now
+                wake = False
+                self._record(now)
+                self.strategy.on_wake(self.ctx)
+                continue
+            return
+        raise RuntimeError(f"the strategy handled {MAX_STEPS_AT_ONE_TIME:,} items at time {now} without time moving on")
+
+    def _arrive(self, now, payload):
+        decision_ts, _, order_id, symbol, side, kind, tif, price, qty = payload
+        columns = OrderColumns(*(
+            np.array([value], dtype=dtype)
+            for value, dtype in zip((now, order_id, symbol, side, kind, tif, price, qty, OWN_ACCOUNT),
+                                    ORDER_DTYPES.values())
+        ))
+        ctl = self.ctl
+        row, replayed = ctl[stepping.C_ROW], ctl[stepping.C_REPLAYED]
+        ctl[stepping.C_ROW] = 0
+        ctl[stepping.C_REPLAYED] = 0
+        ctl[stepping.C_BOUND] = now
+        code = self.engine.match_until(columns, ctl, self.touched, self.watched)
+        if code != stepping.STOP_INPUT:
+            raise RuntimeError(f"an own order arriving at {now} stopped the kernel with code {code}")
+        ctl[stepping.C_ROW] = row
+        ctl[stepping.C_REPLAYED] = replayed
+        self._harvest(now, (kind, decision_ts, now))
+
+    def _harvest(self, exchange_ts, request):
+        """Turn the own orders' new output rows into reports, delivered after a response latency.
+
+        ``request`` is ``(kind, decision_ts, arrival_ts)`` of an own row, None for a replayed
+        row that filled own orders.
+        """
+        trades, events = self.engine.output_rows()
+        new_trades = trades[self.scanned_trades:]
+        new_events = events[self.scanned_events:]
+        self.scanned_trades = trades.shape[0]
+        self.scanned_events = events.shape[0]
+        first, fills, last = [], [], []
+        for event in new_events[new_events[:, E_ORDER_ID] < 0]:
+            order = self.orders[int(event[E_ORDER_ID])]
+            code = int(event[E_EVENT])
+            kind, decision_ts, arrival_ts = request if request is not None else (
+                order.kind, order.decision_ts, order.arrival_ts
+            )
+            self.updates.append([order.order_id, order.symbol, _REQUESTS[kind], code, int(event[E_REASON]),
+                                 int(event[E_PRICE]), int(event[E_LEAVES]), decision_ts, arrival_ts,
+                                 int(event[E_TS])])
+            if code == MODIFIED:
+                order.exchange_leaves = int(event[E_LEAVES])
+            if code in _UPDATE_NAMES:
+                reason = int(event[E_REASON])
+                update = [int(event[E_TS]), order.order_id, order.symbol, _UPDATE_NAMES[code],
+                          REASON_NAMES[reason] if reason else None, int(event[E_PRICE]), int(event[E_LEAVES]),
+                          _REQUESTS[kind]]
+                (last if code == EXPIRED else first).append(("update", update, len(self.updates) - 1))
+            elif code == FILLED:
+                fills_index = len(self.updates) - 1
+                last.append(("filled", None, fills_index))
+        own = (new_trades[:, T_TAKER_ACCOUNT] == OWN_ACCOUNT) | (new_trades[:, T_MAKER_ACCOUNT] == OWN_ACCOUNT)
+        for trade in new_trades[own]:
+            for account, id_field, side, liquidity in (
+                (T_TAKER_ACCOUNT, T_TAKER_ID, int(trade[T_TAKER_SIDE]), "taker"),
+                (T_MAKER_ACCOUNT, T_MAKER_ID, -int(trade[T_TAKER_SIDE]), "maker"),
+            ):
+                if trade[account] != OWN_ACCOUNT:
+                    continue
+                order = self.orders[int(trade[id_field])]
+                price, qty = int(trade[T_PRICE]), int(trade[T_QTY])
+                order.exchange_leaves -= qty
+                fee = self.fees.fee(liquidity, price, qty)
+                self.truth.add(order.symbol, side, price, qty, fee)
+                position = abs(self.truth.position[order.symbol])
+                self.max_position[order.symbol] = max(self.max_position.get(order.symbol, 0), position)
+                self.turnover += price * qty
+                fill = [int(trade[T_TS]), order.order_id, order.symbol, side, price, qty, order.exchange_leaves,
+                        liquidity, fee]
+                self.fills.append(fill)
+                fills.append(("fill", fill, len(self.fills) - 1))
+        reports = first + fills + [item for item in last if item[0] == "update"]
+        filled = [item[2] for item in last if item[0] == "filled"]
+        if not reports and not filled:
+            return
+        report_ts = max(exchange_ts + self.latency.response(), self.last_report_ts)
+        self.last_report_ts = report_ts
+        for _, _, index in first + [item for item in last]:
+            self.updates[index].append(report_ts)
+        for _, fill, _ in fills:
+            fill.insert(1, report_ts)
+        self._push(report_ts, _REPORT, reports)
+
+    def _deliver(self, reports):
+        """Hand reports to the strategy, updating what it knows first."""
+        strategy, ctx = self.strategy, self.ctx
+        for what, row, _ in reports:
+            if what == "fill":
+                fill = Fill(*row)
+                order = self.orders[fill.order_id]
+                self.known.add(fill.symbol, fill.side, fill.price, fill.qty, fill.fee)
+                order.leaves = fill.leaves
+                if fill.leaves == 0:
+                    order.state = "done"
+                strategy.on_fill(ctx, fill)
+                continue
+            update = OrderUpdate(row[0], ctx.now, *row[1:])
+            order = self.orders[update.order_id]
+            if update.event == "ack":
+                order.state = "resting"
+            elif update.event == "modify":
+                order.price, order.leaves = update.price, update.leaves
+            elif update.event in ("cancel", "expire") or (update.event == "reject" and update.request == "new"):
+                order.state = "done"
+            strategy.on_order(ctx, update)
+
+    # -- outputs -------------------------------------------------------------------------
+
+    def _record(self, now):
+        """One ``strategy.parquet`` row per symbol for a wake-up at ``now``."""
+        symbols = self.symbols if self.symbols is not None else self.engine.symbols()
+        known = self.known
+        for symbol in symbols:
+            quote = self.engine.bbo(symbol)
+            self.records.append(
+                (now, symbol, quote.bid_price, quote.ask_price, known.position.get(symbol, 0),
+                 known.cash.get(symbol, 0), known.fees.get(symbol, 0.0), known.pnl(symbol, _mid(quote)))
+            )
+
+    def _maybe_flush(self):
+        trades, events = self.engine.output_rows()
+        if events.shape[0] >= self.flush_rows:
+            self.flush(trades, events)
+            self._cleared()
+
+    def _cleared(self):
+        self.engine.clear_outputs()
+        self.scanned_trades = 0
+        self.scanned_events = 0
+
+    def tables(self):
+        """``{file name: table}`` of the strategy's outputs."""
+        fills = [dict(zip(FILLS_SCHEMA.names, row)) for row in self.fills]
+        updates = [dict(zip(UPDATES_SCHEMA.names, row)) for row in self.updates]
+        records = [dict(zip(RECORDS_SCHEMA.names, row)) for row in self.records]
+        return {
+            "own_fills.parquet": pa.Table.from_pylist(fills, schema=FILLS_SCHEMA),
+            "own_orders.parquet": pa.Table.from_pylist(updates, schema=UPDATES_SCHEMA),
+            "strategy.parquet": pa.Table.from_pylist(records, schema=RECORDS_SCHEMA),
+        }
+
+    def summary(self):
+        """The ``"strategy"`` entry of ``summary.json`` (exchange truth: every fill, reported or not)."""
+        truth = self.truth
+        symbols = sorted(set(truth.position) | set(self.symbols or []))
+        pnl = {str(symbol): truth.pnl(symbol, _mid(self.engine.bbo(symbol))) for symbol in symbols}
+        filled = sum(row[6] for row in self.fills)
+        return {
+            "orders": self.sent["new"],
+            "cancels": self.sent["cancel"],
+            "modifies": self.sent["modify"],
+            "fills": len(self.fills),
+            "filled_qty": filled,
+            "fill_ratio": round(filled / self.sent_qty, 6) if self.sent_qty else None,
+            "turnover": self.turnover,
+            "position": {str(symbol): truth.position.get(symbol, 0) for symbol in symbols},
+            "max_position": {str(symbol): self.max_position.get(symbol, 0) for symbol in symbols},
+            "cash": truth.total_cash(),
+            "fees": truth.total_fees(),
+            "pnl": pnl,
+            "pnl_total": None if any(v is None for v in pnl.values()) else sum(pnl.values()),
+            "max_drawdown": self._max_drawdown(),
+        }
+
+    def _max_drawdown(self):
+        """Largest fall of the summed P&L from its running peak over the wake-up records."""
+        totals = {}
+        for ts, _, _, _, _, _, _, pnl in self.records:
+            if pnl is not None and not math.isnan(pnl):
+                totals[ts] = totals.get(ts, 0.0) + pnl
+        peak, worst = -math.inf, 0.0
+        for value in totals.values():
+            peak = max(peak, value)
+            worst = max(worst, peak - value)
+        return worst
+
+
+__all__ = ["FILLS_SCHEMA", "OWN_ACCOUNT", "RECORDS_SCHEMA", "UPDATES_SCHEMA", "WAKE_ON", "StrategyLoop"]

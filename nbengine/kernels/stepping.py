@@ -1,0 +1,247 @@
+"""Matching that stops where a strategy must act: a time bound, a best-price change, an own fill.
+
+A strategy backtest replays order flow and wakes the strategy at market times. These
+kernels match replayed rows exactly as ``match.match_batch`` does, but stop at the points
+the backtest loop (``nbengine.backtest.loop``) needs, so that what the strategy sees never
+depends on how the flow was cut into batches:
+
+- before the first row whose ``ts`` is above ``ctl[C_BOUND]`` (the next own-order arrival,
+  report or timer): every row at or below the bound is matched first;
+- at a *group* boundary (a row whose ``ts`` is above the open group's) where the best bid
+  or ask (price or quantity) of a watched book differs from before the group: the group's
+  rows are all matched, the new row is not;
+- after a replayed row that traded against an order of the strategy's account.
+
+Rows sharing one ``ts`` form one group and are never split by a stop, except by a bound
+equal to their ``ts`` (own orders arriving at that time join the group).
+
+``ctl`` is an int64[C_FIELDS] array of the ``C_*`` fields, kept across calls; ``touched``
+an int64[n, 5] scratch of the watched symbols a group touched with their best prices before
+it (symbol, bid price, bid qty, ask price, ask qty; -1 for an empty side's price); ``watched``
+the sorted symbols a best-price change is reported for (``C_WATCH`` = ``WATCH_LISTED``).
+"""
+
+import numpy as np
+
+from .._jit import kernel
+from ..state import (
+    B_BASE,
+    B_BEST_ASK,
+    B_BEST_BID,
+    B_LEVEL_OFF,
+    L_HEAD,
+    L_QTY,
+    M_INPUT_SEQ,
+    M_N_TRADES,
+    OK,
+    P_NEXT,
+    P_PRICE,
+    P_QTY,
+    T_MAKER_ACCOUNT,
+)
+from .hashindex import find_book, find_order
+from .match import process_order
+
+# ctl[]
+C_BOUND = 0
+"""Rows with ``ts`` up to this are matched."""
+C_GROUP_TS = 1
+"""``ts`` of the open group, or ``NO_GROUP``."""
+C_OWN_ACCOUNT = 2
+"""The strategy's account: a replayed row that trades against it stops the kernel."""
+C_WATCH = 3
+"""``WATCH_NONE``, ``WATCH_LISTED`` or ``WATCH_ALL``."""
+C_N_TOUCHED = 4
+"""Rows of ``touched`` in use for the open group."""
+C_WAKE_TS = 5
+"""Time of the strategy's last wake-up: a best-price change at that time wakes it no more."""
+C_STOP_TS = 6
+"""After ``STOP_BBO``: the time of the group whose best prices changed."""
+C_ROW = 7
+"""The next row to match (kept here so a grown state resumes where it stopped)."""
+C_TRADES_BEFORE = 8
+"""After ``STOP_OWN``: the trade row count before the row that stopped the kernel."""
+C_REPLAYED = 9
+"""1 when the rows are replayed flow (stop after own fills), 0 for the strategy's own rows."""
+C_FIELDS = 10
+
+NO_GROUP = np.iinfo(np.int64).min
+"""``ctl[C_GROUP_TS]`` when no group is open."""
+
+WATCH_NONE = 0
+WATCH_LISTED = 1
+WATCH_ALL = 2
+
+# return codes
+STOP_INPUT = 0
+"""Every row was matched."""
+STOP_BOUND = 1
+"""The next row's ``ts`` is above ``ctl[C_BOUND]``."""
+STOP_BBO = 2
+"""A group changed a watched best price; ``ctl[C_STOP_TS]`` is its time."""
+STOP_OWN = 3
+"""The row before ``ctl[C_ROW]`` traded against the strategy's account."""
+STOP_GROW = 4
+"""The state needs room: the status says which (``state.NEED_*``); call again once grown."""
+
+
+def new_control(own_account, watch):
+    """A fresh ``ctl`` array: no group open, no bound, nothing touched."""
+    ctl = np.zeros(C_FIELDS, dtype=np.int64)
+    ctl[C_BOUND] = np.iinfo(np.int64).max
+    ctl[C_GROUP_TS] = NO_GROUP
+    ctl[C_OWN_ACCOUNT] = own_account
+    ctl[C_WATCH] = watch
+    ctl[C_WAKE_TS] = NO_GROUP
+    return ctl
+
+
+@kernel
+def _best(st, book, field):
+    """(price, qty) of one side's best level of ``book``; (-1, 0) when that side is empty."""
+    idx = st.books[book, field]
+    if idx < 0:
+        return -1, 0
+    return st.books[book, B_BASE] + idx, st.levels[st.books[book, B_LEVEL_OFF] + idx, L_QTY]
+
+
+@kernel
+def _is_watched(ctl, watched, symbol):
+    if ctl[C_WATCH] == WATCH_ALL:
+        return True
+    if ctl[C_WATCH] == WATCH_NONE:
+        return False
+    k = np.searchsorted(watched, symbol)
+    return k < watched.shape[0] and watched[k] == symbol
+
+
+@kernel
+def _touch(st, ctl, touched, watched, symbol):
+    """Remember ``symbol``'s best prices before the open group first changes its book."""
+    if ctl[C_WATCH] == WATCH_NONE or not _is_watched(ctl, watched, symbol):
+        return
+    n = ctl[C_N_TOUCHED]
+    for k in range(n):
+        if touched[k, 0] == symbol:
+            return
+    if n == touched.shape[0]:
+        return
+    touched[n, 0] = symbol
+    touched[n, 1], touched[n, 2], touched[n, 3], touched[n, 4] = _quote(st, symbol)
+    ctl[C_N_TOUCHED] = n + 1
+
+
+@kernel
+def _quote(st, symbol):
+    """Best bid price and qty, best ask price and qty of ``symbol`` ((-1, 0) for an empty side)."""
+    book = find_book(st.book_index, st.books, symbol)
+    if book < 0:
+        return -1, 0, -1, 0
+    bid, bid_qty = _best(st, book, B_BEST_BID)
+    ask, ask_qty = _best(st, book, B_BEST_ASK)
+    return bid, bid_qty, ask, ask_qty
+
+
+@kernel
+def _group_changed(st, ctl, touched):
+    """Whether a book the open group touched shows other best prices than before it.
+
+    A full ``touched`` (more watched books in one group than its rows) counts as changed.
+    """
+    n = ctl[C_N_TOUCHED]
+    if n == touched.shape[0]:
+        return True
+    for k in range(n):
+        bid, bid_qty, ask, ask_qty = _quote(st, touched[k, 0])
+        if bid != touched[k, 1] or bid_qty != touched[k, 2] or ask != touched[k, 3] or ask_qty != touched[k, 4]:
+            return True
+    return False
+
+
+@kernel
+def close_group(st, ctl, touched):
+    """Close the open group; return whether it changed a watched best price (a wake-up is due).
+
+    A change at ``ctl[C_WAKE_TS]`` (the strategy was already woken at that time) is not
+    reported. ``ctl[C_STOP_TS]`` is set to the group's time.
+    """
+    group_ts = ctl[C_GROUP_TS]
+    changed = group_ts != NO_GROUP and group_ts != ctl[C_WAKE_TS] and _group_changed(st, ctl, touched)
+    ctl[C_STOP_TS] = group_ts
+    ctl[C_GROUP_TS] = NO_GROUP
+    ctl[C_N_TOUCHED] = 0
+    return changed
+
+
+@kernel
+def match_until(st, out, orders, ctl, touched, watched):
+    """Match ``orders`` (``state.OrderColumns``, ``ts`` non-decreasing) from ``ctl[C_ROW]`` on.
+
+    Stops as the module docstring says. Returns ``(code, status)``: a ``STOP_*`` code and,
+    for ``STOP_GROW``, the ``state.NEED_*`` status (nothing of the row was changed; call
+    again once the state or outputs are grown). ``ctl[C_ROW]`` is the next row to match.
+    Outputs are appended after the rows already in ``out`` (``meta[M_N_TRADES]``,
+    ``meta[M_N_EVENTS]``); each matched row takes one input sequence number.
+    """
+    n = orders.ts.shape[0]
+    meta = st.meta
+    trades = out.trades
+    own_account = ctl[C_OWN_ACCOUNT]
+    replayed = ctl[C_REPLAYED] == 1
+    row = ctl[C_ROW]
+    while row < n:
+        ts = orders.ts[row]
+        group_ts = ctl[C_GROUP_TS]
+        if group_ts != NO_GROUP and ts > group_ts:
+            if group_ts == ctl[C_BOUND]:
+                return STOP_BOUND, OK
+            if close_group(st, ctl, touched):
+                return STOP_BBO, OK
+            group_ts = NO_GROUP
+        if ts > ctl[C_BOUND]:
+            return STOP_BOUND, OK
+        symbol = np.int64(orders.symbol[row])
+        _touch(st, ctl, touched, watched, symbol)
+        trades_before = meta[M_N_TRADES]
+        status = process_order(
+            st, out, ts, orders.order_id[row], symbol, np.int64(orders.side[row]), np.int64(orders.kind[row]),
+            np.int64(orders.tif[row]), orders.price[row], orders.qty[row], orders.account[row],
+        )
+        if status != OK:
+            return STOP_GROW, status
+        meta[M_INPUT_SEQ] += 1
+        if group_ts == NO_GROUP:
+            ctl[C_GROUP_TS] = ts
+        row += 1
+        ctl[C_ROW] = row
+        if replayed:
+            for t in range(trades_before, meta[M_N_TRADES]):
+                if trades[t, T_MAKER_ACCOUNT] == own_account:
+                    ctl[C_TRADES_BEFORE] = trades_before
+                    return STOP_OWN, OK
+    return STOP_INPUT, OK
+
+
+@kernel
+def qty_ahead(st, symbol, order_id):
+    """Resting quantity ahead of order ``order_id`` in its level's FIFO; -1 when it does not rest."""
+    book = find_book(st.book_index, st.books, symbol)
+    if book < 0:
+        return -1
+    slot = find_order(st.order_index, st.pool, book, order_id)
+    if slot < 0:
+        return -1
+    pool = st.pool
+    idx = pool[slot, P_PRICE] - st.books[book, B_BASE]
+    ahead = 0
+    other = st.levels[st.books[book, B_LEVEL_OFF] + idx, L_HEAD]
+    while other != slot:
+        ahead += pool[other, P_QTY]
+        other = pool[other, P_NEXT]
+    return ahead
+
+
+__all__ = [
+    "C_FIELDS", "NO_GROUP", "STOP_BBO", "STOP_BOUND", "STOP_GROW", "STOP_INPUT", "STOP_OWN", "WATCH_ALL",
+    "WATCH_LISTED", "WATCH_NONE", "close_group", "match_until", "new_control", "qty_ahead",
+]
