@@ -7,7 +7,6 @@ import pytest
 import nbengine
 from nbengine import BUY, LIMIT, MARKET, SELL
 from nbengine.display import engine_html
-from nbengine.strategy import BookView
 
 
 class _Cells(HTMLParser):
@@ -151,7 +150,6 @@ def test_engine_and_book_view_html_list_every_book():
     assert cells.rows[1] == ["0", "7", "99", "102", "3", "3"]
     assert cells.rows[2] == ["3", "2", "40", "—", "—", "—"]
     assert "3 books, 9 resting orders" in eng._repr_html_()
-    assert "BookView (account -1)" in BookView(eng, -1)._repr_html_()
 
 
 @pytest.mark.parametrize("title", ["<script>alert(1)</script>", "a & b"])

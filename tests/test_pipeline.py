@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from nbengine.pipeline import WriteBehind, WriteNow, prefetch
+from nbengine.backtest.pipeline import WriteBehind, WriteNow, prefetch
 
 
 def test_prefetch_yields_every_item_in_order():

@@ -18,7 +18,7 @@ import nbengine
 from nbengine.cli import main
 from nbengine.generate import standard_mix, to_table
 from nbengine.parquet_input import count_rows_by_symbol
-from nbengine.scaleout import ATTEMPT_PREFIX, WORKER_ENVIRON, balance_partitions, dask_client
+from nbengine.backtest.scaleout import ATTEMPT_PREFIX, WORKER_ENVIRON, balance_partitions, dask_client
 from nbengine.schema import EVENTS_SCHEMA, TRADES_SCHEMA
 
 from .conftest import assert_columns_equal

@@ -1,70 +1,298 @@
-"""The strategy hook: own orders merged by timestamp, queued as the reference book queues them."""
+"""Strategy backtests: results independent of batching, wake-ups, latency, fees, queue position."""
+
+import json
 
 import numpy as np
-import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
-from nbengine.backtest import backtest
+import nbengine
+from nbengine import BUY, CANCEL, IOC, LIMIT, SELL
+from nbengine.backtest import loop as strategy_loop
+from nbengine.backtest.examples import MidQuoter, QueueJoiner
 from nbengine.generate import standard_mix, to_table
 from nbengine.reference import ReferenceBook
-from nbengine.schema import TRADES_SCHEMA
-from nbengine.strategy import QuoteAroundMid, as_columns, merge_orders, own_fill_summary
 
-from .conftest import JIT_DISABLED, assert_columns_equal
+from .conftest import JIT_DISABLED
 
-
-class Recording(QuoteAroundMid):
-    """The example quoter, keeping every order it returned."""
-
-    def __init__(self, **options):
-        super().__init__(**options)
-        self.returned = []
-
-    def on_batch(self, result, book):
-        orders = super().on_batch(result, book)
-        if orders is not None:
-            self.returned.append(orders)
-        return orders
+OUTPUTS = ("trades.parquet", "events.parquet", "own_fills.parquet", "own_orders.parquet", "strategy.parquet")
 
 
-def test_own_orders_get_the_queue_position_the_reference_gives_them(tmp_path):
-    n = 1500 if JIT_DISABLED else 6000
-    flow = standard_mix(n, seed=21, spread_ticks=8)
-    pq.write_table(to_table(flow), tmp_path / "flow.parquet")
-    strategy = Recording(half_spread=1, size=3)
-    summary = backtest(tmp_path / "flow.parquet", tmp_path / "out", batch_rows=250, strategy=strategy, quiet=True)
+def _write(tmp_path, columns, name="flow.parquet"):
+    flow = {k: np.asarray(v) for k, v in columns.items()}
+    n = len(flow["ts"])
+    for name_, default in (("symbol", 0), ("tif", 0), ("price", 0), ("qty", 0), ("side", 0), ("account", 0)):
+        flow.setdefault(name_, np.full(n, default))
+    path = tmp_path / name
+    pq.write_table(to_table(nbengine.prepare(flow)._asdict()), path)
+    return path
 
-    own = {name: np.concatenate([o[name] for o in strategy.returned]) for name in strategy.returned[0]}
-    merged = merge_orders(as_columns(flow), own)
+
+def _run(path, out, strategy, **options):
+    options.setdefault("quiet", True)
+    summary = nbengine.backtest(path, out, strategy=strategy, **options)
+    return summary, {name: pq.read_table(out / name) for name in OUTPUTS}
+
+
+class Recorder(nbengine.Strategy):
+    """Records every call: (method, ctx.now, payload)."""
+
+    def __init__(self, symbols=None, plan=None):
+        self.symbols = symbols
+        self.calls = []
+        self.plan = plan or {}
+
+    def on_start(self, ctx):
+        self.calls.append(("start", ctx.now, None))
+        for ts in sorted(self.plan):
+            ctx.wake_at(ts)
+
+    def on_wake(self, ctx):
+        self.calls.append(("wake", ctx.now, ctx.bbo(0)))
+        action = self.plan.get(ctx.now)
+        if action is not None:
+            action(ctx)
+
+    def on_fill(self, ctx, fill):
+        self.calls.append(("fill", ctx.now, fill))
+
+    def on_order(self, ctx, update):
+        self.calls.append(("order", ctx.now, update))
+
+    def on_end(self, ctx):
+        self.calls.append(("end", ctx.now, None))
+
+    def of(self, kind):
+        return [(now, payload) for what, now, payload in self.calls if what == kind]
+
+
+@pytest.fixture(scope="module")
+def mixed_flow(tmp_path_factory):
+    n = 700 if JIT_DISABLED else 4000
+    flow = standard_mix(n, seed=7, symbols=2, spread_ticks=6)
+    flow["ts"] = np.repeat(np.arange(0, n, 2) * 1000, 2)[:n]  # pairs of rows share a timestamp
+    path = tmp_path_factory.mktemp("mixed") / "flow.parquet"
+    pq.write_table(to_table(flow), path)
+    return path
+
+
+@pytest.mark.parametrize(
+    "make, options",
+    [
+        (lambda: MidQuoter(symbol=0, half_spread=1, size=3, max_position=9), {"wake_on": "bbo"}),
+        (lambda: QueueJoiner(symbol=1, size=2, max_ahead=6), {"wake_every_ns": 5000,
+                                                               "latency": nbengine.Latency(1500, 700)}),
+    ],
+    ids=["mid-quoter-bbo", "queue-joiner-timer-latency"],
+)
+def test_every_output_is_the_same_for_every_batch_size(mixed_flow, tmp_path, make, options):
+    sizes = (7, 1000, 65536) if JIT_DISABLED else (1, 7, 1000, 65536)
+    runs = []
+    for rows in sizes:
+        latency = options.get("latency")
+        run_options = {**options, "latency": latency and nbengine.Latency(latency.entry_ns, latency.response_ns)}
+        summary, tables = _run(mixed_flow, tmp_path / str(rows), make(), batch_rows=rows, **run_options)
+        written = json.loads((tmp_path / str(rows) / "summary.json").read_text())
+        for timing in ("wall_seconds", "compile_or_cache_load_seconds", "orders_per_second"):
+            written.pop(timing)
+        runs.append((rows, written, tables))
+    first_rows, first_summary, first_tables = runs[0]
+    assert first_summary["strategy"]["fills"] > 0 and first_summary["strategy"]["orders"] > 10
+    for rows, summary, tables in runs[1:]:
+        assert summary == first_summary, f"summary differs between batch_rows {first_rows} and {rows}"
+        for name in OUTPUTS:
+            assert tables[name].equals(first_tables[name]), f"{name} differs between batch_rows {first_rows} and {rows}"
+        metadata = pq.ParquetFile(tmp_path / str(rows) / "events.parquet").metadata
+        assert metadata.num_row_groups == pq.ParquetFile(tmp_path / str(first_rows) / "events.parquet").metadata.num_row_groups
+
+
+def _bbo_after_each_time(path):
+    """Times whose events changed symbol 0's BBO, by submitting each group of equal ts through Engine.submit."""
+    table = pq.read_table(path)
+    ts = table.column("ts").to_numpy()
+    engine = nbengine.Engine()
+    changes = []
+    starts = np.flatnonzero(np.r_[True, ts[1:] != ts[:-1]])
+    for start, end in zip(starts, [*starts[1:], ts.size]):
+        before = engine.bbo(0)
+        engine.submit(table.slice(start, end - start))
+        if engine.bbo(0) != before:
+            changes.append(int(ts[start]))
+    return changes
+
+
+def test_bbo_wakes_at_every_time_that_changed_the_best_prices_and_only_then(mixed_flow, tmp_path):
+    recorder = Recorder(symbols=[0])
+    _run(mixed_flow, tmp_path / "out", recorder, wake_on="bbo", batch_rows=333)
+    woken = [now for now, _ in recorder.of("wake")]
+    assert woken == _bbo_after_each_time(mixed_flow)
+    engine = nbengine.Engine()
+    table = pq.read_table(mixed_flow)
+    ts = table.column("ts").to_numpy()
+    for now, seen in recorder.of("wake")[:50]:
+        rows = int(np.searchsorted(ts, now, side="right"))
+        engine = nbengine.Engine()
+        engine.submit(table.slice(0, rows))
+        assert seen == engine.bbo(0), f"wake at {now} saw {seen}, the book after every event <= {now} is {engine.bbo(0)}"
+
+
+def test_timer_wakes_fall_on_multiples_within_the_replay(tmp_path):
+    path = _write(tmp_path, {"ts": [1_500, 2_000, 9_999], "order_id": [1, 2, 3], "kind": [LIMIT] * 3,
+                             "side": [BUY, SELL, BUY], "price": [99, 101, 98], "qty": [1, 1, 1]})
+    recorder = Recorder()
+    _run(path, tmp_path / "out", recorder, wake_every_ns=2_000)
+    assert [now for now, _ in recorder.of("wake")] == [2_000, 4_000, 6_000, 8_000]
+    assert recorder.calls[0][:2] == ("start", 1_500) and recorder.calls[-1][:2] == ("end", 9_999)
+    assert recorder.of("wake")[0][1] == nbengine.BBO(99, 1, 101, 1)
+
+
+def _latency_flow(tmp_path):
+    """Asks: 100x5 (id 1) at 0, 101x5 (id 2) at 10; id 1 cancelled at 20; 100x5 (id 3) added at 25."""
+    return _write(tmp_path, {
+        "ts": [0, 10, 20, 25, 100], "order_id": [1, 2, 1, 3, 4], "kind": [LIMIT, LIMIT, CANCEL, LIMIT, LIMIT],
+        "side": [SELL, SELL, 0, SELL, BUY], "price": [100, 101, 0, 100, 90], "qty": [5, 5, 0, 5, 1],
+    })
+
+
+@pytest.mark.parametrize("entry, maker, price", [(3, 1, 100), (5, 2, 101), (7, 2, 101), (10, 3, 100)])
+def test_an_order_takes_the_book_as_it_is_when_it_arrives(tmp_path, entry, maker, price):
+    """Sent at 15 with entry latency L: misses what was cancelled in (15, 15+L], takes what was added there."""
+    path = _latency_flow(tmp_path)
+    recorder = Recorder(plan={15: lambda ctx: ctx.submit(0, BUY, 101, 5, tif=IOC)})
+    summary, tables = _run(path, tmp_path / "out", recorder, latency=nbengine.Latency(entry_ns=entry))
+    fills = tables["own_fills.parquet"].to_pylist()
+    own_trades = [t for t in tables["trades.parquet"].to_pylist() if t["taker_order_id"] < 0]
+    assert [t["maker_order_id"] for t in own_trades] == [maker]
+    assert [(f["ts"], f["price"], f["qty"], f["liquidity"]) for f in fills] == [(15 + entry, price, 5, "taker")]
+    assert summary["strategy"]["position"] == {"0": 5}
+
+
+def test_reports_reach_the_strategy_after_the_response_latency(tmp_path):
+    path = _latency_flow(tmp_path)
+    recorder = Recorder(plan={15: lambda ctx: ctx.submit(0, BUY, 100, 5)})
+    _run(path, tmp_path / "out", recorder, latency=nbengine.Latency(entry_ns=10, response_ns=7))
+    (ack_now, ack), = recorder.of("order")
+    (fill_now, fill), = recorder.of("fill")
+    assert (ack.event, ack.ts, ack_now) == ("ack", 25, 32)
+    assert (fill.ts, fill.report_ts, fill_now, fill.liquidity, fill.leaves) == (25, 32, 32, "taker", 0)
+
+
+def test_own_orders_are_in_flight_until_acked_and_then_show_their_queue_position(tmp_path):
+    """A bid joins the back of 100 behind 7 lots; replayed cancels ahead and adds behind move it as the reference says."""
+    flow = {
+        "ts": [0, 1, 50, 60, 70, 80], "order_id": [1, 2, 3, 1, 4, 5],
+        "kind": [LIMIT, LIMIT, LIMIT, CANCEL, LIMIT, LIMIT], "side": [BUY, BUY, BUY, 0, BUY, SELL],
+        "price": [100, 100, 100, 0, 100, 100], "qty": [3, 4, 6, 0, 2, 4],
+    }
+    path = _write(tmp_path, flow)
+    seen = {}
+
+    def send(ctx):
+        seen["sent"] = ctx.submit(0, BUY, 100, 5)
+        seen["at_send"] = ctx.own_orders(0)
+
+    plan = {10: send}
+    for t in (40, 55, 65, 75, 80):
+        plan[t] = lambda ctx, t=t: seen.setdefault(t, ctx.own_orders(0))
+    recorder = Recorder(plan=plan)
+    _run(path, tmp_path / "out", recorder, latency=nbengine.Latency(entry_ns=30, response_ns=5))
+    assert [o.state for o in seen["at_send"]] == ["in_flight"] and seen["at_send"][0].qty_ahead is None
+    # The reference book with the own order placed at its arrival (40, after the replayed rows <= 40).
     reference = ReferenceBook()
-    trades, _ = reference.submit(merged)
-    assert_columns_equal(trades, pq.read_table(tmp_path / "out" / "trades.parquet").to_pydict(), "trades")
-    assert summary["state_hash"] == reference.state_hash()
+    own = {"ts": [40], "order_id": [seen["sent"]], "kind": [LIMIT], "side": [BUY], "price": [100], "qty": [5],
+           "account": [strategy_loop.OWN_ACCOUNT]}
+    rows = [{k: v[i] for k, v in flow.items()} for i in range(6)]
+    merged = rows[:2] + [{k: v[0] for k, v in own.items()}] + rows[2:]
+    expected = {}
+    for i, row in enumerate(merged):
+        reference.submit({k: [row.get(k, 0)] for k in ("ts", "order_id", "kind", "side", "price", "qty", "account")})
+        for t in (40, 55, 65, 75, 80):
+            if row["ts"] <= t and (i + 1 == len(merged) or merged[i + 1]["ts"] > t):
+                book = reference.orders(0)
+                ahead = 0
+                for oid, qty, price in zip(book["order_id"], book["qty"], book["price"]):
+                    if oid == seen["sent"]:
+                        expected[t] = ahead
+                        break
+                    if price == 100:
+                        ahead += qty
+                else:
+                    expected[t] = None
+    assert seen[40][0].state == "in_flight"
+    for t in (55, 65, 75):
+        assert seen[t][0].state == "resting" and seen[t][0].qty_ahead == expected[t], t
+    assert expected[55] == 7 and expected[65] == 4
+    # At 80 the replayed sell takes 4 lots ahead of it (id 2), nothing of ours.
+    assert seen[80][0].qty_ahead == expected[80] == 0
 
-    own_rows = [i for i in range(len(trades["seq"])) if -1 in (trades["taker_account"][i], trades["maker_account"][i])]
-    expected_own = {name: [values[i] for i in own_rows] for name, values in trades.items()}
-    assert_columns_equal(expected_own, pq.read_table(tmp_path / "out" / "own_fills.parquet").to_pydict(), "own fills")
-    assert summary["strategy"]["orders"] == len(own["ts"])
-    assert summary["strategy"]["fills"] == len(own_rows) > 0
+
+def test_fees_and_pnl_against_hand_computed_cases(tmp_path):
+    """Buy 5 @ 100 taking (fee 0.5/lot), sell 5 @ 102 resting (rebate 0.2/lot): cash +10, fees 1.5, P&L 8.5."""
+    path = _write(tmp_path, {
+        "ts": [0, 1, 30, 40], "order_id": [1, 2, 3, 4], "kind": [LIMIT] * 4, "side": [SELL, BUY, BUY, SELL],
+        "price": [100, 90, 102, 104], "qty": [5, 1, 5, 1],
+    })
+    recorder = Recorder(plan={10: lambda ctx: (ctx.submit(0, BUY, 100, 5), ctx.submit(0, SELL, 102, 5))})
+    summary, tables = _run(path, tmp_path / "out", recorder, fees=nbengine.Fees(maker=-0.2, taker=0.5))
+    fills = tables["own_fills.parquet"].to_pylist()
+    assert [(f["side"], f["price"], f["qty"], f["liquidity"], f["fee"]) for f in fills] == [
+        (BUY, 100, 5, "taker", 2.5), (SELL, 102, 5, "maker", -1.0)]
+    s = summary["strategy"]
+    assert (s["cash"], s["fees"], s["position"], s["pnl"]["0"]) == (10, 1.5, {"0": 0}, 8.5)
+    assert s["fills"] == 2 and s["fill_ratio"] == 1.0 and s["turnover"] == 1010
+    bps = _run(path, tmp_path / "bps", Recorder(plan={10: lambda ctx: (ctx.submit(0, BUY, 100, 5),
+                                                                      ctx.submit(0, SELL, 102, 5))}),
+               fees=nbengine.Fees(maker=-1, taker=2, per="bps"))[0]["strategy"]
+    assert bps["fees"] == pytest.approx(500 * 2 / 1e4 - 510 * 1 / 1e4)
 
 
-def test_merge_places_own_orders_after_replayed_rows_of_equal_time():
-    replayed = as_columns({"ts": [10, 20, 20, 30], "order_id": [1, 2, 3, 4], "kind": [0, 0, 0, 0]})
-    own = as_columns({"ts": [20, 5, 40, 20], "order_id": [7, 8, 9, 6], "kind": [0, 0, 0, 0]})
-    merged = merge_orders(replayed, own)
-    assert merged["order_id"].tolist() == [8, 1, 2, 3, 7, 6, 4, 9]
-    assert merged["ts"].tolist() == sorted(merged["ts"].tolist())
+def test_own_orders_arriving_together_match_in_the_order_sent(tmp_path):
+    path = _write(tmp_path, {"ts": [0, 50], "order_id": [1, 2], "kind": [LIMIT, LIMIT], "side": [SELL, BUY],
+                             "price": [100, 90], "qty": [3, 1]})
+    recorder = Recorder(plan={10: lambda ctx: [ctx.submit(0, BUY, 100, 2) for _ in range(3)]})
+    _, tables = _run(path, tmp_path / "out", recorder)
+    assert [(f["order_id"], f["qty"]) for f in tables["own_fills.parquet"].to_pylist()] == [(-1, 2), (-2, 1)]
 
 
-def test_fill_summary_marks_inventory_to_the_mid():
-    fills = pa.Table.from_pydict(
-        {
-            "seq": [0, 1], "ts": [1, 2], "symbol": [0, 0], "price": [100, 104], "qty": [3, 1],
-            "taker_order_id": [9, 5], "maker_order_id": [5, 9], "taker_side": [1, 1],
-            "taker_account": [-1, 0], "maker_account": [0, -1],
-        },
-        schema=TRADES_SCHEMA,
-    )
-    summary = own_fill_summary(fills, -1, mark_price=102)
-    assert summary == {"fills": 2, "volume": 4, "inventory": 2, "cash": -300 + 104, "mark_price": 102,
-                       "pnl": -300 + 104 + 2 * 102}
+def test_replayed_ids_and_accounts_of_the_strategy_and_falling_times_are_refused(tmp_path):
+    for columns, message in (
+        ({"ts": [0, 1], "order_id": [1, -5]}, "order_id: negative ids"),
+        ({"ts": [0, 1], "order_id": [1, 2], "account": [0, -1]}, "account: -1"),
+        ({"ts": [5, 1], "order_id": [1, 2]}, "ts: a strategy backtest needs non-decreasing times, got 1 after 5"),
+    ):
+        path = _write(tmp_path, {**columns, "kind": [LIMIT, LIMIT], "side": [BUY, BUY], "price": [1, 1], "qty": [1, 1]})
+        with pytest.raises(ValueError, match=message):
+            nbengine.backtest(path, tmp_path / "out", strategy=Recorder(), quiet=True)
+
+
+def test_a_strategy_answering_itself_forever_at_one_time_is_stopped(tmp_path, monkeypatch):
+    monkeypatch.setattr(strategy_loop, "MAX_STEPS_AT_ONE_TIME", 200)
+
+    class Echo(nbengine.Strategy):
+        def on_start(self, ctx):
+            ctx.submit(0, BUY, 1, 1)
+
+        def on_order(self, ctx, update):
+            ctx.submit(0, BUY, 1, 1)
+
+    path = _write(tmp_path, {"ts": [0, 1], "order_id": [1, 2], "kind": [LIMIT, LIMIT], "side": [SELL, SELL],
+                             "price": [10, 11], "qty": [1, 1]})
+    with pytest.raises(RuntimeError, match="without time moving on"):
+        nbengine.backtest(path, tmp_path / "out", strategy=Echo(), quiet=True)
+
+
+def test_strategy_options_are_checked(tmp_path):
+    path = _latency_flow(tmp_path)
+    for options, message in (
+        ({"wake_on": "trades"}, "wake_on: expected one of"),
+        ({"wake_every_ns": 0}, "wake_every_ns: expected a positive"),
+        ({"impact": "partial"}, "impact: expected one of"),
+        ({"wal_dir": tmp_path / "wal"}, "wal_dir: a strategy backtest keeps no WAL"),
+        ({"batch_rows": 0}, "batch_rows: expected an integer >= 1"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            nbengine.backtest(path, tmp_path / "out", strategy=Recorder(), quiet=True, **options)
+    with pytest.raises(ValueError, match="Latency: entry_ns must be >= 0"):
+        nbengine.Latency(entry_ns=-1)
+    with pytest.raises(ValueError, match="Fees: per must be one of"):
+        nbengine.Fees(per="share")

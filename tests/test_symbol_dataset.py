@@ -7,10 +7,10 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
-from nbengine import symbol_dataset
+from nbengine.backtest import symbol_dataset
 from nbengine.backtest import WRITER_OPTIONS
 from nbengine.schema import EVENTS_SCHEMA
-from nbengine.symbol_dataset import SYMBOL_PARTITIONING, SymbolDataset
+from nbengine.backtest.symbol_dataset import SYMBOL_PARTITIONING, SymbolDataset
 
 OPTIONS = {**WRITER_OPTIONS, "compression": "snappy"}
 
