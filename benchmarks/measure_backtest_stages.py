@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 
 import nbengine
 from nbengine import results
-from nbengine.backtest import WRITER_OPTIONS
+from nbengine.backtest.run import WRITER_OPTIONS
 from nbengine.parquet_input import parquet_batches
 from nbengine.schema import EVENTS_SCHEMA, TRADES_SCHEMA
 

@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from nbengine.backtest import symbol_dataset
-from nbengine.backtest import WRITER_OPTIONS
+from nbengine.backtest.run import WRITER_OPTIONS
 from nbengine.schema import EVENTS_SCHEMA
 from nbengine.backtest.symbol_dataset import SYMBOL_PARTITIONING, SymbolDataset
 
