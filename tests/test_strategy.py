@@ -296,3 +296,14 @@ def test_strategy_options_are_checked(tmp_path):
         nbengine.Latency(entry_ns=-1)
     with pytest.raises(ValueError, match="Fees: per must be one of"):
         nbengine.Fees(per="share")
+
+
+def test_the_example_of_docs_strategy_md_runs(tmp_path, monkeypatch, capsys):
+    root = __import__("pathlib").Path(__file__).resolve().parents[1]
+    text = (root / "docs" / "strategy.md").read_text()
+    code = text.split("```python\n", 1)[1].split("```", 1)[0]
+    monkeypatch.chdir(root)
+    code = code.replace('"io/out/quoter"', repr(str(tmp_path / "quoter")))
+    exec(compile(code, "docs/strategy.md", "exec"), {})
+    printed = capsys.readouterr().out
+    assert "'orders':" in printed and "fill" in printed
