@@ -22,6 +22,7 @@ import operator
 
 import numpy as np
 
+from ._jit import kernel
 from .codes import BUY, CANCEL, FOK, GTC, IOC, LIMIT, MARKET, MODIFY, POST_ONLY, SELL
 from .state import ORDER_DTYPES
 
@@ -31,7 +32,16 @@ COLUMNS = ORDER_DTYPES
 """Column names in output order, mapped to their numpy dtypes."""
 
 START_TS = 1_704_205_800_000_000_000
-"""Default first timestamp: 2024-01-02 14:30:00 UTC in nanoseconds."""
+"""Default start of the session: 2024-01-02 09:30:00 New York time (14:30:00 UTC), in ns
+since the Unix epoch; the opening time of the US equity markets on the first trading day
+of 2024."""
+
+SESSION_NS = 23_400_000_000_000
+"""A US equity trading session, 09:30 to 16:00: 6.5 hours in ns."""
+
+LIVE_TARGET_CHUNK = 512
+"""With ``live_targets``, rows are matched by an ``Engine`` in chunks of this many rows;
+a CANCEL or MODIFY picks its target among the orders resting after the previous chunk."""
 
 MAX_TS_GAP_NS = 1_000
 """Gaps between consecutive timestamps are uniform in ``0 .. MAX_TS_GAP_NS`` ns."""
@@ -58,6 +68,9 @@ _STREAM_QTY = 5
 _STREAM_ACCOUNT = 6
 _STREAM_TS = 7
 _STREAM_TARGET = 8
+_STREAM_ARRIVAL = 9
+_STREAM_LIVE_TARGET = 10
+_STREAM_PASSIVE = 11
 
 
 def standard_mix(
@@ -73,6 +86,10 @@ def standard_mix(
     accounts=1,
     first_id=1,
     start_ts=START_TS,
+    duration=None,
+    rate=None,
+    live_targets=False,
+    passive=0.0,
 ):
     """The standard order flow: limits around a random-walk mid, cancels, markets.
 
@@ -116,8 +133,27 @@ def standard_mix(
         Order id of the first new order; new orders (LIMIT and MARKET rows) take
         consecutive ids from here in row order.
     start_ts : int, default START_TS
-        Timestamp of the first row in ns; later rows follow with gaps of
-        ``0 .. MAX_TS_GAP_NS`` ns.
+        Start of the flow in ns since the epoch. Without ``duration`` or ``rate`` the
+        first row is at ``start_ts`` and later rows follow with gaps of
+        ``0 .. MAX_TS_GAP_NS`` ns (so 1 M rows span about 0.5 s).
+    duration : int, optional
+        Market time the flow spans, in ns (``SESSION_NS`` is a 6.5-hour session). Rows
+        arrive as a Poisson process conditioned on ``n`` arrivals in
+        ``[start_ts, start_ts + duration)``: their times are the sorted uniform order
+        statistics of that interval, drawn as normalised exponential spacings.
+    rate : float, optional
+        Mean arrival rate in rows per second of market time: rows arrive as a Poisson
+        process (independent exponential gaps of mean ``1e9 / rate`` ns, rounded to the
+        ns) after ``start_ts``. At most one of ``duration`` and ``rate``.
+    live_targets : bool, default False
+        When True, each CANCEL or MODIFY names an order that is resting when it is
+        drawn: the flow is matched by an ``Engine`` (default settings, ``stp="none"``) in
+        chunks of ``LIVE_TARGET_CHUNK`` rows, and a CANCEL or MODIFY picks its target
+        uniformly among the orders of its symbol resting after the previous chunk that
+        no earlier row of its chunk targets. Only an order filled within that chunk
+        before the row can make it an ``UNKNOWN_ID``. A CANCEL carries the resting
+        order's current ``price`` and remaining ``qty``. When False, targets are drawn
+        among every earlier LIMIT, filled or not (see above).
 
     Returns
     -------
@@ -125,18 +161,28 @@ def standard_mix(
         The columns of ``COLUMNS``, each of length ``n``. CANCEL and MODIFY rows carry
         the target's ``order_id``, ``side`` and ``account``; a CANCEL also carries the
         target's ``price`` and ``qty``. A CANCEL or MODIFY drawn before its symbol has
-        any LIMIT becomes a LIMIT GTC, so every target is an earlier LIMIT row.
+        any LIMIT (with ``live_targets``: any resting order it may target) becomes a
+        LIMIT GTC, so every target is an earlier LIMIT row.
 
     Raises
     ------
     ValueError
-        If an argument is out of range, or ``modify + fok + post_only > 0.6``.
+        If an argument is out of range, ``modify + fok + post_only > 0.6``, or both
+        ``duration`` and ``rate`` are given.
 
     Notes
     -----
     ``modify``, ``fok`` and ``post_only`` only take rows from the LIMIT GTC share; with
-    all three at 0 the output is the same as it has always been for version
-    ``GENERATOR_VERSION``.
+    all three at 0 and ``duration``, ``rate`` and ``live_targets`` at their defaults the
+    output is the same as it has always been for version ``GENERATOR_VERSION``.
+    ``duration``, ``rate`` and ``live_targets`` change only the timestamps, and which
+    rows are CANCEL / MODIFY targets (with the ids and copied columns that follow).
+
+    Timestamps of ``duration`` and ``rate`` come from ``numpy.log1p`` on doubles and are
+    rounded to whole ns, so a last-bit difference between two platforms' ``log1p``
+    changes a timestamp only if it falls on a rounding boundary (odds around 1e-11 a
+    row). With ``duration`` the flow of ``m < n`` rows is not a prefix of the flow of
+    ``n`` rows (the times are spread over the same span); with ``rate`` it is.
 
     Examples
     --------
@@ -149,7 +195,7 @@ def standard_mix(
     array([1, 1, 2, 3, 2, 4, 5, 6])
     """
     carved = {"modify": modify, "fok": fok, "post_only": post_only}
-    for name, share in carved.items():
+    for name, share in {**carved, "passive": passive}.items():
         if not 0.0 <= share <= 1.0:
             raise ValueError(f"{name} must be a share in [0, 1], got {share!r}")
     gtc_share = STANDARD_SHARES["limit"] - sum(carved.values())
@@ -177,6 +223,10 @@ def standard_mix(
         accounts=accounts,
         first_id=first_id,
         start_ts=start_ts,
+        duration=duration,
+        rate=rate,
+        live_targets=live_targets,
+        passive=passive,
     )
 
 
@@ -360,7 +410,10 @@ def to_table(columns):
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
-def _flow(n, *, seed, symbols, mid, spread_ticks, mix, accounts, first_id, start_ts):
+def _flow(
+    n, *, seed, symbols, mid, spread_ticks, mix, accounts, first_id, start_ts, duration, rate, live_targets,
+    passive,
+):
     """Build a mixed flow from ``(kind, tif, share)`` rows; see `standard_mix`."""
     n = _check_int("n", n, low=0)
     seed = _check_int("seed", seed, low=0)
@@ -370,6 +423,15 @@ def _flow(n, *, seed, symbols, mid, spread_ticks, mix, accounts, first_id, start
     accounts = _check_int("accounts", accounts, low=1, high=2**31)
     first_id = _check_int("first_id", first_id, low=-(2**62), high=2**62)
     start_ts = _check_int("start_ts", start_ts, low=0, high=2**62)
+    if duration is not None and rate is not None:
+        raise ValueError(f"give duration or rate, not both (got duration={duration!r}, rate={rate!r})")
+    if duration is not None:
+        duration = _check_int("duration", duration, low=1, high=2**62 - start_ts)
+        ts = _poisson_in_span(seed, n, start_ts, duration)
+    elif rate is not None:
+        ts = _poisson_at_rate(seed, n, start_ts, _check_rate(rate))
+    else:
+        ts = _timestamps(seed, n, start_ts)
 
     mix_kinds = np.array([kind for kind, _, _ in mix], dtype=np.int8)
     mix_tifs = np.array([tif for _, tif, _ in mix], dtype=np.int8)
@@ -382,18 +444,13 @@ def _flow(n, *, seed, symbols, mid, spread_ticks, mix, accounts, first_id, start
     symbol = _uniform_int(seed, _STREAM_SYMBOL, n, 0, symbols - 1).astype(np.int32)
     groups = _SymbolGroups(symbol)
 
-    targeted = (kind == CANCEL) | (kind == MODIFY)
-    orphaned = targeted & (groups.running_count(kind == LIMIT) == 0)
-    kind[orphaned] = LIMIT
-    tif[orphaned] = GTC
-    targeted &= ~orphaned
-    is_limit = kind == LIMIT
-    is_new = is_limit | (kind == MARKET)
-
     side = _sides(seed, n)
     mid_now = mid + groups.running_sum(_unit_steps(seed, n))
     offset = _uniform_int(seed, _STREAM_PRICE, n, -spread_ticks, spread_ticks)
-    price = np.where(tif == POST_ONLY, mid_now - side * (1 + np.abs(offset)), mid_now + offset)
+    behind_mid = tif == POST_ONLY
+    if passive:
+        behind_mid |= (kind == LIMIT) & (tif == GTC) & (_uniform(seed, _STREAM_PASSIVE, n) < passive)
+    price = np.where(behind_mid, mid_now - side * (1 + np.abs(offset)), mid_now + offset)
     price = np.maximum(price, 1)
     price[kind == MARKET] = 0
     qty = _uniform_int(seed, _STREAM_QTY, n, 1, MAX_QTY)
@@ -401,6 +458,20 @@ def _flow(n, *, seed, symbols, mid, spread_ticks, mix, accounts, first_id, start
         account = np.zeros(n, dtype=np.int64)
     else:
         account = _uniform_int(seed, _STREAM_ACCOUNT, n, 1, accounts)
+    if live_targets:
+        return _with_live_targets(
+            seed, symbols, first_id,
+            _columns(ts=ts, order_id=np.zeros(n), symbol=symbol, side=side, kind=kind, tif=tif,
+                     price=price, qty=qty, account=account),
+        )
+
+    targeted = (kind == CANCEL) | (kind == MODIFY)
+    orphaned = targeted & (groups.running_count(kind == LIMIT) == 0)
+    kind[orphaned] = LIMIT
+    tif[orphaned] = GTC
+    targeted &= ~orphaned
+    is_limit = kind == LIMIT
+    is_new = is_limit | (kind == MARKET)
 
     order_id = first_id - 1 + np.cumsum(is_new, dtype=np.int64)
 
@@ -415,7 +486,7 @@ def _flow(n, *, seed, symbols, mid, spread_ticks, mix, accounts, first_id, start
     qty[cancel_rows] = qty[cancel_targets]
 
     return _columns(
-        ts=_timestamps(seed, n, start_ts),
+        ts=ts,
         order_id=order_id,
         symbol=symbol,
         side=side,
@@ -425,6 +496,103 @@ def _flow(n, *, seed, symbols, mid, spread_ticks, mix, accounts, first_id, start
         qty=qty,
         account=account,
     )
+
+
+def _with_live_targets(seed, symbols, first_id, flow):
+    """Re-aim ``flow``'s CANCEL and MODIFY rows at resting orders; assign order ids.
+
+    ``flow`` holds every column but ``order_id`` as drawn for ``standard_mix``: a CANCEL
+    or MODIFY row's ``price`` and ``qty`` are those of a LIMIT, its ``side`` and
+    ``account`` are placeholders. Chunk by chunk, the rows are matched by an ``Engine``;
+    each CANCEL or MODIFY of a chunk takes a distinct order of its symbol resting after
+    the previous chunk (uniformly, sequentially without replacement), and becomes a
+    LIMIT GTC when none is left. Modified in place and returned.
+    """
+    from .engine import Engine  # the engine imports pyarrow; plain generators need not
+
+    n = len(flow["ts"])
+    kind, tif, symbol = flow["kind"], flow["tif"], flow["symbol"]
+    order_id, side, price, qty, account = (flow[c] for c in ("order_id", "side", "price", "qty", "account"))
+    draws = _raw(seed, _STREAM_LIVE_TARGET, n)
+    engine = Engine()
+    next_id = first_id
+    pick = np.empty(LIVE_TARGET_CHUNK, dtype=np.int64)
+    for start in range(0, n, LIVE_TARGET_CHUNK):
+        rows = slice(start, min(n, start + LIVE_TARGET_CHUNK))
+        resting = engine.orders()
+        pool = {c: resting.column(c).to_numpy() for c in ("symbol", "order_id", "side", "price", "qty", "account")}
+        by_id = np.lexsort((pool["order_id"], pool["symbol"]))
+        pool = {c: values[by_id] for c, values in pool.items()}
+        wanted = np.arange(symbols, dtype=pool["symbol"].dtype)
+        first = np.searchsorted(pool["symbol"], wanted, side="left").astype(np.int64)
+        count = np.searchsorted(pool["symbol"], wanted, side="right") - first
+        chunk_pick = pick[: rows.stop - rows.start]
+        perm = np.arange(len(by_id), dtype=np.int64)
+        used = np.zeros(symbols, dtype=np.int64)
+        _pick_live_targets(kind[rows], symbol[rows], draws[rows], first, count, perm, used, chunk_pick)
+
+        chunk_kind, chunk_tif = kind[rows], tif[rows]
+        orphaned = ((chunk_kind == CANCEL) | (chunk_kind == MODIFY)) & (chunk_pick < 0)
+        chunk_kind[orphaned] = LIMIT
+        chunk_tif[orphaned] = GTC
+        is_new = (chunk_kind == LIMIT) | (chunk_kind == MARKET)
+        ids = next_id - 1 + np.cumsum(is_new, dtype=np.int64)
+        next_id = int(ids[-1]) + 1
+        aimed = np.flatnonzero(chunk_pick >= 0)
+        target = chunk_pick[aimed]
+        ids[aimed] = pool["order_id"][target]
+        order_id[rows] = ids
+        for column, values in ((side, pool["side"]), (account, pool["account"])):
+            column[rows][aimed] = values[target]
+        cancels = aimed[chunk_kind[aimed] == CANCEL]
+        cancel_targets = chunk_pick[cancels]
+        price[rows][cancels] = pool["price"][cancel_targets]
+        qty[rows][cancels] = pool["qty"][cancel_targets]
+        engine.submit({c: values[rows] for c, values in flow.items()})
+    return flow
+
+
+@kernel
+def _pick_live_targets(kind, symbol, draws, first, count, perm, used, pick):
+    """Choose a distinct resting order for each CANCEL / MODIFY row of one chunk.
+
+    Parameters
+    ----------
+    kind, symbol, draws : numpy.ndarray
+        One value per row of the chunk: int8 kind, int32 symbol (in ``0 .. len(first)
+        - 1``), raw uint64 draw.
+    first, count : numpy.ndarray of int64
+        The pool (resting orders sorted by symbol, then order id) holds symbol ``s``'s
+        orders at ``first[s] .. first[s] + count[s] - 1``.
+    perm : numpy.ndarray of int64
+        Scratch, ``arange`` of the pool's length on entry; permuted in place.
+    used : numpy.ndarray of int64
+        Scratch, zeros, one per symbol: orders of the symbol taken so far.
+    pick : numpy.ndarray of int64
+        Output, one per row: the pool index of the row's target, or -1 (not a CANCEL or
+        MODIFY, or no order of its symbol left to target).
+
+    Notes
+    -----
+    A partial Fisher-Yates shuffle per symbol, so row ``j``'s target is uniform among
+    the orders of its symbol that earlier rows of the chunk did not take. The draw is
+    scaled as ``_scale`` does (top 32 bits, multiply-shift).
+    """
+    for row in range(kind.shape[0]):
+        pick[row] = -1
+        if kind[row] != CANCEL and kind[row] != MODIFY:
+            continue
+        s = symbol[row]
+        left = count[s] - used[s]
+        if left <= 0:
+            continue
+        top = draws[row] >> np.uint64(32)
+        offset = np.int64((top * np.uint64(left)) >> np.uint64(32))
+        here = first[s] + used[s]
+        there = here + offset
+        perm[here], perm[there] = perm[there], perm[here]
+        pick[row] = perm[here]
+        used[s] += 1
 
 
 class _SymbolGroups:
@@ -571,6 +739,42 @@ def _unit_steps(seed, size):
     """``size`` random-walk steps of +1 or -1 tick, as int64."""
     top_bit = _raw(seed, _STREAM_WALK, size) >> np.uint64(63)
     return 2 * top_bit.astype(np.int64) - 1
+
+
+def _check_rate(rate):
+    """``rate`` as a positive finite float, or TypeError / ValueError."""
+    try:
+        value = float(rate)
+    except (TypeError, ValueError):
+        raise TypeError(f"rate must be a number, got {type(rate).__name__}") from None
+    if not (value > 0.0 and np.isfinite(value)):
+        raise ValueError(f"rate must be a positive number of rows per second, got {rate!r}")
+    return value
+
+
+def _exponentials(seed, size):
+    """``size`` float64 draws of the standard exponential distribution (inverse CDF)."""
+    return -np.log1p(-_uniform(seed, _STREAM_ARRIVAL, size))
+
+
+def _poisson_in_span(seed, size, start_ts, duration):
+    """Poisson arrival times of ``size`` rows conditioned to fall in ``[start_ts, start_ts + duration)``.
+
+    Given their number, the arrivals of a Poisson process on an interval are uniform
+    order statistics; those are the partial sums of ``size + 1`` exponentials divided by
+    their total. Floored to the ns, so non-decreasing and below ``start_ts + duration``.
+    """
+    sums = np.cumsum(_exponentials(seed, size + 1))
+    fraction = sums[:size] / sums[size]
+    return start_ts + np.floor(fraction * duration).astype(np.int64)
+
+
+def _poisson_at_rate(seed, size, start_ts, rate):
+    """Poisson arrival times after ``start_ts`` at ``rate`` rows per second: exponential gaps rounded to the ns."""
+    gaps = np.rint(_exponentials(seed, size) * (1e9 / rate))
+    if size and start_ts + float(np.sum(gaps)) >= 2.0**62:
+        raise ValueError(f"rate {rate!r} is too low for {size} rows: their times pass 2**62 ns")
+    return start_ts + np.cumsum(gaps.astype(np.int64))
 
 
 def _timestamps(seed, size, start_ts):
