@@ -26,6 +26,24 @@ from ._jit import kernel
 from .codes import BUY, CANCEL, FOK, GTC, IOC, LIMIT, MARKET, MODIFY, POST_ONLY, SELL
 from .state import ORDER_DTYPES
 
+__all__ = [
+    "CANCEL_HEAVY_MAX_DELAY",
+    "CANCEL_HEAVY_SHARES",
+    "COLUMNS",
+    "GENERATOR_VERSION",
+    "LIVE_TARGET_CHUNK",
+    "MAX_QTY",
+    "MAX_TS_GAP_NS",
+    "SESSION_NS",
+    "STANDARD_SHARES",
+    "START_TS",
+    "cancel_heavy",
+    "deep_book",
+    "session_mix",
+    "standard_mix",
+    "to_table",
+]
+
 GENERATOR_VERSION = 1
 
 COLUMNS = ORDER_DTYPES
@@ -145,6 +163,13 @@ def standard_mix(
         Mean arrival rate in rows per second of market time: rows arrive as a Poisson
         process (independent exponential gaps of mean ``1e9 / rate`` ns, rounded to the
         ns) after ``start_ts``. At most one of ``duration`` and ``rate``.
+    passive : float, default 0.0
+        Share of the LIMIT GTC rows priced behind the mid on their own side, 1 to
+        ``spread_ticks + 1`` ticks away (as POST_ONLY rows are), so that they rest
+        unless the book has moved through the mid; the others are priced in the band
+        around the mid as above, where half of them cross it. Real books are mostly
+        passive orders: with ``passive`` near 0 and ``live_targets`` the cancels empty
+        the books.
     live_targets : bool, default False
         When True, each CANCEL or MODIFY names an order that is resting when it is
         drawn: the flow is matched by an ``Engine`` (default settings, ``stp="none"``) in
@@ -167,7 +192,8 @@ def standard_mix(
     Raises
     ------
     ValueError
-        If an argument is out of range, ``modify + fok + post_only > 0.6``, or both
+        If an argument is out of range (the shares, ``passive`` included, must be in
+        [0, 1]), ``modify + fok + post_only > 0.6``, or both
         ``duration`` and ``rate`` are given.
 
     Notes
@@ -176,7 +202,8 @@ def standard_mix(
     all three at 0 and ``duration``, ``rate`` and ``live_targets`` at their defaults the
     output is the same as it has always been for version ``GENERATOR_VERSION``.
     ``duration``, ``rate`` and ``live_targets`` change only the timestamps, and which
-    rows are CANCEL / MODIFY targets (with the ids and copied columns that follow).
+    rows are CANCEL / MODIFY targets (with the ids and copied columns that follow);
+    ``passive`` changes only prices of LIMIT GTC rows.
 
     Timestamps of ``duration`` and ``rate`` come from ``numpy.log1p`` on doubles and are
     rounded to whole ns, so a last-bit difference between two platforms' ``log1p``
@@ -227,6 +254,85 @@ def standard_mix(
         rate=rate,
         live_targets=live_targets,
         passive=passive,
+    )
+
+
+def session_mix(
+    n,
+    *,
+    seed=0,
+    symbols=4,
+    duration=SESSION_NS,
+    rate=None,
+    start_ts=START_TS,
+    modify=0.05,
+    fok=0.02,
+    post_only=0.03,
+    passive=0.8,
+    accounts=4,
+    first_id=1,
+):
+    """A realistic session: `standard_mix` with Poisson arrivals, live targets, passive limits.
+
+    What ``nbengine generate`` writes (its options have these defaults). ``standard_mix``
+    with ``live_targets=True``: every CANCEL and MODIFY names an order resting at the
+    time, so that matched by an ``Engine`` with default settings about 1 % of the rows
+    are rejected ``UNKNOWN_ID`` (an order filled in the same 512-row chunk before its
+    cancel); rows arrive as a Poisson process over ``duration`` ns of market time (or at
+    ``rate`` rows a second), from 09:30 New York time on 2024-01-02 by default.
+
+    Parameters
+    ----------
+    n : int
+        Number of rows.
+    seed : int, default 0
+        Non-negative seed; the same arguments always give the same arrays.
+    symbols : int, default 4
+        Books ``0 .. symbols - 1``; rows are spread uniformly over them.
+    duration : int, default SESSION_NS
+        Market time the rows span, in ns (6.5 hours by default); ignored when ``rate``
+        is given.
+    rate : float, optional
+        Rows per second of market time instead of a fixed ``duration``.
+    start_ts : int, default START_TS
+        Start of the session in ns since the epoch.
+    modify, fok, post_only, passive : float
+        Shares as in `standard_mix` (defaults 0.05, 0.02, 0.03 and 0.8).
+    accounts : int, default 4
+        New orders draw their account from ``1 .. accounts``.
+    first_id : int, default 1
+        Order id of the first new order.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        The columns of ``COLUMNS``, each of length ``n``.
+
+    Examples
+    --------
+    >>> flow = session_mix(10_000, seed=1, duration=60 * 10**9)
+    >>> bool(flow["ts"][-1] - START_TS < 60 * 10**9)
+    True
+    >>> from nbengine import Engine
+    >>> from nbengine.codes import UNKNOWN_ID
+    >>> reasons = Engine().submit(flow).events.column("reason").to_numpy()
+    >>> bool(np.sum(reasons == UNKNOWN_ID) / len(flow["ts"]) < 0.02)
+    True
+    """
+    return standard_mix(
+        n,
+        seed=seed,
+        symbols=symbols,
+        modify=modify,
+        fok=fok,
+        post_only=post_only,
+        passive=passive,
+        accounts=accounts,
+        first_id=first_id,
+        start_ts=start_ts,
+        duration=None if rate is not None else duration,
+        rate=rate,
+        live_targets=True,
     )
 
 
@@ -503,10 +609,10 @@ def _with_live_targets(seed, symbols, first_id, flow):
 
     ``flow`` holds every column but ``order_id`` as drawn for ``standard_mix``: a CANCEL
     or MODIFY row's ``price`` and ``qty`` are those of a LIMIT, its ``side`` and
-    ``account`` are placeholders. Chunk by chunk, the rows are matched by an ``Engine``;
-    each CANCEL or MODIFY of a chunk takes a distinct order of its symbol resting after
-    the previous chunk (uniformly, sequentially without replacement), and becomes a
-    LIMIT GTC when none is left. Modified in place and returned.
+    ``account`` placeholders. Chunk by chunk, the rows are matched by an ``Engine``;
+    `_pick_live_targets` gives each CANCEL or MODIFY of a chunk a distinct order of its
+    symbol resting after the previous chunk that the chunk's earlier rows cannot fill,
+    and a row with none to take becomes a LIMIT GTC. Modified in place and returned.
     """
     from .engine import Engine  # the engine imports pyarrow; plain generators need not
 
@@ -516,83 +622,156 @@ def _with_live_targets(seed, symbols, first_id, flow):
     draws = _raw(seed, _STREAM_LIVE_TARGET, n)
     engine = Engine()
     next_id = first_id
-    pick = np.empty(LIVE_TARGET_CHUNK, dtype=np.int64)
+    wanted = np.arange(symbols, dtype=np.int32)
     for start in range(0, n, LIVE_TARGET_CHUNK):
         rows = slice(start, min(n, start + LIVE_TARGET_CHUNK))
         resting = engine.orders()
-        pool = {c: resting.column(c).to_numpy() for c in ("symbol", "order_id", "side", "price", "qty", "account")}
+        pool = {c: resting.column(c).to_numpy() for c in ("symbol", "side", "order_id", "price", "qty", "account")}
+        # Orders come by book, bids best first, then asks best first, FIFO within a price:
+        # cumulative qty within each (symbol, side) is the qty at or ahead of each order.
+        running = np.cumsum(pool["qty"])
+        starts_group = np.ones(len(running), dtype=bool)
+        starts_group[1:] = (pool["symbol"][1:] != pool["symbol"][:-1]) | (pool["side"][1:] != pool["side"][:-1])
+        group_start = np.flatnonzero(starts_group)
+        before_group = (running - pool["qty"])[group_start]
+        pool["depth"] = running - before_group[np.cumsum(starts_group) - 1]
+        best = np.zeros(2 * symbols, dtype=np.int64)  # best bid of s at 2 s, best ask at 2 s + 1
+        best[2 * pool["symbol"][group_start] + (pool["side"][group_start] == SELL)] = pool["price"][group_start]
         by_id = np.lexsort((pool["order_id"], pool["symbol"]))
         pool = {c: values[by_id] for c, values in pool.items()}
-        wanted = np.arange(symbols, dtype=pool["symbol"].dtype)
         first = np.searchsorted(pool["symbol"], wanted, side="left").astype(np.int64)
         count = np.searchsorted(pool["symbol"], wanted, side="right") - first
-        chunk_pick = pick[: rows.stop - rows.start]
-        perm = np.arange(len(by_id), dtype=np.int64)
-        used = np.zeros(symbols, dtype=np.int64)
-        _pick_live_targets(kind[rows], symbol[rows], draws[rows], first, count, perm, used, chunk_pick)
 
         chunk_kind, chunk_tif = kind[rows], tif[rows]
-        orphaned = ((chunk_kind == CANCEL) | (chunk_kind == MODIFY)) & (chunk_pick < 0)
+        pick = np.empty(rows.stop - rows.start, dtype=np.int64)
+        _pick_live_targets(
+            (chunk_kind, chunk_tif, symbol[rows], side[rows], price[rows], qty[rows], draws[rows]),
+            (first, count, pool["side"], pool["price"], pool["qty"], pool["depth"], best),
+            np.arange(len(by_id), dtype=np.int64),
+            np.zeros(5 * symbols, dtype=np.int64),
+            pick,
+        )
+
+        orphaned = ((chunk_kind == CANCEL) | (chunk_kind == MODIFY)) & (pick < 0)
         chunk_kind[orphaned] = LIMIT
         chunk_tif[orphaned] = GTC
         is_new = (chunk_kind == LIMIT) | (chunk_kind == MARKET)
         ids = next_id - 1 + np.cumsum(is_new, dtype=np.int64)
         next_id = int(ids[-1]) + 1
-        aimed = np.flatnonzero(chunk_pick >= 0)
-        target = chunk_pick[aimed]
+        aimed = np.flatnonzero(pick >= 0)
+        target = pick[aimed]
         ids[aimed] = pool["order_id"][target]
         order_id[rows] = ids
-        for column, values in ((side, pool["side"]), (account, pool["account"])):
-            column[rows][aimed] = values[target]
+        side[rows][aimed] = pool["side"][target]
+        account[rows][aimed] = pool["account"][target]
         cancels = aimed[chunk_kind[aimed] == CANCEL]
-        cancel_targets = chunk_pick[cancels]
-        price[rows][cancels] = pool["price"][cancel_targets]
-        qty[rows][cancels] = pool["qty"][cancel_targets]
+        price[rows][cancels] = pool["price"][pick[cancels]]
+        qty[rows][cancels] = pool["qty"][pick[cancels]]
         engine.submit({c: values[rows] for c, values in flow.items()})
     return flow
 
 
+_PICK_TRIES = 16
+"""Uniform draws a CANCEL / MODIFY makes among its symbol's remaining orders before it
+scans them in order for one it may take."""
+
+
 @kernel
-def _pick_live_targets(kind, symbol, draws, first, count, perm, used, pick):
-    """Choose a distinct resting order for each CANCEL / MODIFY row of one chunk.
+def _pick_live_targets(chunk, pool, perm, used, pick):
+    """Choose a distinct, unfillable resting order for each CANCEL / MODIFY row of one chunk.
 
     Parameters
     ----------
-    kind, symbol, draws : numpy.ndarray
-        One value per row of the chunk: int8 kind, int32 symbol (in ``0 .. len(first)
-        - 1``), raw uint64 draw.
-    first, count : numpy.ndarray of int64
-        The pool (resting orders sorted by symbol, then order id) holds symbol ``s``'s
-        orders at ``first[s] .. first[s] + count[s] - 1``.
+    chunk : tuple of numpy.ndarray
+        ``(kind, tif, symbol, side, price, qty, draws)``, one value per row of the
+        chunk as drawn (a CANCEL / MODIFY row's ``side`` is a placeholder; its
+        ``price`` and ``qty`` are a MODIFY's new ones, or a LIMIT's should it find no
+        target); ``symbol`` in ``0 .. len(first) - 1``; ``draws`` raw uint64.
+    pool : tuple of numpy.ndarray
+        ``(first, count, side, price, qty, depth, best)``. The orders resting before
+        the chunk, sorted by symbol then order id: symbol ``s``'s are at ``first[s] ..
+        first[s] + count[s] - 1``; ``depth`` is the qty resting at or ahead of each
+        order in its book side's priority order (its own qty included); ``best`` holds
+        the best bid of symbol ``s`` at ``2 s`` and its best ask at ``2 s + 1``.
     perm : numpy.ndarray of int64
-        Scratch, ``arange`` of the pool's length on entry; permuted in place.
+        Scratch, ``arange`` of the pool's length; permuted in place.
     used : numpy.ndarray of int64
-        Scratch, zeros, one per symbol: orders of the symbol taken so far.
+        Scratch, ``5 * len(first)`` zeros. For symbol ``s``: orders taken so far at
+        ``5 s``; their qty from the bids at ``5 s + 1`` and from the asks at ``5 s + 2``;
+        the qty of earlier rows that can trade with the bids resting before the chunk at
+        ``5 s + 3``, with the asks at ``5 s + 4``.
     pick : numpy.ndarray of int64
         Output, one per row: the pool index of the row's target, or -1 (not a CANCEL or
-        MODIFY, or no order of its symbol left to target).
+        MODIFY, or no order of its symbol it may take).
 
     Notes
     -----
-    A partial Fisher-Yates shuffle per symbol, so row ``j``'s target is uniform among
-    the orders of its symbol that earlier rows of the chunk did not take. The draw is
-    scaled as ``_scale`` does (top 32 bits, multiply-shift).
+    Row ``r`` may take an order that no earlier row of the chunk took and that no earlier
+    row can fill: the qty of the chunk's earlier rows that could trade with it or with
+    an order ahead of it (opposite side; a MARKET, or a LIMIT other than POST_ONLY or a
+    MODIFY priced to reach the best price of its side before the chunk) must stay below
+    its ``depth`` minus the qty the chunk already took from its side (as if every taken
+    order had been ahead of it). Orders the chunk adds only ever go ahead of it or
+    elsewhere, so such an order still rests when row ``r`` arrives and the engine
+    (``stp="none"``) accepts the CANCEL or MODIFY. The row tries up to
+    ``_PICK_TRIES`` uniform draws among its symbol's orders not yet taken (a partial
+    Fisher-Yates shuffle of ``perm`` per symbol; draws after the first come from
+    SplitMix64), then takes the first it may in ``perm`` order.
     """
+    kind, tif, symbol, side, price, qty, draws = chunk
+    first, count, pool_side, pool_qty, pool_depth, best = pool[0], pool[1], pool[2], pool[4], pool[5], pool[6]
     for row in range(kind.shape[0]):
         pick[row] = -1
-        if kind[row] != CANCEL and kind[row] != MODIFY:
-            continue
         s = symbol[row]
-        left = count[s] - used[s]
-        if left <= 0:
-            continue
-        top = draws[row] >> np.uint64(32)
-        offset = np.int64((top * np.uint64(left)) >> np.uint64(32))
-        here = first[s] + used[s]
-        there = here + offset
-        perm[here], perm[there] = perm[there], perm[here]
-        pick[row] = perm[here]
-        used[s] += 1
+        k = kind[row]
+        row_side = side[row]
+        if k == CANCEL or k == MODIFY:
+            left = count[s] - used[5 * s]
+            here = first[s] + used[5 * s]
+            draw = draws[row]
+            found = -1
+            for attempt in range(_PICK_TRIES + left if left > 0 else 0):
+                if attempt < _PICK_TRIES:
+                    offset = np.int64(((draw >> np.uint64(32)) * np.uint64(left)) >> np.uint64(32))
+                    draw = _splitmix64(draw)
+                else:
+                    offset = attempt - _PICK_TRIES
+                order = perm[here + offset]
+                book_side = 0 if pool_side[order] == BUY else 1
+                if used[5 * s + 1 + book_side] + used[5 * s + 3 + book_side] < pool_depth[order]:
+                    found = here + offset
+                    break
+            if found < 0:
+                k = LIMIT  # no order to take: the row becomes a LIMIT GTC as drawn
+            else:
+                perm[here], perm[found] = perm[found], perm[here]
+                order = perm[here]
+                pick[row] = order
+                used[5 * s] += 1
+                used[5 * s + 1 + (0 if pool_side[order] == BUY else 1)] += pool_qty[order]
+                if k == CANCEL:
+                    continue
+                row_side = pool_side[order]
+        # Whether this row can trade with the opposite side's orders resting before the chunk.
+        if k == MARKET:
+            reaches = True
+        elif k == LIMIT and tif[row] == POST_ONLY:
+            reaches = False
+        elif row_side == BUY:
+            reaches = price[row] >= best[2 * s + 1]
+        else:
+            reaches = price[row] <= best[2 * s]
+        if reaches:
+            used[5 * s + 3 + (1 if row_side == BUY else 0)] += qty[row]
+
+
+@kernel
+def _splitmix64(state):
+    """The next raw uint64 of a SplitMix64 sequence from ``state`` (Vigna's mixer)."""
+    z = state + np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
 
 
 class _SymbolGroups:
