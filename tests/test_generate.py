@@ -580,7 +580,7 @@ def test_cli_generate_help_gives_every_default(capsys):
     assert "``" not in text and ":func:" not in text
     blocks, current = {}, None
     for line in text[text.index("options:"):].splitlines()[1:]:
-        if line.strip().startswith("--"):
+        if line.startswith("  --"):  # an option; wrapped help lines are indented further
             current = line.split()[0]
             blocks[current] = ""
         if current is not None:
