@@ -7,16 +7,75 @@ import sys
 from .codes import STP_MODES
 
 
+_DURATION_UNITS = {"ns": 1, "us": 10**3, "ms": 10**6, "s": 10**9, "min": 60 * 10**9, "h": 3600 * 10**9}
+
+
+def _duration(text):
+    """``"6.5h"``, ``"30min"``, ``"90s"``, ``"250ms"`` or plain ns ``"1000"`` → int ns."""
+    from decimal import Decimal, InvalidOperation
+
+    number, unit = text.strip(), "ns"
+    for name in sorted(_DURATION_UNITS, key=len, reverse=True):
+        if number.endswith(name):
+            number, unit = number[: -len(name)].strip(), name
+            break
+    try:
+        ns = Decimal(number) * _DURATION_UNITS[unit]
+    except InvalidOperation:
+        raise argparse.ArgumentTypeError(
+            f"expected a duration such as 6.5h, 30min, 90s, 250ms or a number of ns, got {text!r}"
+        ) from None
+    if not ns.is_finite() or ns < 1 or ns != ns.to_integral_value():
+        raise argparse.ArgumentTypeError(f"expected a positive whole number of ns, got {text!r}")
+    return int(ns)
+
+
+def _start_time(text):
+    """ns since the epoch, or an ISO 8601 time (UTC unless it has an offset) → int ns."""
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    import datetime as dt
+
+    try:
+        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected ns since the epoch or an ISO 8601 time, got {text!r}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.timezone.utc)
+    epoch = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+    delta = moment - epoch
+    return (delta.days * 86_400 + delta.seconds) * 10**9 + delta.microseconds * 1_000
+
+
 def _generate(args):
     import pyarrow.parquet as pq
 
-    from .generate import standard_mix, to_table
+    from .generate import session_mix, to_table
 
-    columns = standard_mix(
-        args.orders, seed=args.seed, symbols=args.symbols, modify=0.05, fok=0.02, post_only=0.03, accounts=4
-    )
+    if args.rate is not None and not args.rate > 0:
+        raise SystemExit(f"nbengine generate: --rate expects a positive number of orders per second, got {args.rate}")
+    try:
+        columns = session_mix(
+            args.orders,
+            seed=args.seed,
+            symbols=args.symbols,
+            duration=args.duration,
+            rate=args.rate,
+            start_ts=args.start,
+            modify=args.modify,
+            fok=args.fok,
+            post_only=args.post_only,
+            passive=args.passive,
+            accounts=args.accounts,
+        )
+    except (TypeError, ValueError) as error:
+        raise SystemExit(f"nbengine generate: {error}") from None
     pq.write_table(to_table(columns), args.out, row_group_size=args.row_group)
-    print(f"wrote {args.orders} orders over {args.symbols} symbols (seed {args.seed}) to {args.out}")
+    ts = columns["ts"]
+    span = f"{(int(ts[-1]) - int(ts[0])) / 1e9:,.1f} s of market time" if len(ts) else "no time"
+    print(f"wrote {args.orders:,} orders over {args.symbols} symbols (seed {args.seed}, {span}) to {args.out}")
 
 
 def _column_map(pairs):
@@ -206,12 +265,46 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="nbengine", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    gen = commands.add_parser("generate", help="write a seeded synthetic order flow as Parquet")
-    gen.add_argument("--orders", type=int, default=100_000)
-    gen.add_argument("--symbols", type=int, default=4)
-    gen.add_argument("--seed", type=int, default=0)
-    gen.add_argument("--row-group", type=int, default=65536, help="rows per Parquet row group")
-    gen.add_argument("--out", required=True, help="output .parquet path")
+    from .generate import START_TS
+
+    gen = commands.add_parser(
+        "generate",
+        help="write a seeded synthetic order flow as Parquet",
+        description="Write a seeded synthetic order flow (nbengine.generate.session_mix) as Parquet: limits "
+        "around a random-walk mid, cancels and modifies of orders that are resting when they arrive, market "
+        "orders, IOC, FOK and post-only limits, arriving as a Poisson process over a trading session. The same "
+        "options and seed always give the same file.",
+    )
+    gen.add_argument("--orders", type=int, default=100_000, help="number of rows (default %(default)s)")
+    gen.add_argument("--symbols", type=int, default=4,
+                     help="books 0 .. SYMBOLS-1; rows are spread uniformly over them (default %(default)s)")
+    gen.add_argument("--seed", type=int, default=0,
+                     help="non-negative random seed; the same seed gives the same bytes (default %(default)s)")
+    timing = gen.add_mutually_exclusive_group()
+    timing.add_argument("--duration", type=_duration, default="6.5h", metavar="TIME",
+                        help="market time the orders span, as Poisson arrivals: a number with a unit ns, us, ms, "
+                             "s, min or h (6.5h, 30min, 90s), or a plain number of ns (default 6.5h, a US equity "
+                             "session 09:30-16:00)")
+    timing.add_argument("--rate", type=float, default=None, metavar="PER_SECOND",
+                        help="orders per second of market time instead of --duration: Poisson arrivals at this "
+                             "mean rate, so the span is ORDERS / RATE seconds on average (default: use --duration)")
+    gen.add_argument("--start", type=_start_time, default=START_TS, metavar="TIME",
+                     help="time of the session's open, as ns since the Unix epoch or an ISO 8601 time (UTC "
+                          "unless it has an offset) (default %(default)s = 2024-01-02T14:30:00Z, 09:30 in New York)")
+    gen.add_argument("--modify", type=float, default=0.05,
+                     help="share of rows that are MODIFY of a resting order (default %(default)s)")
+    gen.add_argument("--fok", type=float, default=0.02,
+                     help="share of rows that are fill-or-kill limits (default %(default)s)")
+    gen.add_argument("--post-only", type=float, default=0.03,
+                     help="share of rows that are post-only limits (default %(default)s)")
+    gen.add_argument("--passive", type=float, default=0.8,
+                     help="share of the GTC limits priced behind the mid, which rest; the others are priced "
+                          "within 50 ticks either side of the mid, so half of them cross (default %(default)s)")
+    gen.add_argument("--accounts", type=int, default=4,
+                     help="new orders draw their account from 1 .. ACCOUNTS (default %(default)s)")
+    gen.add_argument("--row-group", type=int, default=65536,
+                     help="rows per Parquet row group (default %(default)s)")
+    gen.add_argument("--out", required=True, help="output .parquet path (required)")
     gen.set_defaults(run=_generate)
 
     bt = commands.add_parser("backtest", help="match Parquet order files, write trades/events/summary")

@@ -22,8 +22,27 @@ import operator
 
 import numpy as np
 
+from ._jit import kernel
 from .codes import BUY, CANCEL, FOK, GTC, IOC, LIMIT, MARKET, MODIFY, POST_ONLY, SELL
 from .state import ORDER_DTYPES
+
+__all__ = [
+    "CANCEL_HEAVY_MAX_DELAY",
+    "CANCEL_HEAVY_SHARES",
+    "COLUMNS",
+    "GENERATOR_VERSION",
+    "LIVE_TARGET_CHUNK",
+    "MAX_QTY",
+    "MAX_TS_GAP_NS",
+    "SESSION_NS",
+    "STANDARD_SHARES",
+    "START_TS",
+    "cancel_heavy",
+    "deep_book",
+    "session_mix",
+    "standard_mix",
+    "to_table",
+]
 
 GENERATOR_VERSION = 1
 
@@ -31,7 +50,16 @@ COLUMNS = ORDER_DTYPES
 """Column names in output order, mapped to their numpy dtypes."""
 
 START_TS = 1_704_205_800_000_000_000
-"""Default first timestamp: 2024-01-02 14:30:00 UTC in nanoseconds."""
+"""Default start of the session: 2024-01-02 09:30:00 New York time (14:30:00 UTC), in ns
+since the Unix epoch; the opening time of the US equity markets on the first trading day
+of 2024."""
+
+SESSION_NS = 23_400_000_000_000
+"""A US equity trading session, 09:30 to 16:00: 6.5 hours in ns."""
+
+LIVE_TARGET_CHUNK = 512
+"""With ``live_targets``, rows are matched by an ``Engine`` in chunks of this many rows;
+a CANCEL or MODIFY picks its target among the orders resting after the previous chunk."""
 
 MAX_TS_GAP_NS = 1_000
 """Gaps between consecutive timestamps are uniform in ``0 .. MAX_TS_GAP_NS`` ns."""
@@ -58,6 +86,9 @@ _STREAM_QTY = 5
 _STREAM_ACCOUNT = 6
 _STREAM_TS = 7
 _STREAM_TARGET = 8
+_STREAM_ARRIVAL = 9
+_STREAM_LIVE_TARGET = 10
+_STREAM_PASSIVE = 11
 
 
 def standard_mix(
@@ -73,6 +104,10 @@ def standard_mix(
     accounts=1,
     first_id=1,
     start_ts=START_TS,
+    duration=None,
+    rate=None,
+    live_targets=False,
+    passive=0.0,
 ):
     """The standard order flow: limits around a random-walk mid, cancels, markets.
 
@@ -116,8 +151,34 @@ def standard_mix(
         Order id of the first new order; new orders (LIMIT and MARKET rows) take
         consecutive ids from here in row order.
     start_ts : int, default START_TS
-        Timestamp of the first row in ns; later rows follow with gaps of
-        ``0 .. MAX_TS_GAP_NS`` ns.
+        Start of the flow in ns since the epoch. Without ``duration`` or ``rate`` the
+        first row is at ``start_ts`` and later rows follow with gaps of
+        ``0 .. MAX_TS_GAP_NS`` ns (so 1 M rows span about 0.5 s).
+    duration : int, optional
+        Market time the flow spans, in ns (``SESSION_NS`` is a 6.5-hour session). Rows
+        arrive as a Poisson process conditioned on ``n`` arrivals in
+        ``[start_ts, start_ts + duration)``: their times are the sorted uniform order
+        statistics of that interval, drawn as normalised exponential spacings.
+    rate : float, optional
+        Mean arrival rate in rows per second of market time: rows arrive as a Poisson
+        process (independent exponential gaps of mean ``1e9 / rate`` ns, rounded to the
+        ns) after ``start_ts``. At most one of ``duration`` and ``rate``.
+    passive : float, default 0.0
+        Share of the LIMIT GTC rows priced behind the mid on their own side, 1 to
+        ``spread_ticks + 1`` ticks away (as POST_ONLY rows are), so that they rest
+        unless the book has moved through the mid; the others are priced in the band
+        around the mid as above, where half of them cross it. Real books are mostly
+        passive orders: with ``passive`` near 0 and ``live_targets`` the cancels empty
+        the books.
+    live_targets : bool, default False
+        When True, each CANCEL or MODIFY names an order that is resting when it is
+        drawn: the flow is matched by an ``Engine`` (default settings, ``stp="none"``) in
+        chunks of ``LIVE_TARGET_CHUNK`` rows, and a CANCEL or MODIFY picks its target
+        uniformly among the orders of its symbol resting after the previous chunk that
+        no earlier row of its chunk targets. Only an order filled within that chunk
+        before the row can make it an ``UNKNOWN_ID``. A CANCEL carries the resting
+        order's current ``price`` and remaining ``qty``. When False, targets are drawn
+        among every earlier LIMIT, filled or not (see above).
 
     Returns
     -------
@@ -125,18 +186,30 @@ def standard_mix(
         The columns of ``COLUMNS``, each of length ``n``. CANCEL and MODIFY rows carry
         the target's ``order_id``, ``side`` and ``account``; a CANCEL also carries the
         target's ``price`` and ``qty``. A CANCEL or MODIFY drawn before its symbol has
-        any LIMIT becomes a LIMIT GTC, so every target is an earlier LIMIT row.
+        any LIMIT (with ``live_targets``: any resting order it may target) becomes a
+        LIMIT GTC, so every target is an earlier LIMIT row.
 
     Raises
     ------
     ValueError
-        If an argument is out of range, or ``modify + fok + post_only > 0.6``.
+        If an argument is out of range (the shares, ``passive`` included, must be in
+        [0, 1]), ``modify + fok + post_only > 0.6``, or both
+        ``duration`` and ``rate`` are given.
 
     Notes
     -----
     ``modify``, ``fok`` and ``post_only`` only take rows from the LIMIT GTC share; with
-    all three at 0 the output is the same as it has always been for version
-    ``GENERATOR_VERSION``.
+    all three at 0 and ``duration``, ``rate`` and ``live_targets`` at their defaults the
+    output is the same as it has always been for version ``GENERATOR_VERSION``.
+    ``duration``, ``rate`` and ``live_targets`` change only the timestamps, and which
+    rows are CANCEL / MODIFY targets (with the ids and copied columns that follow);
+    ``passive`` changes only prices of LIMIT GTC rows.
+
+    Timestamps of ``duration`` and ``rate`` come from ``numpy.log1p`` on doubles and are
+    rounded to whole ns, so a last-bit difference between two platforms' ``log1p``
+    changes a timestamp only if it falls on a rounding boundary (odds around 1e-11 a
+    row). With ``duration`` the flow of ``m < n`` rows is not a prefix of the flow of
+    ``n`` rows (the times are spread over the same span); with ``rate`` it is.
 
     Examples
     --------
@@ -149,7 +222,7 @@ def standard_mix(
     array([1, 1, 2, 3, 2, 4, 5, 6])
     """
     carved = {"modify": modify, "fok": fok, "post_only": post_only}
-    for name, share in carved.items():
+    for name, share in {**carved, "passive": passive}.items():
         if not 0.0 <= share <= 1.0:
             raise ValueError(f"{name} must be a share in [0, 1], got {share!r}")
     gtc_share = STANDARD_SHARES["limit"] - sum(carved.values())
@@ -177,6 +250,89 @@ def standard_mix(
         accounts=accounts,
         first_id=first_id,
         start_ts=start_ts,
+        duration=duration,
+        rate=rate,
+        live_targets=live_targets,
+        passive=passive,
+    )
+
+
+def session_mix(
+    n,
+    *,
+    seed=0,
+    symbols=4,
+    duration=SESSION_NS,
+    rate=None,
+    start_ts=START_TS,
+    modify=0.05,
+    fok=0.02,
+    post_only=0.03,
+    passive=0.8,
+    accounts=4,
+    first_id=1,
+):
+    """A realistic session: `standard_mix` with Poisson arrivals, live targets, passive limits.
+
+    What ``nbengine generate`` writes (its options have these defaults). ``standard_mix``
+    with ``live_targets=True``: every CANCEL and MODIFY names an order resting at the
+    time, so that matched by an ``Engine`` with default settings about 1 % of the rows
+    are rejected ``UNKNOWN_ID`` (an order filled in the same 512-row chunk before its
+    cancel); rows arrive as a Poisson process over ``duration`` ns of market time (or at
+    ``rate`` rows a second), from 09:30 New York time on 2024-01-02 by default.
+
+    Parameters
+    ----------
+    n : int
+        Number of rows.
+    seed : int, default 0
+        Non-negative seed; the same arguments always give the same arrays.
+    symbols : int, default 4
+        Books ``0 .. symbols - 1``; rows are spread uniformly over them.
+    duration : int, default SESSION_NS
+        Market time the rows span, in ns (6.5 hours by default); ignored when ``rate``
+        is given.
+    rate : float, optional
+        Rows per second of market time instead of a fixed ``duration``.
+    start_ts : int, default START_TS
+        Start of the session in ns since the epoch.
+    modify, fok, post_only, passive : float
+        Shares as in `standard_mix` (defaults 0.05, 0.02, 0.03 and 0.8).
+    accounts : int, default 4
+        New orders draw their account from ``1 .. accounts``.
+    first_id : int, default 1
+        Order id of the first new order.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        The columns of ``COLUMNS``, each of length ``n``.
+
+    Examples
+    --------
+    >>> flow = session_mix(10_000, seed=1, duration=60 * 10**9)
+    >>> bool(flow["ts"][-1] - START_TS < 60 * 10**9)
+    True
+    >>> from nbengine import Engine
+    >>> from nbengine.codes import UNKNOWN_ID
+    >>> reasons = Engine().submit(flow).events.column("reason").to_numpy()
+    >>> bool(np.sum(reasons == UNKNOWN_ID) / len(flow["ts"]) < 0.02)
+    True
+    """
+    return standard_mix(
+        n,
+        seed=seed,
+        symbols=symbols,
+        modify=modify,
+        fok=fok,
+        post_only=post_only,
+        passive=passive,
+        accounts=accounts,
+        first_id=first_id,
+        start_ts=start_ts,
+        duration=None if rate is not None else duration,
+        rate=rate,
+        live_targets=True,
     )
 
 
@@ -360,7 +516,10 @@ def to_table(columns):
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
-def _flow(n, *, seed, symbols, mid, spread_ticks, mix, accounts, first_id, start_ts):
+def _flow(
+    n, *, seed, symbols, mid, spread_ticks, mix, accounts, first_id, start_ts, duration, rate, live_targets,
+    passive,
+):
     """Build a mixed flow from ``(kind, tif, share)`` rows; see `standard_mix`."""
     n = _check_int("n", n, low=0)
     seed = _check_int("seed", seed, low=0)
@@ -370,6 +529,15 @@ def _flow(n, *, seed, symbols, mid, spread_ticks, mix, accounts, first_id, start
     accounts = _check_int("accounts", accounts, low=1, high=2**31)
     first_id = _check_int("first_id", first_id, low=-(2**62), high=2**62)
     start_ts = _check_int("start_ts", start_ts, low=0, high=2**62)
+    if duration is not None and rate is not None:
+        raise ValueError(f"give duration or rate, not both (got duration={duration!r}, rate={rate!r})")
+    if duration is not None:
+        duration = _check_int("duration", duration, low=1, high=2**62 - start_ts)
+        ts = _poisson_in_span(seed, n, start_ts, duration)
+    elif rate is not None:
+        ts = _poisson_at_rate(seed, n, start_ts, _check_rate(rate))
+    else:
+        ts = _timestamps(seed, n, start_ts)
 
     mix_kinds = np.array([kind for kind, _, _ in mix], dtype=np.int8)
     mix_tifs = np.array([tif for _, tif, _ in mix], dtype=np.int8)
@@ -382,18 +550,13 @@ def _flow(n, *, seed, symbols, mid, spread_ticks, mix, accounts, first_id, start
     symbol = _uniform_int(seed, _STREAM_SYMBOL, n, 0, symbols - 1).astype(np.int32)
     groups = _SymbolGroups(symbol)
 
-    targeted = (kind == CANCEL) | (kind == MODIFY)
-    orphaned = targeted & (groups.running_count(kind == LIMIT) == 0)
-    kind[orphaned] = LIMIT
-    tif[orphaned] = GTC
-    targeted &= ~orphaned
-    is_limit = kind == LIMIT
-    is_new = is_limit | (kind == MARKET)
-
     side = _sides(seed, n)
     mid_now = mid + groups.running_sum(_unit_steps(seed, n))
     offset = _uniform_int(seed, _STREAM_PRICE, n, -spread_ticks, spread_ticks)
-    price = np.where(tif == POST_ONLY, mid_now - side * (1 + np.abs(offset)), mid_now + offset)
+    behind_mid = tif == POST_ONLY
+    if passive:
+        behind_mid |= (kind == LIMIT) & (tif == GTC) & (_uniform(seed, _STREAM_PASSIVE, n) < passive)
+    price = np.where(behind_mid, mid_now - side * (1 + np.abs(offset)), mid_now + offset)
     price = np.maximum(price, 1)
     price[kind == MARKET] = 0
     qty = _uniform_int(seed, _STREAM_QTY, n, 1, MAX_QTY)
@@ -401,6 +564,20 @@ def _flow(n, *, seed, symbols, mid, spread_ticks, mix, accounts, first_id, start
         account = np.zeros(n, dtype=np.int64)
     else:
         account = _uniform_int(seed, _STREAM_ACCOUNT, n, 1, accounts)
+    if live_targets:
+        return _with_live_targets(
+            seed, symbols, first_id,
+            _columns(ts=ts, order_id=np.zeros(n), symbol=symbol, side=side, kind=kind, tif=tif,
+                     price=price, qty=qty, account=account),
+        )
+
+    targeted = (kind == CANCEL) | (kind == MODIFY)
+    orphaned = targeted & (groups.running_count(kind == LIMIT) == 0)
+    kind[orphaned] = LIMIT
+    tif[orphaned] = GTC
+    targeted &= ~orphaned
+    is_limit = kind == LIMIT
+    is_new = is_limit | (kind == MARKET)
 
     order_id = first_id - 1 + np.cumsum(is_new, dtype=np.int64)
 
@@ -415,7 +592,7 @@ def _flow(n, *, seed, symbols, mid, spread_ticks, mix, accounts, first_id, start
     qty[cancel_rows] = qty[cancel_targets]
 
     return _columns(
-        ts=_timestamps(seed, n, start_ts),
+        ts=ts,
         order_id=order_id,
         symbol=symbol,
         side=side,
@@ -425,6 +602,176 @@ def _flow(n, *, seed, symbols, mid, spread_ticks, mix, accounts, first_id, start
         qty=qty,
         account=account,
     )
+
+
+def _with_live_targets(seed, symbols, first_id, flow):
+    """Re-aim ``flow``'s CANCEL and MODIFY rows at resting orders; assign order ids.
+
+    ``flow`` holds every column but ``order_id`` as drawn for ``standard_mix``: a CANCEL
+    or MODIFY row's ``price`` and ``qty`` are those of a LIMIT, its ``side`` and
+    ``account`` placeholders. Chunk by chunk, the rows are matched by an ``Engine``;
+    `_pick_live_targets` gives each CANCEL or MODIFY of a chunk a distinct order of its
+    symbol resting after the previous chunk that the chunk's earlier rows cannot fill,
+    and a row with none to take becomes a LIMIT GTC. Modified in place and returned.
+    """
+    from .engine import Engine  # the engine imports pyarrow; plain generators need not
+
+    n = len(flow["ts"])
+    kind, tif, symbol = flow["kind"], flow["tif"], flow["symbol"]
+    order_id, side, price, qty, account = (flow[c] for c in ("order_id", "side", "price", "qty", "account"))
+    draws = _raw(seed, _STREAM_LIVE_TARGET, n)
+    engine = Engine()
+    next_id = first_id
+    wanted = np.arange(symbols, dtype=np.int32)
+    for start in range(0, n, LIVE_TARGET_CHUNK):
+        rows = slice(start, min(n, start + LIVE_TARGET_CHUNK))
+        resting = engine.orders()
+        pool = {c: resting.column(c).to_numpy() for c in ("symbol", "side", "order_id", "price", "qty", "account")}
+        # Orders come by book, bids best first, then asks best first, FIFO within a price:
+        # cumulative qty within each (symbol, side) is the qty at or ahead of each order.
+        running = np.cumsum(pool["qty"])
+        starts_group = np.ones(len(running), dtype=bool)
+        starts_group[1:] = (pool["symbol"][1:] != pool["symbol"][:-1]) | (pool["side"][1:] != pool["side"][:-1])
+        group_start = np.flatnonzero(starts_group)
+        before_group = (running - pool["qty"])[group_start]
+        pool["depth"] = running - before_group[np.cumsum(starts_group) - 1]
+        best = np.zeros(2 * symbols, dtype=np.int64)  # best bid of s at 2 s, best ask at 2 s + 1
+        best[2 * pool["symbol"][group_start] + (pool["side"][group_start] == SELL)] = pool["price"][group_start]
+        by_id = np.lexsort((pool["order_id"], pool["symbol"]))
+        pool = {c: values[by_id] for c, values in pool.items()}
+        first = np.searchsorted(pool["symbol"], wanted, side="left").astype(np.int64)
+        count = np.searchsorted(pool["symbol"], wanted, side="right") - first
+
+        chunk_kind, chunk_tif = kind[rows], tif[rows]
+        pick = np.empty(rows.stop - rows.start, dtype=np.int64)
+        _pick_live_targets(
+            (chunk_kind, chunk_tif, symbol[rows], side[rows], price[rows], qty[rows], draws[rows]),
+            (first, count, pool["side"], pool["price"], pool["qty"], pool["depth"], best),
+            np.arange(len(by_id), dtype=np.int64),
+            np.zeros(5 * symbols, dtype=np.int64),
+            pick,
+        )
+
+        orphaned = ((chunk_kind == CANCEL) | (chunk_kind == MODIFY)) & (pick < 0)
+        chunk_kind[orphaned] = LIMIT
+        chunk_tif[orphaned] = GTC
+        is_new = (chunk_kind == LIMIT) | (chunk_kind == MARKET)
+        ids = next_id - 1 + np.cumsum(is_new, dtype=np.int64)
+        next_id = int(ids[-1]) + 1
+        aimed = np.flatnonzero(pick >= 0)
+        target = pick[aimed]
+        ids[aimed] = pool["order_id"][target]
+        order_id[rows] = ids
+        side[rows][aimed] = pool["side"][target]
+        account[rows][aimed] = pool["account"][target]
+        cancels = aimed[chunk_kind[aimed] == CANCEL]
+        price[rows][cancels] = pool["price"][pick[cancels]]
+        qty[rows][cancels] = pool["qty"][pick[cancels]]
+        engine.submit({c: values[rows] for c, values in flow.items()})
+    return flow
+
+
+_PICK_TRIES = 16
+"""Uniform draws a CANCEL / MODIFY makes among its symbol's remaining orders before it
+scans them in order for one it may take."""
+
+
+@kernel
+def _pick_live_targets(chunk, pool, perm, used, pick):
+    """Choose a distinct, unfillable resting order for each CANCEL / MODIFY row of one chunk.
+
+    Parameters
+    ----------
+    chunk : tuple of numpy.ndarray
+        ``(kind, tif, symbol, side, price, qty, draws)``, one value per row of the
+        chunk as drawn (a CANCEL / MODIFY row's ``side`` is a placeholder; its
+        ``price`` and ``qty`` are a MODIFY's new ones, or a LIMIT's should it find no
+        target); ``symbol`` in ``0 .. len(first) - 1``; ``draws`` raw uint64.
+    pool : tuple of numpy.ndarray
+        ``(first, count, side, price, qty, depth, best)``. The orders resting before
+        the chunk, sorted by symbol then order id: symbol ``s``'s are at ``first[s] ..
+        first[s] + count[s] - 1``; ``depth`` is the qty resting at or ahead of each
+        order in its book side's priority order (its own qty included); ``best`` holds
+        the best bid of symbol ``s`` at ``2 s`` and its best ask at ``2 s + 1``.
+    perm : numpy.ndarray of int64
+        Scratch, ``arange`` of the pool's length; permuted in place.
+    used : numpy.ndarray of int64
+        Scratch, ``5 * len(first)`` zeros. For symbol ``s``: orders taken so far at
+        ``5 s``; their qty from the bids at ``5 s + 1`` and from the asks at ``5 s + 2``;
+        the qty of earlier rows that can trade with the bids resting before the chunk at
+        ``5 s + 3``, with the asks at ``5 s + 4``.
+    pick : numpy.ndarray of int64
+        Output, one per row: the pool index of the row's target, or -1 (not a CANCEL or
+        MODIFY, or no order of its symbol it may take).
+
+    Notes
+    -----
+    Row ``r`` may take an order that no earlier row of the chunk took and that no earlier
+    row can fill: the qty of the chunk's earlier rows that could trade with it or with
+    an order ahead of it (opposite side; a MARKET, or a LIMIT other than POST_ONLY or a
+    MODIFY priced to reach the best price of its side before the chunk) must stay below
+    its ``depth`` minus the qty the chunk already took from its side (as if every taken
+    order had been ahead of it). Orders the chunk adds only ever go ahead of it or
+    elsewhere, so such an order still rests when row ``r`` arrives and the engine
+    (``stp="none"``) accepts the CANCEL or MODIFY. The row tries up to
+    ``_PICK_TRIES`` uniform draws among its symbol's orders not yet taken (a partial
+    Fisher-Yates shuffle of ``perm`` per symbol; draws after the first come from
+    SplitMix64), then takes the first it may in ``perm`` order.
+    """
+    kind, tif, symbol, side, price, qty, draws = chunk
+    first, count, pool_side, pool_qty, pool_depth, best = pool[0], pool[1], pool[2], pool[4], pool[5], pool[6]
+    for row in range(kind.shape[0]):
+        pick[row] = -1
+        s = symbol[row]
+        k = kind[row]
+        row_side = side[row]
+        if k == CANCEL or k == MODIFY:
+            left = count[s] - used[5 * s]
+            here = first[s] + used[5 * s]
+            draw = draws[row]
+            found = -1
+            for attempt in range(_PICK_TRIES + left if left > 0 else 0):
+                if attempt < _PICK_TRIES:
+                    offset = np.int64(((draw >> np.uint64(32)) * np.uint64(left)) >> np.uint64(32))
+                    draw = _splitmix64(draw)
+                else:
+                    offset = attempt - _PICK_TRIES
+                order = perm[here + offset]
+                book_side = 0 if pool_side[order] == BUY else 1
+                if used[5 * s + 1 + book_side] + used[5 * s + 3 + book_side] < pool_depth[order]:
+                    found = here + offset
+                    break
+            if found < 0:
+                k = LIMIT  # no order to take: the row becomes a LIMIT GTC as drawn
+            else:
+                perm[here], perm[found] = perm[found], perm[here]
+                order = perm[here]
+                pick[row] = order
+                used[5 * s] += 1
+                used[5 * s + 1 + (0 if pool_side[order] == BUY else 1)] += pool_qty[order]
+                if k == CANCEL:
+                    continue
+                row_side = pool_side[order]
+        # Whether this row can trade with the opposite side's orders resting before the chunk.
+        if k == MARKET:
+            reaches = True
+        elif k == LIMIT and tif[row] == POST_ONLY:
+            reaches = False
+        elif row_side == BUY:
+            reaches = price[row] >= best[2 * s + 1]
+        else:
+            reaches = price[row] <= best[2 * s]
+        if reaches:
+            used[5 * s + 3 + (1 if row_side == BUY else 0)] += qty[row]
+
+
+@kernel
+def _splitmix64(state):
+    """The next raw uint64 of a SplitMix64 sequence from ``state`` (Vigna's mixer)."""
+    z = state + np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
 
 
 class _SymbolGroups:
@@ -571,6 +918,42 @@ def _unit_steps(seed, size):
     """``size`` random-walk steps of +1 or -1 tick, as int64."""
     top_bit = _raw(seed, _STREAM_WALK, size) >> np.uint64(63)
     return 2 * top_bit.astype(np.int64) - 1
+
+
+def _check_rate(rate):
+    """``rate`` as a positive finite float, or TypeError / ValueError."""
+    try:
+        value = float(rate)
+    except (TypeError, ValueError):
+        raise TypeError(f"rate must be a number, got {type(rate).__name__}") from None
+    if not (value > 0.0 and np.isfinite(value)):
+        raise ValueError(f"rate must be a positive number of rows per second, got {rate!r}")
+    return value
+
+
+def _exponentials(seed, size):
+    """``size`` float64 draws of the standard exponential distribution (inverse CDF)."""
+    return -np.log1p(-_uniform(seed, _STREAM_ARRIVAL, size))
+
+
+def _poisson_in_span(seed, size, start_ts, duration):
+    """Poisson arrival times of ``size`` rows conditioned to fall in ``[start_ts, start_ts + duration)``.
+
+    Given their number, the arrivals of a Poisson process on an interval are uniform
+    order statistics; those are the partial sums of ``size + 1`` exponentials divided by
+    their total. Floored to the ns, so non-decreasing and below ``start_ts + duration``.
+    """
+    sums = np.cumsum(_exponentials(seed, size + 1))
+    fraction = sums[:size] / sums[size]
+    return start_ts + np.floor(fraction * duration).astype(np.int64)
+
+
+def _poisson_at_rate(seed, size, start_ts, rate):
+    """Poisson arrival times after ``start_ts`` at ``rate`` rows per second: exponential gaps rounded to the ns."""
+    gaps = np.rint(_exponentials(seed, size) * (1e9 / rate))
+    if size and start_ts + float(np.sum(gaps)) >= 2.0**62:
+        raise ValueError(f"rate {rate!r} is too low for {size} rows: their times pass 2**62 ns")
+    return start_ts + np.cumsum(gaps.astype(np.int64))
 
 
 def _timestamps(seed, size, start_ts):

@@ -1,14 +1,30 @@
 """Tests of the seeded order-flow generators (nbengine/generate.py)."""
 
 import hashlib
+from pathlib import Path
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nbengine import generate
-from nbengine.codes import BUY, CANCEL, FOK, GTC, IOC, LIMIT, MARKET, MODIFY, POST_ONLY, SELL
+from nbengine import Engine, generate
+from nbengine.cli import main
+from nbengine.codes import (
+    BUY,
+    CANCEL,
+    FOK,
+    GTC,
+    IOC,
+    LIMIT,
+    MARKET,
+    MODIFY,
+    POST_ONLY,
+    REJECTED,
+    SELL,
+    UNKNOWN_ID,
+)
 
 SHARE_TOLERANCE = 0.01
 """Absolute tolerance on a kind's share over 100k rows (about 7 standard deviations)."""
@@ -355,3 +371,220 @@ def test_targets_valid_for_any_small_flow(n, seed, symbols, modify):
     assert np.all(targets < targeting)
     assert np.all(flow["kind"][targets] == LIMIT)
     np.testing.assert_array_equal(flow["symbol"][targets], flow["symbol"][targeting])
+
+
+# -- realistic sessions: Poisson arrivals, live targets (nbengine generate) ------------
+
+SAMPLE = Path(__file__).resolve().parent.parent / "io" / "sample_orders.parquet"
+UNKNOWN_ID_BOUND = 0.02
+"""Largest share of rows a session flow may have rejected UNKNOWN_ID (issue 16)."""
+
+
+def unknown_id_share(flow):
+    """Share of ``flow``'s rows an Engine (default settings) rejects with UNKNOWN_ID."""
+    events = Engine().submit(flow).events
+    rejected = events.column("event").to_numpy() == REJECTED
+    return np.sum(rejected & (events.column("reason").to_numpy() == UNKNOWN_ID)) / len(flow["ts"])
+
+
+def test_session_same_seed_gives_identical_arrays():
+    assert_flows_equal(generate.session_mix(20_000, seed=5), generate.session_mix(20_000, seed=5))
+    other = generate.session_mix(20_000, seed=6)
+    assert any(not np.array_equal(other[c], generate.session_mix(20_000, seed=5)[c]) for c in generate.COLUMNS)
+
+
+@pytest.mark.parametrize("n", [2_000, 30_000])
+@pytest.mark.parametrize("seed", [1, 2])
+def test_session_cancels_and_modifies_find_their_orders(n, seed):
+    """The bound of issue 16 with room to spare: the chunked targeting leaves no UNKNOWN_ID."""
+    flow = generate.session_mix(n, seed=seed, symbols=3)
+    assert unknown_id_share(flow) <= UNKNOWN_ID_BOUND
+    assert unknown_id_share(flow) == 0.0
+
+
+def test_session_keeps_the_standard_shares_once_books_fill():
+    flow = generate.session_mix(100_000, seed=1)
+    expected = {(CANCEL, None): 0.25, (MODIFY, None): 0.05, (MARKET, None): 0.10, (LIMIT, FOK): 0.02,
+                (LIMIT, POST_ONLY): 0.03, (LIMIT, IOC): 0.05}
+    for (kind, tif), expected_share in expected.items():
+        assert share(flow, kind, tif) == pytest.approx(expected_share, abs=SHARE_TOLERANCE)
+
+
+def test_session_targets_are_earlier_limits_of_the_same_symbol():
+    flow = generate.session_mix(20_000, seed=2, symbols=5)
+    targets, targeting = target_rows(flow)
+    assert len(targeting) > 0.25 * len(flow["ts"])
+    assert np.all(targets < targeting)
+    assert np.all(flow["kind"][targets] == LIMIT)
+    for column in ("symbol", "side", "account"):
+        np.testing.assert_array_equal(flow[column][targets], flow[column][targeting], err_msg=column)
+
+
+def test_session_cancel_carries_the_resting_price_and_qty():
+    flow = generate.session_mix(5_000, seed=3)
+    resting = {}
+    engine = Engine()
+    for row in range(len(flow["ts"])):
+        if flow["kind"][row] == CANCEL:
+            book = engine.orders(int(flow["symbol"][row])).to_pydict()
+            where = book["order_id"].index(int(flow["order_id"][row]))
+            resting[row] = (book["price"][where], book["qty"][where])
+            assert resting[row] == (flow["price"][row], flow["qty"][row]), row
+        engine.submit({c: flow[c][row : row + 1] for c in flow})
+        if len(resting) >= 40:
+            break
+    assert len(resting) >= 40
+
+
+def test_live_targets_change_nothing_but_targets():
+    plain = generate.standard_mix(20_000, seed=4, symbols=2, modify=0.05)
+    live = generate.standard_mix(20_000, seed=4, symbols=2, modify=0.05, live_targets=True)
+    np.testing.assert_array_equal(plain["ts"], live["ts"])
+    np.testing.assert_array_equal(plain["symbol"], live["symbol"])
+    same_kind = plain["kind"] == live["kind"]
+    assert np.all(np.isin(plain["kind"][~same_kind], (CANCEL, MODIFY)) & (live["kind"][~same_kind] == LIMIT))
+    limits = same_kind & (plain["kind"] == LIMIT)
+    np.testing.assert_array_equal(plain["price"][limits], live["price"][limits])
+    assert unknown_id_share(live) < 0.2 * unknown_id_share(plain)
+
+
+def test_passive_limits_rest_behind_the_mid():
+    mid = generate.standard_mix(20_000, seed=4, spread_ticks=0)["price"]
+    flow = generate.standard_mix(20_000, seed=4, passive=1.0)
+    gtc = (flow["kind"] == LIMIT) & (flow["tif"] == GTC)
+    behind = (mid - flow["price"])[gtc] * flow["side"][gtc]
+    assert behind.min() == 1 and behind.max() == 51
+    plain = generate.standard_mix(20_000, seed=4)
+    other = ~gtc & np.isin(flow["kind"], (LIMIT, MARKET))  # a CANCEL copies its target's price
+    np.testing.assert_array_equal(plain["price"][other], flow["price"][other])
+
+
+@pytest.mark.parametrize("duration", [90 * 10**9, 30 * 60 * 10**9, generate.SESSION_NS])
+def test_duration_spans_the_session(duration):
+    n = 50_000
+    ts = generate.standard_mix(n, seed=9, duration=duration)["ts"]
+    assert np.all(np.diff(ts) >= 0)
+    assert ts[0] >= generate.START_TS and ts[-1] < generate.START_TS + duration
+    # Uniform order statistics: the first and last fall within ~10 mean gaps of the ends.
+    assert ts[0] - generate.START_TS < 10 * duration / n
+    assert generate.START_TS + duration - ts[-1] < 10 * duration / n
+    # Poisson counts: each tenth of the session holds n / 10 rows, give or take a few sqrt.
+    counts = np.bincount((ts - generate.START_TS) * 10 // duration, minlength=10)
+    assert np.all(np.abs(counts - n / 10) < 5 * np.sqrt(n / 10))
+
+
+@pytest.mark.parametrize("rate", [3.5, 1_000.0, 2e6])
+def test_rate_gives_the_mean_arrival_rate(rate):
+    n = 50_000
+    ts = generate.standard_mix(n, seed=9, rate=rate, start_ts=7)["ts"]
+    assert ts[0] >= 7 and np.all(np.diff(ts) >= 0)
+    measured = n / ((ts[-1] - 7) / 1e9)
+    assert measured == pytest.approx(rate, rel=5 / np.sqrt(n))
+    gaps = np.diff(ts).astype(float)
+    # Exponential gaps: their standard deviation equals their mean.
+    assert gaps.std() == pytest.approx(gaps.mean(), rel=0.05)
+
+
+def test_rate_flow_is_a_prefix_of_a_longer_one():
+    short = generate.session_mix(3_000, seed=5, rate=20.0)
+    long = generate.session_mix(10_000, seed=5, rate=20.0)
+    assert_flows_equal(short, {c: long[c][:3_000] for c in long})
+
+
+def test_session_starts_at_the_open():
+    ts = generate.session_mix(1_000, seed=1)["ts"]
+    opening = np.datetime64(int(generate.START_TS), "ns")
+    assert str(opening) == "2024-01-02T14:30:00.000000000"  # 09:30 in New York (EST)
+    assert generate.START_TS <= ts[0] and ts[-1] < generate.START_TS + generate.SESSION_NS
+
+
+def test_empty_session():
+    flow = generate.session_mix(0)
+    assert all(flow[c].shape == (0,) and flow[c].dtype == d for c, d in generate.COLUMNS.items())
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [
+        ({"duration": 10, "rate": 1.0}, ValueError),
+        ({"duration": 0}, ValueError),
+        ({"rate": 0.0}, ValueError),
+        ({"rate": float("nan")}, ValueError),
+        ({"rate": "fast"}, TypeError),
+        ({"passive": 1.5}, ValueError),
+    ],
+)
+def test_standard_mix_rejects_bad_timing(kwargs, error):
+    with pytest.raises(error):
+        generate.standard_mix(10, **kwargs)
+
+
+def test_bundled_sample_is_the_documented_command():
+    """io/sample_orders.parquet is what the README's `nbengine generate` command writes."""
+    sample = pq.read_table(SAMPLE)
+    flow = generate.session_mix(200_000, seed=2026, symbols=4, duration=generate.SESSION_NS)
+    assert sample.schema.names == list(generate.COLUMNS)
+    for column in generate.COLUMNS:
+        np.testing.assert_array_equal(sample.column(column).to_numpy(), flow[column], err_msg=column)
+    assert unknown_id_share(flow) <= UNKNOWN_ID_BOUND
+    assert sample.column("ts").to_numpy()[-1] - generate.START_TS > 6.4 * 3600 * 10**9
+    readme = (SAMPLE.parent.parent / "README.md").read_text()
+    assert " ".join("--orders 200000 --symbols 4 --seed 2026 --duration 6.5h".split()) in " ".join(readme.split())
+
+
+def test_cli_generate_same_seed_same_bytes(tmp_path, capsys):
+    for name in ("a", "b"):
+        assert main(["generate", "--orders", "3000", "--seed", "4", "--duration", "30min",
+                     "--out", str(tmp_path / f"{name}.parquet")]) == 0
+    assert (tmp_path / "a.parquet").read_bytes() == (tmp_path / "b.parquet").read_bytes()
+    ts = pq.read_table(tmp_path / "a.parquet").column("ts").to_numpy()
+    assert 29 * 60 * 10**9 < ts[-1] - generate.START_TS < 30 * 60 * 10**9
+    assert "3,000 orders" in capsys.readouterr().out
+
+
+def test_cli_generate_rate_and_start(tmp_path):
+    out = tmp_path / "flow.parquet"
+    assert main(["generate", "--orders", "20000", "--rate", "100", "--start", "2024-03-01T09:30:00-05:00",
+                 "--out", str(out)]) == 0
+    ts = pq.read_table(out).column("ts").to_numpy()
+    opening = int(np.datetime64("2024-03-01T14:30:00", "ns").astype(np.int64))
+    assert opening <= ts[0] < opening + 10**9
+    assert (ts[-1] - opening) / 1e9 == pytest.approx(200, rel=0.05)
+
+
+@pytest.mark.parametrize(
+    ("text", "ns"),
+    [("6.5h", 23_400 * 10**9), ("30min", 1_800 * 10**9), ("90s", 90 * 10**9), ("250ms", 250 * 10**6),
+     ("1.5us", 1_500), ("1000", 1_000), ("12ns", 12)],
+)
+def test_cli_duration_units(tmp_path, text, ns):
+    out = tmp_path / "flow.parquet"
+    assert main(["generate", "--orders", "500", "--duration", text, "--out", str(out)]) == 0
+    ts = pq.read_table(out).column("ts").to_numpy()
+    assert ts[-1] < generate.START_TS + ns
+
+
+@pytest.mark.parametrize("argv", [["--duration", "1.5x"], ["--duration", "0s"], ["--duration", "1", "--rate", "2"],
+                                  ["--rate", "-1"], ["--passive", "2"], ["--start", "yesterday"]])
+def test_cli_generate_mistakes_are_one_line(tmp_path, argv, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["generate", "--orders", "10", *argv, "--out", str(tmp_path / "x.parquet")])
+    assert exit_info.value.code not in (0, None)
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_cli_generate_help_gives_every_default(capsys):
+    with pytest.raises(SystemExit):
+        main(["generate", "--help"])
+    text = capsys.readouterr().out
+    assert "``" not in text and ":func:" not in text
+    blocks, current = {}, None
+    for line in text[text.index("options:"):].splitlines()[1:]:
+        if line.startswith("  --"):  # an option; wrapped help lines are indented further
+            current = line.split()[0]
+            blocks[current] = ""
+        if current is not None:
+            blocks[current] += " " + line.strip()
+    assert {"--orders", "--duration", "--rate", "--start", "--seed", "--out"} <= set(blocks)
+    for option, block in blocks.items():
+        assert "default" in block or "required" in block, option
