@@ -27,7 +27,10 @@ BENCH_REPORT = NOTEBOOK_DIR.parent / "docs" / "report.json"
 CELL_TIMEOUT = 180
 """Seconds one cell may take (a cold numba cache compiles every kernel in the first cell)."""
 
-PUBLIC_MODULES = {"nbengine", "nbengine.codes", "nbengine.generate", "nbengine.strategy", "nbengine.loaders.lobster"}
+PUBLIC_MODULES = {
+    "nbengine", "nbengine.codes", "nbengine.generate", "nbengine.backtest", "nbengine.backtest.examples",
+    "nbengine.loaders.lobster",
+}
 """What a notebook may import from nbengine (``from nbengine import X`` needs X in ``__all__``
 or one of these modules)."""
 
