@@ -202,6 +202,7 @@ class StrategyLoop:
         self.heap = []
         self.tiebreak = itertools.count()
         self.orders = {}
+        self.open = {}
         self.next_id = -1
         self.known = _Ledger()
         self.truth = _Ledger()
@@ -230,7 +231,7 @@ class StrategyLoop:
         self.next_id -= 1
         now = self.ctx.now
         arrival = now + self.latency.entry()
-        self.orders[order_id] = _Order(order_id, symbol, side, kind, price, qty, now, arrival)
+        self.orders[order_id] = self.open[order_id] = _Order(order_id, symbol, side, kind, price, qty, now, arrival)
         self.sent["new"] += 1
         self.sent_qty += max(qty, 0)
         self._push(arrival, _ARRIVAL, (now, arrival, order_id, symbol, side, kind, tif, price, qty))
@@ -264,8 +265,8 @@ class StrategyLoop:
 
     def own_orders(self, symbol):
         listed = []
-        for order in self.orders.values():
-            if order.state == "done" or (symbol is not None and order.symbol != symbol):
+        for order in self.open.values():
+            if symbol is not None and order.symbol != symbol:
                 continue
             ahead = None if order.state == "in_flight" else self.engine.qty_ahead(order.symbol, order.order_id)
             listed.append(OwnOrder(order.order_id, order.symbol, order.side, order.price, order.leaves, order.state,
@@ -469,7 +470,7 @@ class StrategyLoop:
                 self.known.add(fill.symbol, fill.side, fill.price, fill.qty, fill.fee)
                 order.leaves = fill.leaves
                 if fill.leaves == 0:
-                    order.state = "done"
+                    self._done(order)
                 strategy.on_fill(ctx, fill)
                 continue
             update = OrderUpdate(row[0], ctx.now, *row[1:])
@@ -479,8 +480,12 @@ class StrategyLoop:
             elif update.event == "modify":
                 order.price, order.leaves = update.price, update.leaves
             elif update.event in ("cancel", "expire") or (update.event == "reject" and update.request == "new"):
-                order.state = "done"
+                self._done(order)
             strategy.on_order(ctx, update)
+
+    def _done(self, order):
+        order.state = "done"
+        self.open.pop(order.order_id, None)
 
     # -- outputs -------------------------------------------------------------------------
 
