@@ -5,6 +5,7 @@ import collections.abc
 import operator
 import os
 import threading
+import warnings
 from typing import NamedTuple
 
 import numpy as np
@@ -21,7 +22,7 @@ from .results import NO_ROWS, SubmitResult, events_table, table_from_rows, trade
 from .statehash import state_hash
 from .wal import recovery, snapshot as wal_snapshot
 from .wal.dirlock import DirectoryLock
-from .wal.errors import WalError
+from .wal.errors import SnapshotFailedWarning, WalError
 from .wal.files import FileLayer
 from .wal.format import ROW_BYTES, WalConfig, check_row, encode_payload
 from .wal.reader import list_segments
@@ -62,7 +63,10 @@ class Engine:
         ``"group"`` with a ``wal_dir``, ``"none"`` without.
     snapshot_every : int, optional
         Take a snapshot (and drop the segments it covers) once this many orders were
-        submitted since the last one.
+        submitted since the last one. The batch that makes it due is acknowledged first;
+        a failed automatic snapshot never fails that batch: it is recorded as
+        ``snapshot_error``, warned about (``wal.SnapshotFailedWarning``) and tried again at
+        the next due point.
     snapshot_every_bytes : int, optional
         Take one once this many bytes of input were logged since the last one (Arrow IPC
         payloads of batches, about 40 bytes an order; a ``submit_one`` order counts
@@ -119,6 +123,7 @@ class Engine:
         self._closed = False
         self.durability = "none"
         self.recovery = None
+        self.snapshot_error = None
         if wal_dir is None:
             if durability not in (None, "none"):
                 raise ValueError(f"durability={durability!r} needs a wal_dir")
@@ -257,11 +262,27 @@ class Engine:
             self._logged_bytes += len(payload)
 
     def _after_submit(self, result):
-        """Wait as the durability mode says; take a due automatic snapshot."""
+        """Wait as the durability mode says; take a due automatic snapshot; return ``result``.
+
+        Once the batch is durable it is acknowledged: a failing automatic snapshot is
+        recorded in ``snapshot_error`` and warned about, never raised, so that a caller
+        never retries (and executes twice) a batch the log holds.
+        """
         if self.durability in ("group", "sync"):
             result.wait_durable()
         if self._snapshot_due():
-            self.snapshot()
+            try:
+                self.snapshot()
+            except Exception as exc:  # the batch is durable whatever failed; the next due point retries
+                self.snapshot_error = exc
+                warnings.warn(
+                    f"automatic snapshot of {self._wal_dir} failed ({exc}); batch [{result.seq_start}, "
+                    f"{result.seq_end}) is acknowledged, the snapshot is retried after snapshot_every more",
+                    SnapshotFailedWarning,
+                    stacklevel=3,
+                )
+            else:
+                self.snapshot_error = None
         return result
 
     def _snapshot_due(self):
@@ -476,10 +497,21 @@ class Engine:
         fsynced, renamed, and the directory fsynced; then covered segments and older
         snapshots are deleted.
 
+        A failure leaves the engine usable and the log recoverable: the previous snapshot
+        and every segment after it are kept, a temp file is removed, and the next snapshot
+        starts over. Only a failure of the WAL itself (starting the new segment) poisons it.
+
         Returns
         -------
         str
             Path of the snapshot file.
+
+        Raises
+        ------
+        OSError
+            When writing the snapshot or its pointer, or pruning, failed.
+        WalPoisonedError
+            When the WAL failed to start the snapshot's segment.
         """
         if self._wal is None:
             raise WalError("snapshot() needs an engine with a wal_dir")

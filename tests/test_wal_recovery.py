@@ -3,13 +3,14 @@ appending goes on, crashes at every step of a snapshot recover, corruption and o
 settings are refused, the CLI reports."""
 
 import contextlib
+import errno
 import os
 
 import pytest
 
 import nbengine
 from nbengine import cli
-from nbengine.wal import WalConfigError, WalCorruptionError, WalError
+from nbengine.wal import SnapshotFailedWarning, WalConfigError, WalCorruptionError, WalError
 from nbengine.wal.format import encode_payload
 from nbengine.wal.reader import list_segments, scan_segment
 
@@ -268,4 +269,46 @@ def test_snapshot_every_bytes_snapshots_once_that_much_input_was_logged(tmp_path
     recovered = nbengine.Engine.recover(tmp_path)
     assert recovered.recovery.snapshot_seq == expected_snapshots[-1]
     assert recovered.state_hash() == reference_hash_after(chunks, "none")
+    recovered.close()
+
+
+def one_order(order_id, side, price, qty, ts=1):
+    return {"ts": [ts], "order_id": [order_id], "kind": [nbengine.LIMIT], "side": [side], "price": [price], "qty": [qty]}
+
+
+def test_a_failed_automatic_snapshot_acknowledges_the_durable_batch(tmp_path):
+    files = FaultyFiles(error=errno.ENOSPC, written=0.5)
+    engine = nbengine.Engine(wal_dir=tmp_path, snapshot_every=1, wal_options={"files": files})
+    engine.submit(one_order(1, nbengine.SELL, 100, 100))
+    files.arm("write", 2)  # 1: the new segment's header, 2: the snapshot's temp file
+    with pytest.warns(SnapshotFailedWarning, match="automatic snapshot .* failed .* batch \\[1, 2\\) is acknowledged"):
+        result = engine.submit(one_order(2, nbengine.BUY, 100, 10))
+    assert result.trades.num_rows == 1 and engine.bbo().ask_qty == 90
+    assert isinstance(engine.snapshot_error, OSError) and engine.snapshot_error.errno == errno.ENOSPC
+    assert not [name for name in os.listdir(tmp_path) if name.endswith(".tmp")]
+    engine.submit(one_order(3, nbengine.BUY, 100, 10))  # due again: this snapshot succeeds
+    assert engine.snapshot_error is None and engine.bbo().ask_qty == 80
+    engine.close()
+    recovered = nbengine.Engine.recover(tmp_path)
+    assert recovered.recovery.snapshot_seq == 3 and recovered.bbo().ask_qty == 80
+    recovered.close()
+
+
+def test_a_failed_explicit_snapshot_raises_and_leaves_the_engine_consistent(tmp_path):
+    files = FaultyFiles(error=errno.ENOSPC, written=0.5)
+    engine = nbengine.Engine(wal_dir=tmp_path, wal_options={"files": files})
+    engine.submit(one_order(1, nbengine.SELL, 100, 100))
+    engine.snapshot()
+    engine.submit(one_order(2, nbengine.BUY, 100, 10))
+    files.arm("write", 2)
+    with pytest.raises(OSError, match="No space left"):
+        engine.snapshot()
+    assert not [name for name in os.listdir(tmp_path) if name.endswith(".tmp")]
+    engine.submit(one_order(3, nbengine.BUY, 100, 10))
+    assert engine.bbo().ask_qty == 80
+    engine.close()
+    recovered = nbengine.Engine.recover(tmp_path)
+    assert recovered.recovery.snapshot_seq == 1 and recovered.bbo().ask_qty == 80
+    recovered.snapshot()
+    assert recovered.next_seq == 3
     recovered.close()

@@ -97,18 +97,34 @@ class FileLayer:
             os.close(fd)
 
 
+def _remove_quietly(files, path):
+    """Remove ``path`` if it can be: a failed write's temp file (ENOSPC: it holds space)."""
+    try:
+        files.remove(path)
+    except OSError:
+        pass
+
+
 def write_file_durably(files, directory, name, data):
-    """Write ``data`` as ``directory/name`` atomically: temp file, fsync, rename, fsync directory."""
+    """Write ``data`` as ``directory/name`` atomically: temp file, fsync, rename, fsync directory.
+
+    When writing or syncing the temp file fails, the temp file is removed (if it can be)
+    and the ``OSError`` raised; ``directory/name`` is then as it was.
+    """
     path = os.path.join(directory, name)
     temp = path + ".tmp"
     if os.path.exists(temp):
         files.remove(temp)
     fd = files.create(temp)
     try:
-        files.write(fd, [data])
-        files.fsync(fd)
-    finally:
-        files.close(fd)
+        try:
+            files.write(fd, [data])
+            files.fsync(fd)
+        finally:
+            files.close(fd)
+    except OSError:
+        _remove_quietly(files, temp)
+        raise
     files.rename(temp, path)
     files.fsync_dir(directory)
     return path
