@@ -117,7 +117,9 @@ def _wal_dump(args):
     bad = 0
     for index, path in enumerate(segments):
         header, records, torn, corruption = scan_segment(path, newest=index == len(segments) - 1)
-        settings = "torn header" if header is None else ", ".join(f"{k}={v}" for k, v in header.config._asdict().items())
+        settings = "torn header" if header is None else ", ".join(
+            [f"{k}={v}" for k, v in header.config._asdict().items()] + [f"log id {header.log_id.hex()}"]
+        )
         print(f"segment {path}: {settings}")
         for record in records:
             print(f"  offset {record.offset} seq {record.first_seq} rows {record.rows} bytes {len(record.payload)} crc ok")

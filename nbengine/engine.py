@@ -24,7 +24,7 @@ from .wal import recovery, snapshot as wal_snapshot
 from .wal.dirlock import DirectoryLock
 from .wal.errors import SnapshotFailedWarning, WalError
 from .wal.files import FileLayer
-from .wal.format import ROW_BYTES, WalConfig, check_row, encode_payload
+from .wal.format import ROW_BYTES, WalConfig, check_row, encode_payload, new_log_id
 from .wal.reader import list_segments
 from .wal.writer import WalWriter
 
@@ -134,7 +134,9 @@ class Engine:
         try:
             if list_segments(directory) or os.path.exists(os.path.join(directory, wal_snapshot.POINTER_NAME)):
                 raise WalError(f"{directory} already holds a WAL: reopen it with Engine.recover({directory!r})")
-            self._attach_wal(directory, durability, None, (snapshot_every, snapshot_every_bytes), wal_options)
+            self._attach_wal(
+                directory, durability, new_log_id(), None, (snapshot_every, snapshot_every_bytes), wal_options
+            )
         except BaseException:
             self._dir_lock.release()
             raise
@@ -144,8 +146,8 @@ class Engine:
         """The settings that affect matching, as written into every WAL segment header."""
         return WalConfig(self.stp, self.max_span_ticks, self.max_price_ticks)
 
-    def _attach_wal(self, directory, durability, append_to, snapshot_every, wal_options):
-        """Start logging; ``snapshot_every`` is ``(orders, bytes)``, either None."""
+    def _attach_wal(self, directory, durability, log_id, append_to, snapshot_every, wal_options):
+        """Start logging into the log ``log_id``; ``snapshot_every`` is ``(orders, bytes)``, either None."""
         durability = "group" if durability is None else durability
         if durability not in DURABILITY_MODES:
             raise ValueError(f"durability: expected one of {DURABILITY_MODES}, got {durability!r}")
@@ -154,7 +156,7 @@ class Engine:
         options = dict(wal_options or {})
         self._files = options.get("files") or FileLayer()
         self._wal = WalWriter(
-            directory, self.wal_config, self.next_seq, append_to=append_to, group=durability != "sync", **options
+            directory, self.wal_config, log_id, self.next_seq, append_to=append_to, group=durability != "sync", **options
         )
         self._wal_dir = directory
         self.durability = durability
@@ -226,7 +228,9 @@ class Engine:
             engine, report = recovery.replay(cls, directory, salvage=salvage, expected=expected)
             files = (wal_options or {}).get("files")
             append_to = recovery.repair(report, files)
-            engine._attach_wal(directory, durability, append_to, (snapshot_every, snapshot_every_bytes), wal_options)
+            engine._attach_wal(
+                directory, durability, report.log_id, append_to, (snapshot_every, snapshot_every_bytes), wal_options
+            )
         except BaseException:
             lock.release()
             raise
@@ -519,7 +523,7 @@ class Engine:
             with self._lock:
                 self._check_open()
                 trade_seq, event_seq, input_seq = self._counters()
-                content = wal_snapshot.Snapshot(self.wal_config, input_seq, trade_seq, event_seq, self.orders())
+                content = wal_snapshot.Snapshot(self.wal_config, self._wal.log_id, input_seq, trade_seq, event_seq, self.orders())
                 self._wal.rotate(input_seq)
                 self._snapshot_seq = input_seq
                 self._logged_bytes = 0

@@ -236,7 +236,7 @@ def test_cli_wal_dump_and_recover(tmp_path, capsys):
             engine.submit(chunk)
     assert cli.main(["wal-dump", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "offset 48 seq 0 rows 100" in out and out.count("crc ok") == 3
+    assert "offset 64 seq 0 rows 100" in out and out.count("crc ok") == 3
     assert cli.main(["recover", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert f"state hash {engine.state_hash()}" in out and "recovered seqs [0, 300)" in out
@@ -245,7 +245,7 @@ def test_cli_wal_dump_and_recover(tmp_path, capsys):
         f.seek(100)
         f.write(b"\xee")
     assert cli.main(["wal-dump", str(tmp_path)]) == 1
-    assert "offset 48: CORRUPT" in capsys.readouterr().out
+    assert "offset 64: CORRUPT" in capsys.readouterr().out
     with pytest.raises(WalCorruptionError):
         cli.main(["recover", str(tmp_path)])
 

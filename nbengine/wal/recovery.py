@@ -18,7 +18,7 @@ from ..codes import GTC, LIMIT
 from ..schema import prepare
 from .errors import WalConfigError
 from .files import FileLayer
-from .format import SEGMENT_HEADER, WalConfig, decode_payload
+from .format import SEGMENT_HEADER, WalConfig, decode_payload, new_log_id
 from .reader import TornTail, WalReader, list_segments
 from .snapshot import load_latest
 
@@ -30,6 +30,8 @@ class RecoveryReport(NamedTuple):
     ----------
     directory : str
     config : format.WalConfig
+    log_id : bytes
+        The log's identity; a new one when the log held no readable segment header.
     snapshot_seq : int or None
         Input seq the snapshot covered up to, or None without a snapshot.
     end_seq : int
@@ -46,6 +48,7 @@ class RecoveryReport(NamedTuple):
 
     directory: str
     config: WalConfig
+    log_id: bytes
     snapshot_seq: int | None
     end_seq: int
     frames: int
@@ -98,7 +101,7 @@ def replay(engine_class, directory, *, salvage=False, expected=None):
         raise FileNotFoundError(f"no WAL directory {directory}")
     snapshot = load_latest(directory)
     start_seq = snapshot.input_seq if snapshot is not None else 0
-    reader = WalReader(directory, start_seq=start_seq, salvage=salvage)
+    reader = WalReader(directory, start_seq=start_seq, salvage=salvage, log_id=None if snapshot is None else snapshot.log_id)
     records = reader.records()
     first = next(records, None)
     config = snapshot.config if snapshot is not None else reader.config
@@ -122,6 +125,7 @@ def replay(engine_class, directory, *, salvage=False, expected=None):
     report = RecoveryReport(
         directory,
         config,
+        reader.log_id if reader.log_id is not None else new_log_id(),
         None if snapshot is None else snapshot.input_seq,
         reader.end_seq,
         frames,

@@ -27,6 +27,7 @@ class Snapshot(NamedTuple):
     """What a snapshot holds."""
 
     config: WalConfig
+    log_id: bytes
     input_seq: int
     trade_seq: int
     event_seq: int
@@ -44,6 +45,7 @@ def _encode(snapshot):
         "nbengine.stp": snapshot.config.stp,
         "nbengine.max_span_ticks": snapshot.config.max_span_ticks,
         "nbengine.max_price_ticks": snapshot.config.max_price_ticks,
+        "nbengine.log_id": snapshot.log_id.hex(),
         "nbengine.input_seq": snapshot.input_seq,
         "nbengine.trade_seq": snapshot.trade_seq,
         "nbengine.event_seq": snapshot.event_seq,
@@ -125,6 +127,7 @@ def load_latest(directory):
     config = WalConfig(meta["nbengine.stp"], int(meta["nbengine.max_span_ticks"]), int(meta["nbengine.max_price_ticks"]))
     return Snapshot(
         config,
+        bytes.fromhex(meta["nbengine.log_id"]),
         int(meta["nbengine.input_seq"]),
         int(meta["nbengine.trade_seq"]),
         int(meta["nbengine.event_seq"]),
