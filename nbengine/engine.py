@@ -2,6 +2,7 @@
 
 import collections
 import collections.abc
+import numbers
 import operator
 import os
 import threading
@@ -30,6 +31,32 @@ from .wal.writer import WalWriter
 
 DURABILITY_MODES = ("none", "async", "group", "sync")
 """``Engine(durability=...)`` values; DESIGN §5 and the README say what each survives."""
+
+_WAL_OPTIONS = ("segment_bytes", "max_queued_frames", "max_queued_bytes", "files")
+"""The keys ``wal_options`` may hold: ``wal.writer.WalWriter``'s keyword arguments."""
+
+
+def _checked_wal_arguments(durability, snapshot_every, snapshot_every_bytes, wal_options):
+    """Validate the WAL arguments of ``Engine`` and ``Engine.recover``; return the durability mode.
+
+    Called before any file is created, locked, truncated or renamed, so a bad argument
+    leaves the directory as it was.
+    """
+    durability = "group" if durability is None else durability
+    if durability not in DURABILITY_MODES:
+        raise ValueError(f"durability: expected one of {DURABILITY_MODES}, got {durability!r}")
+    if durability == "none":
+        raise ValueError("durability='none' keeps no WAL: leave wal_dir out")
+    options = dict(wal_options or {})
+    unknown = sorted(set(options) - set(_WAL_OPTIONS))
+    if unknown:
+        raise ValueError(f"wal_options: unknown {', '.join(unknown)}; expected some of {', '.join(_WAL_OPTIONS)}")
+    sizes = {"snapshot_every": snapshot_every, "snapshot_every_bytes": snapshot_every_bytes}
+    sizes.update((name, value) for name, value in options.items() if name != "files")
+    for name, value in sizes.items():
+        if value is not None and (not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1):
+            raise ValueError(f"{name}: expected an integer >= 1, got {value!r}")
+    return durability
 
 
 class BBO(NamedTuple):
@@ -128,6 +155,7 @@ class Engine:
             if durability not in (None, "none"):
                 raise ValueError(f"durability={durability!r} needs a wal_dir")
             return
+        durability = _checked_wal_arguments(durability, snapshot_every, snapshot_every_bytes, wal_options)
         directory = os.fspath(wal_dir)
         os.makedirs(directory, exist_ok=True)
         self._dir_lock = DirectoryLock(directory)
@@ -147,12 +175,7 @@ class Engine:
         return WalConfig(self.stp, self.max_span_ticks, self.max_price_ticks)
 
     def _attach_wal(self, directory, durability, log_id, append_to, snapshot_every, wal_options):
-        """Start logging into the log ``log_id``; ``snapshot_every`` is ``(orders, bytes)``, either None."""
-        durability = "group" if durability is None else durability
-        if durability not in DURABILITY_MODES:
-            raise ValueError(f"durability: expected one of {DURABILITY_MODES}, got {durability!r}")
-        if durability == "none":
-            raise ValueError("durability='none' keeps no WAL: leave wal_dir out")
+        """Start logging into the log ``log_id``; ``durability`` is checked, ``snapshot_every`` is ``(orders, bytes)``."""
         options = dict(wal_options or {})
         self._files = options.get("files") or FileLayer()
         self._wal = WalWriter(
@@ -219,6 +242,7 @@ class Engine:
         (BBO(bid_price=100, bid_qty=5, ask_price=None, ask_qty=0), 1)
         >>> again.close(); tmp.cleanup()
         """
+        durability = _checked_wal_arguments(durability, snapshot_every, snapshot_every_bytes, wal_options)
         directory = os.fspath(wal_dir)
         expected = {"stp": stp, "max_span_ticks": max_span_ticks, "max_price_ticks": max_price_ticks}
         if not os.path.isdir(directory):

@@ -312,3 +312,86 @@ def test_a_failed_explicit_snapshot_raises_and_leaves_the_engine_consistent(tmp_
     recovered.snapshot()
     assert recovered.next_seq == 3
     recovered.close()
+
+
+def corrupt_frame(segment, index):
+    """Flip a payload byte of the ``index``-th frame of ``segment``; return that frame's offset."""
+    offset = [r.offset for r in scan_segment(segment, newest=True)[1]][index]
+    with open(segment, "r+b") as f:
+        f.seek(offset + 40)
+        byte = f.read(1)
+        f.seek(offset + 40)
+        f.write(bytes([byte[0] ^ 0x01]))
+    return offset
+
+
+def test_a_second_salvage_keeps_the_first_ones_copies(tmp_path):
+    chunks = batches(600, 100)
+    with nbengine.Engine(wal_dir=tmp_path) as engine:
+        for chunk in chunks[:4]:
+            engine.submit(chunk)
+    segment = list_segments(tmp_path)[0]
+    corrupt_frame(segment, 3)
+    first_copy = open(segment, "rb").read()
+    with nbengine.Engine.recover(tmp_path, salvage=True) as salvaged:
+        assert salvaged.next_seq == 300
+        salvaged.submit(chunks[3])
+        salvaged.submit(chunks[4])
+    corrupt_frame(segment, 4)
+    second_copy = open(segment, "rb").read()
+    with nbengine.Engine.recover(tmp_path, salvage=True) as salvaged:
+        assert salvaged.next_seq == 400 and salvaged.state_hash() == clean_hashes(chunks[:4])[-1]
+    corrupt = sorted(name for name in os.listdir(tmp_path) if name.endswith(".corrupt"))
+    assert corrupt == [os.path.basename(segment) + ".1.corrupt", os.path.basename(segment) + ".corrupt"]
+    assert open(segment + ".corrupt", "rb").read() == first_copy
+    assert open(segment + ".1.corrupt", "rb").read() == second_copy
+
+
+def test_salvage_of_a_log_whose_first_segment_header_is_corrupt(tmp_path):
+    chunks = batches(300, 100)
+    with nbengine.Engine(wal_dir=tmp_path, stp="cancel-both", wal_options={"segment_bytes": 1000}) as engine:
+        for chunk in chunks[:2]:
+            engine.submit(chunk)
+    first, second = list_segments(tmp_path)
+    with open(first, "r+b") as f:
+        f.seek(20)
+        f.write(b"\xff")
+    with pytest.raises(WalCorruptionError, match=f"{first} at byte 0: bad segment header"):
+        nbengine.Engine.recover(tmp_path)
+    with pytest.raises(WalError, match="Engine.recover"):
+        nbengine.Engine(wal_dir=tmp_path)
+    with nbengine.Engine.recover(tmp_path, salvage=True, stp="cancel-both") as salvaged:
+        assert salvaged.next_seq == 0 and salvaged.live_orders == 0 and salvaged.stp == "cancel-both"
+        assert salvaged.recovery.corruption.segment == first
+        salvaged.submit(chunks[2])
+    assert os.path.exists(first + ".corrupt") and os.path.exists(second + ".corrupt")
+    with nbengine.Engine.recover(tmp_path) as again:
+        assert again.next_seq == 100 and again.stp == "cancel-both"
+
+
+@pytest.mark.parametrize("arguments", [{"durability": "fast"}, {"durability": "none"}, {"snapshot_every": 0},
+                                       {"wal_options": {"segment_byte": 1000}}])
+def test_recover_checks_its_arguments_before_it_changes_a_file(tmp_path, arguments):
+    chunks = batches(400, 100)
+    with nbengine.Engine(wal_dir=tmp_path) as engine:
+        for chunk in chunks:
+            engine.submit(chunk)
+    segment = list_segments(tmp_path)[0]
+    corrupt_frame(segment, 2)
+    with open(segment, "ab") as f:
+        f.write(b"torn")
+    before = {name: open(tmp_path / name, "rb").read() for name in os.listdir(tmp_path)}
+    for salvage in (True, False):
+        with pytest.raises(ValueError):
+            nbengine.Engine.recover(tmp_path, salvage=salvage, **arguments)
+    assert {name: open(tmp_path / name, "rb").read() for name in os.listdir(tmp_path)} == before
+
+
+def test_an_engine_without_a_log_leaves_no_lock_file(tmp_path):
+    with pytest.raises(ValueError, match="leave wal_dir out"):
+        nbengine.Engine(wal_dir=tmp_path / "wal", durability="none")
+    assert not (tmp_path / "wal").exists()
+    (tmp_path / "wal").mkdir()
+    with pytest.raises(ValueError, match="durability: expected one of"):
+        nbengine.Engine(wal_dir=tmp_path / "wal", durability="fast")
+    assert os.listdir(tmp_path / "wal") == []

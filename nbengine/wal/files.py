@@ -128,3 +128,26 @@ def write_file_durably(files, directory, name, data):
     files.rename(temp, path)
     files.fsync_dir(directory)
     return path
+
+
+def copy_file_durably(files, source, target):
+    """Copy ``source`` to the new file ``target`` (it must not exist) and make the copy durable, directory included."""
+    with open(source, "rb") as f:
+        data = f.read()
+    fd = files.create(target)
+    try:
+        files.write(fd, [data])
+        files.fsync(fd)
+    finally:
+        files.close(fd)
+    files.fsync_dir(os.path.dirname(target) or ".")
+
+
+def free_name(path, suffix):
+    """``path + suffix``, or ``path.N + suffix`` with the smallest N >= 1 that names no file yet."""
+    candidate = path + suffix
+    n = 0
+    while os.path.exists(candidate):
+        n += 1
+        candidate = f"{path}.{n}{suffix}"
+    return candidate

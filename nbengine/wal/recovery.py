@@ -8,7 +8,6 @@ attaches a writer.
 import inspect
 import itertools
 import os
-import shutil
 import time
 from typing import NamedTuple
 
@@ -17,7 +16,7 @@ import numpy as np
 from ..codes import GTC, LIMIT
 from ..schema import prepare
 from .errors import WalConfigError
-from .files import FileLayer
+from .files import FileLayer, copy_file_durably, free_name
 from .format import SEGMENT_HEADER, WalConfig, decode_payload, new_log_id
 from .reader import TornTail, WalReader, list_segments
 from .snapshot import load_latest
@@ -105,9 +104,9 @@ def replay(engine_class, directory, *, salvage=False, expected=None):
     records = reader.records()
     first = next(records, None)
     config = snapshot.config if snapshot is not None else reader.config
-    if config is None and reader.torn is None:
+    if config is None and reader.torn is None and reader.corruption is None:
         raise WalConfigError(f"{directory} holds no WAL segment and no snapshot")
-    if config is None:  # only a segment torn while being created: an empty log, settings unknown
+    if config is None:  # a segment torn while being created, or (salvage) a bad first header: settings unknown
         config = WalConfig(*engine_defaults(engine_class))
         config = config._replace(**{k: v for k, v in (expected or {}).items() if v is not None})
     if reader.config is not None and reader.config != config:
@@ -142,9 +141,11 @@ def repair(report, files=None):
     """Make a recovered directory appendable; return the segment to append to, or None for a new one.
 
     Truncates a torn tail, removes a newest segment whose header is torn, and with a
-    salvaged corruption copies the bad segment to ``<name>.corrupt``, truncates it at the
-    bad offset and renames every later segment to ``<name>.corrupt``. Leftover ``*.tmp``
-    files are removed.
+    salvaged corruption copies the bad segment to ``<name>.corrupt`` (durably, before it
+    is truncated at the bad offset) and renames every later segment to ``<name>.corrupt``;
+    a bad segment header sets its segment aside whole. Where an earlier salvage left a
+    ``<name>.corrupt``, the next free ``<name>.N.corrupt`` is taken: no copy is ever
+    overwritten. Leftover ``*.tmp`` files are removed.
     """
     files = files if files is not None else FileLayer()
     directory = report.directory
@@ -156,13 +157,13 @@ def repair(report, files=None):
     if bad is not None:
         index = segments.index(bad.segment)
         if bad.offset >= SEGMENT_HEADER.size:
-            shutil.copyfile(bad.segment, bad.segment + ".corrupt")
+            copy_file_durably(files, bad.segment, free_name(bad.segment, ".corrupt"))
             files.truncate(bad.segment, bad.offset)
             later = segments[index + 1 :]
         else:
             later = segments[index:]
         for path in later:
-            files.rename(path, path + ".corrupt")
+            files.rename(path, free_name(path, ".corrupt"))
         files.fsync_dir(directory)
         segments = list_segments(directory)
     elif report.torn is not None:
