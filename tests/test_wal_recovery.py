@@ -5,6 +5,7 @@ settings are refused, the CLI reports."""
 import contextlib
 import errno
 import os
+import shutil
 
 import pytest
 
@@ -246,8 +247,52 @@ def test_cli_wal_dump_and_recover(tmp_path, capsys):
         f.write(b"\xee")
     assert cli.main(["wal-dump", str(tmp_path)]) == 1
     assert "offset 64: CORRUPT" in capsys.readouterr().out
-    with pytest.raises(WalCorruptionError):
+
+
+def test_cli_recover_reports_corruption_in_one_line(tmp_path):
+    with nbengine.Engine(wal_dir=tmp_path) as engine:
+        for chunk in batches(300, 100):
+            engine.submit(chunk)
+    segment = list_segments(tmp_path)[0]
+    offset = corrupt_frame(segment, 1)
+    with pytest.raises(SystemExit) as info:
         cli.main(["recover", str(tmp_path)])
+    message = str(info.value.code)
+    assert message.startswith(f"nbengine recover: WAL corruption in {segment} at byte {offset}: ")
+    assert "--salvage" in message and "\n" not in message
+    with pytest.raises(SystemExit, match="nbengine recover: no WAL directory"):
+        cli.main(["recover", str(tmp_path / "missing")])
+
+
+def test_cli_wal_dump_goes_on_listing_segments_without_the_snapshot(tmp_path, capsys):
+    chunks = batches(300, 100)
+    with nbengine.Engine(wal_dir=tmp_path) as engine:
+        engine.submit(chunks[0])
+        snapshot = engine.snapshot()
+        engine.submit(chunks[1])
+        engine.submit(chunks[2])
+    os.remove(snapshot)
+    assert cli.main(["wal-dump", str(tmp_path)]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"snapshot: CORRUPT: WAL corruption in {snapshot} at byte 0: the snapshot named by SNAPSHOT is missing"
+    assert lines[1].startswith(f"segment {list_segments(tmp_path)[0]}: stp=none")
+    assert [line.split(" crc")[0] for line in lines[2:]] == [
+        "  offset 64 seq 100 rows 100 bytes 5240", "  offset 5336 seq 200 rows 100 bytes 5240"
+    ]
+    with pytest.raises(SystemExit, match="nbengine wal-dump: no WAL directory"):
+        cli.main(["wal-dump", str(tmp_path / "missing")])
+
+
+def test_cli_wal_dump_flags_a_segment_of_another_log(tmp_path, capsys):
+    options = {"wal_options": {"segment_bytes": 1000}}
+    for name, seed in (("log", 1), ("other", 2)):
+        with nbengine.Engine(wal_dir=tmp_path / name, **options) as engine:
+            for chunk in batches(200, 100, seed=seed):
+                engine.submit(chunk)
+    segments = list_segments(tmp_path / "log")
+    shutil.copyfile(list_segments(tmp_path / "other")[1], segments[1])
+    assert cli.main(["wal-dump", str(tmp_path / "log")]) == 1
+    assert "  offset 0: CORRUPT: a segment of another log (00000000000000000000.wal has log id" in capsys.readouterr().out
 
 
 def test_snapshot_every_bytes_snapshots_once_that_much_input_was_logged(tmp_path):
