@@ -59,6 +59,14 @@ def _checked_wal_arguments(durability, snapshot_every, snapshot_every_bytes, wal
     return durability
 
 
+class EngineClosedError(RuntimeError):
+    """A submission or snapshot on an engine after its ``close()``."""
+
+
+class WalClosedError(EngineClosedError, WalError):
+    """``EngineClosedError`` of an engine with a WAL: also a ``WalError``, as every WAL engine's refusal is."""
+
+
 class BBO(NamedTuple):
     """Best bid and offer of one book; a price is None where its side is empty."""
 
@@ -278,8 +286,11 @@ class Engine:
             self._grow(status)
 
     def _check_open(self):
+        """Raise ``EngineClosedError`` after ``close()``, ``WalPoisonedError`` once the WAL failed."""
         if self._closed:
-            raise WalError("the engine is closed")
+            if self._wal is not None:
+                raise WalClosedError(f"the engine is closed; reopen its WAL with Engine.recover({self._wal_dir!r})")
+            raise EngineClosedError("the engine is closed")
         if self._wal is not None and self._wal.error is not None:
             self._wal.raise_if_unusable()
 

@@ -194,7 +194,8 @@ def encode_payload(columns):
         for field, column in zip(ORDERS_SCHEMA, columns)
     ]
     payload = pa.RecordBatch.from_arrays(arrays, schema=ORDERS_SCHEMA).serialize()
-    assert payload.size % 8 == 0, "Arrow IPC messages are padded to 8 bytes"
+    if payload.size % 8:
+        raise RuntimeError(f"pyarrow made an IPC message of {payload.size} bytes; the WAL format needs a multiple of 8")
     return payload
 
 
@@ -221,7 +222,8 @@ def _rows_layout(rows):
     prefix = encode_payload(zeros).to_pybytes()[: -body.size]
     probe = [[(-1) ** row * ((7 * column + row) % 127 + 1) for column in range(len(_ORDER_DTYPES))] for row in range(rows)]
     columns = OrderColumns(*(np.array(values, dtype=dtype) for values, dtype in zip(zip(*probe), _ORDER_DTYPES)))
-    assert prefix + body.pack(*itertools.chain.from_iterable(zip(*probe))) == encode_payload(columns).to_pybytes()
+    if prefix + body.pack(*itertools.chain.from_iterable(zip(*probe))) != encode_payload(columns).to_pybytes():
+        raise RuntimeError(f"pyarrow encodes a message of {rows} orders unlike the WAL's cached layout")
     return prefix, body
 
 
@@ -251,5 +253,7 @@ def decode_payload(buffer):
 _ORDER_DTYPES = [np.dtype(field.type.to_pandas_dtype()) for field in ORDERS_SCHEMA]
 
 
-assert SCHEMA_VERSION == "1", "a new orders schema needs a new FORMAT_VERSION"
-assert _rows_layout(1)[1].size == ROW_BYTES
+if SCHEMA_VERSION != "1":
+    raise RuntimeError(f"orders schema version {SCHEMA_VERSION}: a new orders schema needs a new WAL FORMAT_VERSION")
+if _rows_layout(1)[1].size != ROW_BYTES:
+    raise RuntimeError(f"one order's values take {_rows_layout(1)[1].size} bytes, ROW_BYTES says {ROW_BYTES}")

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..codes import GTC, LIMIT
 from ..schema import prepare
-from .errors import WalConfigError
+from .errors import WalConfigError, WalError
 from .files import FileLayer, copy_file_durably, free_name
 from .format import SEGMENT_HEADER, WalConfig, decode_payload, new_log_id
 from .reader import TornTail, WalReader, list_segments
@@ -133,7 +133,10 @@ def replay(engine_class, directory, *, salvage=False, expected=None):
         reader.corruption,
         time.perf_counter() - start,
     )
-    assert engine.next_seq == report.end_seq, (engine.next_seq, report.end_seq)
+    if engine.next_seq != report.end_seq:
+        raise WalError(
+            f"replay of {directory} ended at input seq {engine.next_seq}, but its frames end at {report.end_seq}"
+        )
     return engine, report
 
 
