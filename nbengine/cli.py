@@ -159,8 +159,8 @@ def _recover(args):
     """Replay read-only and report; a corrupt or unreadable log is one line (segment and offset), exit 1."""
     from .engine import Engine
     from .warmup import warmup
+    from .durability import replay
     from .wal.errors import WalCorruptionError, WalError
-    from .wal.recovery import replay
 
     warmup()
     try:

@@ -309,7 +309,7 @@ def test_snapshot_every_bytes_snapshots_once_that_much_input_was_logged(tmp_path
         taken = []
         for chunk in chunks:
             engine.submit(chunk)
-            taken.append(engine._snapshot_seq)
+            taken.append(engine._durability.snapshot_seq)
     assert sorted(set(taken) - {0}) == expected_snapshots
     recovered = nbengine.Engine.recover(tmp_path)
     assert recovered.recovery.snapshot_seq == expected_snapshots[-1]

@@ -13,11 +13,11 @@ import threading
 import pytest
 
 import nbengine
+from nbengine.durability import replay
 from nbengine.wal import FileLayer, WalError, WalPoisonedError
 from nbengine.wal import files as files_module
 from nbengine.wal import recovery
 from nbengine.wal.reader import WalReader
-from nbengine.wal.recovery import replay
 
 from .wal_support import FaultyFiles, batches, clean_hashes, order_rows
 
@@ -232,12 +232,24 @@ def test_no_runtime_check_of_the_wal_is_an_assert():
     assert asserts == []
 
 
+def test_the_wal_package_never_sees_an_engine():
+    """``wal/`` is a log library: it imports neither the engine nor the durability layer above it."""
+    root = pathlib.Path(nbengine.__file__).parent
+    imports = [
+        f"{path.name}: {node.module}"
+        for path in sorted((root / "wal").glob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.ImportFrom) and node.level >= 2 and node.module in ("engine", "durability", None)
+    ]
+    assert imports == []
+
+
 def test_a_replay_that_ends_elsewhere_than_its_frames_raises(tmp_path, monkeypatch):
     with nbengine.Engine(wal_dir=tmp_path) as engine:
         engine.submit(batches(100, 100)[0])
     monkeypatch.setattr(recovery, "decode_payload", lambda payload: nbengine.prepare(batches(10, 10)[0]))
     with pytest.raises(WalError, match="ended at input seq 10, but its frames end at 100"):
-        recovery.replay(nbengine.Engine, tmp_path)
+        replay(nbengine.Engine, tmp_path)
 
 
 def test_durability_needs_a_wal_dir_and_a_known_mode(tmp_path):

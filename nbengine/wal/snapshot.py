@@ -123,7 +123,10 @@ def load_latest(directory):
     meta = {k.decode(): v.decode() for k, v in table.schema.metadata.items()}
     version = int(meta["nbengine.wal_format_version"])
     if version != FORMAT_VERSION:
-        raise WalConfigError(f"{path}: WAL format version {version}, this nbengine reads version {FORMAT_VERSION} only")
+        raise WalConfigError(
+            f"{path}: WAL format version {version}, this nbengine reads version {FORMAT_VERSION} only "
+            "(open it with the nbengine release that wrote it, or start a new log)"
+        )
     config = WalConfig(meta["nbengine.stp"], int(meta["nbengine.max_span_ticks"]), int(meta["nbengine.max_price_ticks"]))
     return Snapshot(
         config,
