@@ -15,7 +15,7 @@ import numpy as np
 
 import nbengine
 from nbengine import generate
-from nbengine.wal.recovery import replay
+from nbengine.durability import replay
 
 from . import VERSION, cached_flow, output_rows
 

@@ -13,7 +13,7 @@ from .codes import (
     SELL,
 )
 from .backtest import Fees, Latency, Strategy, backtest
-from .engine import BBO, Engine, SubmitResult
+from .engine import BBO, Engine, EngineClosedError, SubmitResult
 from .schema import SchemaError, prepare, to_ticks
 from .warmup import warmup
 
@@ -24,6 +24,7 @@ __all__ = [
     "BUY",
     "CANCEL",
     "Engine",
+    "EngineClosedError",
     "Fees",
     "FOK",
     "GTC",

@@ -200,18 +200,44 @@ def _lobster_check(args):
 
 
 def _wal_dump(args):
+    """Print every segment and record; problems are one line each and listing goes on. Exit 1 on any."""
+    import os
+
+    from .wal.errors import WalError
     from .wal.reader import list_segments, scan_segment
     from .wal.snapshot import load_latest
 
-    snapshot = load_latest(args.dir)
-    if snapshot is not None:
-        print(f"snapshot: covers seqs [0, {snapshot.input_seq}), {snapshot.orders.num_rows} resting orders")
-    segments = list_segments(args.dir)
+    if not os.path.isdir(args.dir):
+        raise SystemExit(f"nbengine wal-dump: no WAL directory {args.dir}")
     bad = 0
+    log_id = owner = None
+    try:
+        snapshot = load_latest(args.dir)
+    except WalError as exc:
+        bad += 1
+        print(f"snapshot: CORRUPT: {exc}")
+    else:
+        if snapshot is not None:
+            log_id, owner = snapshot.log_id, "the snapshot"
+            print(f"snapshot: covers seqs [0, {snapshot.input_seq}), {snapshot.orders.num_rows} resting orders, "
+                  f"log id {log_id.hex()}")
+    segments = list_segments(args.dir)
     for index, path in enumerate(segments):
-        header, records, torn, corruption = scan_segment(path, newest=index == len(segments) - 1)
-        settings = "torn header" if header is None else ", ".join(f"{k}={v}" for k, v in header.config._asdict().items())
+        try:
+            header, records, torn, corruption = scan_segment(path, newest=index == len(segments) - 1)
+        except WalError as exc:
+            bad += 1
+            print(f"segment {path}: CORRUPT: {exc}")
+            continue
+        settings = "torn header" if header is None else ", ".join(
+            [f"{k}={v}" for k, v in header.config._asdict().items()] + [f"log id {header.log_id.hex()}"]
+        )
         print(f"segment {path}: {settings}")
+        if header is not None and log_id is None:
+            log_id, owner = header.log_id, os.path.basename(path)
+        elif header is not None and header.log_id != log_id:
+            bad += 1
+            print(f"  offset 0: CORRUPT: a segment of another log ({owner} has log id {log_id.hex()})")
         for record in records:
             print(f"  offset {record.offset} seq {record.first_seq} rows {record.rows} bytes {len(record.payload)} crc ok")
         if torn is not None and torn.offset is not None:
@@ -223,12 +249,18 @@ def _wal_dump(args):
 
 
 def _recover(args):
+    """Replay read-only and report; a corrupt or unreadable log is one line (segment and offset), exit 1."""
     from .engine import Engine
     from .warmup import warmup
-    from .wal.recovery import replay
+    from .durability import replay
+    from .wal.errors import WalCorruptionError, WalError
 
     warmup()
-    engine, report = replay(Engine, args.dir, salvage=args.salvage)
+    try:
+        engine, report = replay(Engine, args.dir, salvage=args.salvage)
+    except (WalError, FileNotFoundError) as exc:
+        hint = " (--salvage replays the valid prefix)" if isinstance(exc, WalCorruptionError) and not args.salvage else ""
+        raise SystemExit(f"nbengine recover: {exc}{hint}") from None
     print(f"WAL {report.directory} ({', '.join(f'{k}={v}' for k, v in report.config._asdict().items())})")
     if report.snapshot_seq is not None:
         print(f"snapshot covers seqs [0, {report.snapshot_seq})")

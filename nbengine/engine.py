@@ -20,16 +20,18 @@ from .kernels.views import book_depth, resting_orders
 from .schema import DEPTH_SCHEMA, RESTING_SCHEMA, prepare
 from .results import NO_ROWS, SubmitResult, events_table, table_from_rows, trades_table
 from .statehash import state_hash
-from .wal import recovery, snapshot as wal_snapshot
-from .wal.dirlock import DirectoryLock
+from .durability import DURABILITY_MODES  # noqa: F401 (re-exported: nbengine.bench imports it from here)
+from .durability import Durability, checked_arguments, recover as recover_log
 from .wal.errors import WalError
-from .wal.files import FileLayer
-from .wal.format import ROW_BYTES, WalConfig, check_row, encode_payload
-from .wal.reader import list_segments
-from .wal.writer import WalWriter
+from .wal.format import WalConfig, check_row, encode_payload
 
-DURABILITY_MODES = ("none", "async", "group", "sync")
-"""``Engine(durability=...)`` values; DESIGN §5 and the README say what each survives."""
+
+class EngineClosedError(RuntimeError):
+    """A submission or snapshot on an engine after its ``close()``."""
+
+
+class WalClosedError(EngineClosedError, WalError):
+    """``EngineClosedError`` of an engine with a WAL: also a ``WalError``, as every WAL engine's refusal is."""
 
 
 class BBO(NamedTuple):
@@ -63,7 +65,10 @@ class Engine:
         ``"group"`` with a ``wal_dir``, ``"none"`` without.
     snapshot_every : int, optional
         Take a snapshot (and drop the segments it covers) once this many orders were
-        submitted since the last one.
+        submitted since the last one. The batch that makes it due is acknowledged first;
+        a failed automatic snapshot never fails that batch: it is recorded as
+        ``snapshot_error``, warned about (``wal.SnapshotFailedWarning``) and tried again at
+        the next due point.
     snapshot_every_bytes : int, optional
         Take one once this many bytes of input were logged since the last one (Arrow IPC
         payloads of batches, about 40 bytes an order; a ``submit_one`` order counts
@@ -113,10 +118,8 @@ class Engine:
         self._state = s.new_state(stp=STP_MODES[stp], max_span_ticks=span, max_price_ticks=self.max_price_ticks)
         self._out = s.new_outputs(1024, 2048)
         self._lock = threading.RLock()
-        self._snapshot_lock = threading.Lock()
         self._wal = None
-        self._wal_dir = None
-        self._dir_lock = None
+        self._durability = None
         self._closed = False
         self.durability = "none"
         self.recovery = None
@@ -124,39 +127,33 @@ class Engine:
             if durability not in (None, "none"):
                 raise ValueError(f"durability={durability!r} needs a wal_dir")
             return
-        directory = os.fspath(wal_dir)
-        os.makedirs(directory, exist_ok=True)
-        self._dir_lock = DirectoryLock(directory)
-        try:
-            if list_segments(directory) or os.path.exists(os.path.join(directory, wal_snapshot.POINTER_NAME)):
-                raise WalError(f"{directory} already holds a WAL: reopen it with Engine.recover({directory!r})")
-            self._attach_wal(directory, durability, None, (snapshot_every, snapshot_every_bytes), wal_options)
-        except BaseException:
-            self._dir_lock.release()
-            raise
+        mode = checked_arguments(durability, snapshot_every, snapshot_every_bytes, wal_options)
+        self._attach_durability(
+            Durability.create(
+                os.fspath(wal_dir), mode, self.wal_config, self.next_seq, snapshot_every, snapshot_every_bytes,
+                wal_options,
+            )
+        )
 
     @property
     def wal_config(self):
         """The settings that affect matching, as written into every WAL segment header."""
         return WalConfig(self.stp, self.max_span_ticks, self.max_price_ticks)
 
-    def _attach_wal(self, directory, durability, append_to, snapshot_every, wal_options):
-        """Start logging; ``snapshot_every`` is ``(orders, bytes)``, either None."""
-        durability = "group" if durability is None else durability
-        if durability not in DURABILITY_MODES:
-            raise ValueError(f"durability: expected one of {DURABILITY_MODES}, got {durability!r}")
-        if durability == "none":
-            raise ValueError("durability='none' keeps no WAL: leave wal_dir out")
-        options = dict(wal_options or {})
-        self._files = options.get("files") or FileLayer()
-        self._wal = WalWriter(
-            directory, self.wal_config, self.next_seq, append_to=append_to, group=durability != "sync", **options
-        )
-        self._wal_dir = directory
-        self.durability = durability
-        self._snapshot_every, self._snapshot_every_bytes = snapshot_every
-        self._snapshot_seq = self.next_seq
-        self._logged_bytes = 0
+    def _attach_durability(self, link, report=None):
+        """Log into ``link`` (a ``durability.Durability``) from now on; for ``durability.py`` only.
+
+        ``report``: the ``RecoveryReport`` of a recovered engine.
+        """
+        self._durability = link
+        self._wal = link.writer
+        self.durability = link.mode
+        self.recovery = report
+
+    @property
+    def snapshot_error(self):
+        """The exception of the last automatic snapshot if it failed, else None (see ``snapshot_every``)."""
+        return None if self._durability is None else self._durability.snapshot_error
 
     @classmethod
     def recover(
@@ -213,22 +210,12 @@ class Engine:
         (BBO(bid_price=100, bid_qty=5, ask_price=None, ask_qty=0), 1)
         >>> again.close(); tmp.cleanup()
         """
-        directory = os.fspath(wal_dir)
+        mode = checked_arguments(durability, snapshot_every, snapshot_every_bytes, wal_options)
         expected = {"stp": stp, "max_span_ticks": max_span_ticks, "max_price_ticks": max_price_ticks}
-        if not os.path.isdir(directory):
-            raise FileNotFoundError(f"no WAL directory {directory}")
-        lock = DirectoryLock(directory)
-        try:
-            engine, report = recovery.replay(cls, directory, salvage=salvage, expected=expected)
-            files = (wal_options or {}).get("files")
-            append_to = recovery.repair(report, files)
-            engine._attach_wal(directory, durability, append_to, (snapshot_every, snapshot_every_bytes), wal_options)
-        except BaseException:
-            lock.release()
-            raise
-        engine._dir_lock = lock
-        engine.recovery = report
-        return engine
+        return recover_log(
+            cls, os.fspath(wal_dir), salvage=salvage, mode=mode, expected=expected, snapshot_every=snapshot_every,
+            snapshot_every_bytes=snapshot_every_bytes, wal_options=wal_options,
+        )
 
     # -- matching ---------------------------------------------------------------------
 
@@ -246,30 +233,23 @@ class Engine:
             self._grow(status)
 
     def _check_open(self):
+        """Raise ``EngineClosedError`` after ``close()``, ``WalPoisonedError`` once the WAL failed."""
         if self._closed:
-            raise WalError("the engine is closed")
-        if self._wal is not None and self._wal.error is not None:
-            self._wal.raise_if_unusable()
+            if self._durability is not None:
+                directory = self._durability.directory
+                raise WalClosedError(f"the engine is closed; reopen its WAL with Engine.recover({directory!r})")
+            raise EngineClosedError("the engine is closed")
+        if self._durability is not None:
+            self._durability.raise_if_unusable()
 
     def _log(self, payload, seq_start, rows):
         """Queue a matched batch's frame (lock held, so frames go in seq order)."""
-        if payload is not None and rows:
-            self._wal.append(payload, seq_start, rows)
-            self._logged_bytes += len(payload)
+        if payload is not None:
+            self._durability.log_batch(payload, seq_start, rows)
 
     def _after_submit(self, result):
-        """Wait as the durability mode says; take a due automatic snapshot."""
-        if self.durability in ("group", "sync"):
-            result.wait_durable()
-        if self._snapshot_due():
-            self.snapshot()
-        return result
-
-    def _snapshot_due(self):
-        orders, logged = self._snapshot_every, self._snapshot_every_bytes
-        return (orders is not None and self.next_seq - self._snapshot_seq >= orders) or (
-            logged is not None and self._logged_bytes >= logged
-        )
+        """Acknowledge ``result`` as the durability mode says (``Durability.acknowledge``); return it."""
+        return self._durability.acknowledge(result, self.snapshot)
 
     def match_columns(self, columns):
         """Match prepared columns (``schema.prepare``); outputs stay in the engine's buffers.
@@ -462,8 +442,7 @@ class Engine:
                 next_seq, self._wal,
             )
             if self._wal is not None:
-                self._wal.append_order(row, next_seq - 1)
-                self._logged_bytes += ROW_BYTES
+                self._durability.log_order(row, next_seq - 1)
         return result
 
     # -- durability -------------------------------------------------------------------
@@ -477,33 +456,39 @@ class Engine:
         fsynced, renamed, and the directory fsynced; then covered segments and older
         snapshots are deleted.
 
+        A failure leaves the engine usable and the log recoverable: the previous snapshot
+        and every segment after it are kept, a temp file is removed, and the next snapshot
+        starts over. Only a failure of the WAL itself (starting the new segment) poisons it.
+
         Returns
         -------
         str
             Path of the snapshot file.
+
+        Raises
+        ------
+        OSError
+            When writing the snapshot or its pointer, or pruning, failed.
+        WalPoisonedError
+            When the WAL failed to start the snapshot's segment.
         """
-        if self._wal is None:
+        link = self._durability
+        if link is None:
             raise WalError("snapshot() needs an engine with a wal_dir")
-        with self._snapshot_lock:
+        with link.snapshot_lock:
             with self._lock:
                 self._check_open()
                 trade_seq, event_seq, input_seq = self._counters()
-                content = wal_snapshot.Snapshot(self.wal_config, input_seq, trade_seq, event_seq, self.orders())
-                self._wal.rotate(input_seq)
-                self._snapshot_seq = input_seq
-                self._logged_bytes = 0
-            self._wal.wait_rotated(input_seq)
-            path = wal_snapshot.write_snapshot(self._files, self._wal_dir, content)
-            wal_snapshot.prune(self._files, self._wal_dir, input_seq)
-        return path
+                content = link.start_snapshot(input_seq, trade_seq, event_seq, self._orders(None))
+            return link.finish_snapshot(content)
 
     def _counters(self):
         """The next trade, event and input sequence numbers."""
         meta = self._state.meta
         return int(meta[s.M_TRADE_SEQ]), int(meta[s.M_EVENT_SEQ]), int(meta[s.M_INPUT_SEQ])
 
-    def _set_counters(self, input_seq, trade_seq, event_seq):
-        """Set the sequence counters (snapshot restore)."""
+    def _restore_counters(self, input_seq, trade_seq, event_seq):
+        """Set the sequence counters after a snapshot's orders were matched; for ``durability.py`` only."""
         meta = self._state.meta
         meta[s.M_INPUT_SEQ] = input_seq
         meta[s.M_TRADE_SEQ] = trade_seq
@@ -521,12 +506,8 @@ class Engine:
             if self._closed:
                 return
             self._closed = True
-        try:
-            if self._wal is not None:
-                self._wal.close()
-        finally:
-            if self._dir_lock is not None:
-                self._dir_lock.release()
+        if self._durability is not None:
+            self._durability.close()
 
     def __enter__(self):
         return self

@@ -21,7 +21,7 @@ import pytest
 
 import nbengine
 from nbengine.wal.reader import WalReader, list_segments
-from nbengine.wal.recovery import replay
+from nbengine.durability import replay
 
 from .wal_crash_child import ASYNC_MAX_QUEUED_FRAMES
 from .wal_support import JIT_DISABLED, CleanRun, batches

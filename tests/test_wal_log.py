@@ -3,10 +3,12 @@ what is a torn tail (a clean end) and what is corruption (an error naming segmen
 
 import os
 import shutil
+import struct
 
 import numpy as np
 import pytest
 from hypothesis import given
+from crc32c import crc32c
 from hypothesis import strategies as st
 
 import nbengine
@@ -20,11 +22,13 @@ from nbengine.wal.format import (
     decode_payload,
     MAX_ROWS_PER_FRAME,
     check_row,
+    encode_frame_header,
     encode_payload,
     encode_rows_payload,
     encode_segment_header,
 )
 from nbengine.wal.reader import WalReader, list_segments, scan_segment
+from nbengine.wal.writer import WalWriter
 
 from .wal_support import batches
 
@@ -66,14 +70,24 @@ def test_read_write_roundtrip(tmp_path):
     assert reader.end_seq == 300
 
 
+WORKED_EXAMPLE_LOG_ID = bytes.fromhex("00112233445566778899aabbccddeeff")
+
+
 def test_worked_example_bytes_match_the_spec(tmp_path):
-    with nbengine.Engine(wal_dir=tmp_path) as engine:
-        engine.submit_one(1, 7, nbengine.BUY, nbengine.LIMIT, 100, 5)
+    writer = WalWriter(tmp_path, WalConfig("none", 1 << 20, 1 << 53), WORKED_EXAMPLE_LOG_ID, 0)
+    writer.append_order((1, 7, 0, nbengine.BUY, nbengine.LIMIT, nbengine.GTC, 100, 5, 0), 0)
+    writer.close()
     data = (tmp_path / "00000000000000000000.wal").read_bytes()
-    assert len(data) == 680
-    assert data[:16].hex(" ") == "4e 42 45 4e 47 57 41 4c 01 00 00 00 00 00 00 00"
-    assert data[44:48].hex(" ") == "bf 92 37 34"
-    assert data[48:64].hex(" ") == "e8 79 8d 61 34 c7 df 49 58 02 00 00 01 00 00 00"
+    assert len(data) == 696
+    assert data[:16].hex(" ") == "4e 42 45 4e 47 57 41 4c 02 00 00 00 00 00 00 00"
+    assert data[32:64].hex(" ") == (
+        "00 00 00 00 00 00 00 00 00 11 22 33 44 55 66 77 88 99 aa bb cc dd ee ff 00 00 00 00 79 5c bc 5a"
+    )
+    assert data[64:80].hex(" ") == "fd de f2 e4 cf 85 05 2c 58 02 00 00 01 00 00 00"
+    with nbengine.Engine(wal_dir=tmp_path / "engine") as engine:
+        engine.submit_one(1, 7, nbengine.BUY, nbengine.LIMIT, 100, 5)
+    logged = (tmp_path / "engine" / "00000000000000000000.wal").read_bytes()
+    assert len(logged) == 696 and logged[96:] == data[96:] and logged[40:56] != WORKED_EXAMPLE_LOG_ID
 
 
 def test_rotation_preserves_sequence(tmp_path):
@@ -229,25 +243,89 @@ def test_segment_named_unlike_its_header_is_corruption(tmp_path):
         read_all(tmp_path)
 
 
-def test_other_format_version_is_refused(tmp_path):
+def write_version_1_log(directory, chunks):
+    """A log of format version 1 (48-byte segment header, no log id), as the release before wrote it."""
+    os.makedirs(directory)
+    fields = (b"NBENGWAL", 1, 0, 1 << 20, 1 << 53, 0, 0)
+    body = struct.pack("<8sIIqqqI", *fields)
+    data = body + struct.pack("<I", crc32c(body))
+    seq = 0
+    for chunk in chunks:
+        payload = encode_payload(nbengine.prepare(chunk)).to_pybytes()
+        data += encode_frame_header(payload, seq, len(chunk["ts"]), 0) + payload  # version 1: unseeded CRC32C
+        seq += len(chunk["ts"])
+    with open(os.path.join(directory, "00000000000000000000.wal"), "wb") as f:
+        f.write(data)
+
+
+def test_a_version_1_log_is_refused_by_name(tmp_path):
+    write_version_1_log(tmp_path / "old", batches(200, 100))
+    message = "00000000000000000000.wal: WAL format version 1, this nbengine reads version 2 only"
+    with pytest.raises(WalConfigError, match=message):
+        read_all(tmp_path / "old")
+    with pytest.raises(WalConfigError, match=message):
+        nbengine.Engine.recover(tmp_path / "old")
+    assert sorted(os.listdir(tmp_path / "old")) == ["00000000000000000000.wal", "LOCK"]
+
+
+def test_a_later_format_version_is_refused(tmp_path):
     write_log(tmp_path, batches(100, 100))
     segment = list_segments(tmp_path)[0]
-    header = bytearray(encode_segment_header(WalConfig("none", 1 << 20, 1 << 53), 0))
-    header[8] = 2
-    from crc32c import crc32c
-
-    header[44:48] = crc32c(bytes(header[:44])).to_bytes(4, "little")
+    header = bytearray(open(segment, "rb").read(SEGMENT_HEADER.size))
+    header[8] = 3
+    header[60:64] = crc32c(bytes(header[:60])).to_bytes(4, "little")
     with open(segment, "r+b") as f:
         f.write(header)
-    with pytest.raises(WalConfigError, match="format version 2, this nbengine reads version 1 only"):
+    with pytest.raises(WalConfigError, match="format version 3, this nbengine reads version 2 only"):
         read_all(tmp_path)
+
+
+def test_a_frame_copied_from_another_log_is_corruption(tmp_path):
+    chunks, others = batches(300, 100, seed=1), batches(300, 100, seed=2)
+    write_log(tmp_path / "log", chunks)
+    write_log(tmp_path / "other", others)  # same settings, same seqs and sizes
+    segment, foreign = list_segments(tmp_path / "log")[0], list_segments(tmp_path / "other")[0]
+    last, foreign_last = frame_offsets(segment)[-1], frame_offsets(foreign)[-1]
+    data = open(segment, "rb").read()[:last] + open(foreign, "rb").read()[foreign_last:]
+    with open(segment, "wb") as f:
+        f.write(data)
+    with pytest.raises(WalCorruptionError, match=f"{segment} at byte {last}: frame header checksum mismatch"):
+        read_all(tmp_path / "log")
+
+
+def test_a_segment_copied_from_another_log_is_corruption(tmp_path):
+    options = {"wal_options": {"segment_bytes": 1000}}
+    write_log(tmp_path / "log", batches(300, 100, seed=1), **options)
+    write_log(tmp_path / "other", batches(300, 100, seed=2), **options)
+    segments, foreign = list_segments(tmp_path / "log"), list_segments(tmp_path / "other")
+    assert [os.path.basename(p) for p in segments] == [os.path.basename(p) for p in foreign]
+    shutil.copyfile(foreign[1], segments[1])
+    with pytest.raises(WalCorruptionError, match=f"{segments[1]} at byte 0: segment of another log"):
+        read_all(tmp_path / "log")
+    with pytest.raises(WalCorruptionError, match="segment of another log"):
+        nbengine.Engine.recover(tmp_path / "log")
+
+
+def test_a_log_keeps_its_identity_across_recovery_and_snapshots(tmp_path):
+    chunks = batches(300, 100)
+    write_log(tmp_path, chunks[:1], wal_options={"segment_bytes": 1000})
+    log_id = scan_segment(list_segments(tmp_path)[0], newest=True)[0].log_id
+    with nbengine.Engine.recover(tmp_path, wal_options={"segment_bytes": 1000}) as engine:
+        engine.submit(chunks[1])
+        engine.snapshot()
+        engine.submit(chunks[2])
+    assert {scan_segment(p, newest=True)[0].log_id for p in list_segments(tmp_path)} == {log_id}
+    recovered = nbengine.Engine.recover(tmp_path)
+    assert recovered.recovery.log_id == log_id and recovered.next_seq == 300
+    recovered.close()
 
 
 def test_segments_with_different_settings_are_corruption(tmp_path):
     write_log(tmp_path, batches(200, 100), wal_options={"segment_bytes": 1000})
     segments = list_segments(tmp_path)
+    log_id = scan_segment(segments[0], newest=False)[0].log_id
     with open(segments[1], "r+b") as f:
-        f.write(encode_segment_header(WalConfig("cancel-both", 1 << 20, 1 << 53), 100))
+        f.write(encode_segment_header(WalConfig("cancel-both", 1 << 20, 1 << 53), 100, log_id))
     with pytest.raises(WalCorruptionError, match="differ from earlier segments"):
         read_all(tmp_path)
 

@@ -3,13 +3,15 @@ appending goes on, crashes at every step of a snapshot recover, corruption and o
 settings are refused, the CLI reports."""
 
 import contextlib
+import errno
 import os
+import shutil
 
 import pytest
 
 import nbengine
 from nbengine import cli
-from nbengine.wal import WalConfigError, WalCorruptionError, WalError
+from nbengine.wal import SnapshotFailedWarning, WalConfigError, WalCorruptionError, WalError
 from nbengine.wal.format import encode_payload
 from nbengine.wal.reader import list_segments, scan_segment
 
@@ -235,7 +237,7 @@ def test_cli_wal_dump_and_recover(tmp_path, capsys):
             engine.submit(chunk)
     assert cli.main(["wal-dump", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "offset 48 seq 0 rows 100" in out and out.count("crc ok") == 3
+    assert "offset 64 seq 0 rows 100" in out and out.count("crc ok") == 3
     assert cli.main(["recover", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert f"state hash {engine.state_hash()}" in out and "recovered seqs [0, 300)" in out
@@ -244,9 +246,53 @@ def test_cli_wal_dump_and_recover(tmp_path, capsys):
         f.seek(100)
         f.write(b"\xee")
     assert cli.main(["wal-dump", str(tmp_path)]) == 1
-    assert "offset 48: CORRUPT" in capsys.readouterr().out
-    with pytest.raises(WalCorruptionError):
+    assert "offset 64: CORRUPT" in capsys.readouterr().out
+
+
+def test_cli_recover_reports_corruption_in_one_line(tmp_path):
+    with nbengine.Engine(wal_dir=tmp_path) as engine:
+        for chunk in batches(300, 100):
+            engine.submit(chunk)
+    segment = list_segments(tmp_path)[0]
+    offset = corrupt_frame(segment, 1)
+    with pytest.raises(SystemExit) as info:
         cli.main(["recover", str(tmp_path)])
+    message = str(info.value.code)
+    assert message.startswith(f"nbengine recover: WAL corruption in {segment} at byte {offset}: ")
+    assert "--salvage" in message and "\n" not in message
+    with pytest.raises(SystemExit, match="nbengine recover: no WAL directory"):
+        cli.main(["recover", str(tmp_path / "missing")])
+
+
+def test_cli_wal_dump_goes_on_listing_segments_without_the_snapshot(tmp_path, capsys):
+    chunks = batches(300, 100)
+    with nbengine.Engine(wal_dir=tmp_path) as engine:
+        engine.submit(chunks[0])
+        snapshot = engine.snapshot()
+        engine.submit(chunks[1])
+        engine.submit(chunks[2])
+    os.remove(snapshot)
+    assert cli.main(["wal-dump", str(tmp_path)]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"snapshot: CORRUPT: WAL corruption in {snapshot} at byte 0: the snapshot named by SNAPSHOT is missing"
+    assert lines[1].startswith(f"segment {list_segments(tmp_path)[0]}: stp=none")
+    assert [line.split(" crc")[0] for line in lines[2:]] == [
+        "  offset 64 seq 100 rows 100 bytes 5240", "  offset 5336 seq 200 rows 100 bytes 5240"
+    ]
+    with pytest.raises(SystemExit, match="nbengine wal-dump: no WAL directory"):
+        cli.main(["wal-dump", str(tmp_path / "missing")])
+
+
+def test_cli_wal_dump_flags_a_segment_of_another_log(tmp_path, capsys):
+    options = {"wal_options": {"segment_bytes": 1000}}
+    for name, seed in (("log", 1), ("other", 2)):
+        with nbengine.Engine(wal_dir=tmp_path / name, **options) as engine:
+            for chunk in batches(200, 100, seed=seed):
+                engine.submit(chunk)
+    segments = list_segments(tmp_path / "log")
+    shutil.copyfile(list_segments(tmp_path / "other")[1], segments[1])
+    assert cli.main(["wal-dump", str(tmp_path / "log")]) == 1
+    assert "  offset 0: CORRUPT: a segment of another log (00000000000000000000.wal has log id" in capsys.readouterr().out
 
 
 def test_snapshot_every_bytes_snapshots_once_that_much_input_was_logged(tmp_path):
@@ -263,9 +309,134 @@ def test_snapshot_every_bytes_snapshots_once_that_much_input_was_logged(tmp_path
         taken = []
         for chunk in chunks:
             engine.submit(chunk)
-            taken.append(engine._snapshot_seq)
+            taken.append(engine._durability.snapshot_seq)
     assert sorted(set(taken) - {0}) == expected_snapshots
     recovered = nbengine.Engine.recover(tmp_path)
     assert recovered.recovery.snapshot_seq == expected_snapshots[-1]
     assert recovered.state_hash() == reference_hash_after(chunks, "none")
     recovered.close()
+
+
+def one_order(order_id, side, price, qty, ts=1):
+    return {"ts": [ts], "order_id": [order_id], "kind": [nbengine.LIMIT], "side": [side], "price": [price], "qty": [qty]}
+
+
+def test_a_failed_automatic_snapshot_acknowledges_the_durable_batch(tmp_path):
+    files = FaultyFiles(error=errno.ENOSPC, written=0.5)
+    engine = nbengine.Engine(wal_dir=tmp_path, snapshot_every=1, wal_options={"files": files})
+    engine.submit(one_order(1, nbengine.SELL, 100, 100))
+    files.arm("write", 2)  # 1: the new segment's header, 2: the snapshot's temp file
+    with pytest.warns(SnapshotFailedWarning, match="automatic snapshot .* failed .* batch \\[1, 2\\) is acknowledged"):
+        result = engine.submit(one_order(2, nbengine.BUY, 100, 10))
+    assert result.trades.num_rows == 1 and engine.bbo().ask_qty == 90
+    assert isinstance(engine.snapshot_error, OSError) and engine.snapshot_error.errno == errno.ENOSPC
+    assert not [name for name in os.listdir(tmp_path) if name.endswith(".tmp")]
+    engine.submit(one_order(3, nbengine.BUY, 100, 10))  # due again: this snapshot succeeds
+    assert engine.snapshot_error is None and engine.bbo().ask_qty == 80
+    engine.close()
+    recovered = nbengine.Engine.recover(tmp_path)
+    assert recovered.recovery.snapshot_seq == 3 and recovered.bbo().ask_qty == 80
+    recovered.close()
+
+
+def test_a_failed_explicit_snapshot_raises_and_leaves_the_engine_consistent(tmp_path):
+    files = FaultyFiles(error=errno.ENOSPC, written=0.5)
+    engine = nbengine.Engine(wal_dir=tmp_path, wal_options={"files": files})
+    engine.submit(one_order(1, nbengine.SELL, 100, 100))
+    engine.snapshot()
+    engine.submit(one_order(2, nbengine.BUY, 100, 10))
+    files.arm("write", 2)
+    with pytest.raises(OSError, match="No space left"):
+        engine.snapshot()
+    assert not [name for name in os.listdir(tmp_path) if name.endswith(".tmp")]
+    engine.submit(one_order(3, nbengine.BUY, 100, 10))
+    assert engine.bbo().ask_qty == 80
+    engine.close()
+    recovered = nbengine.Engine.recover(tmp_path)
+    assert recovered.recovery.snapshot_seq == 1 and recovered.bbo().ask_qty == 80
+    recovered.snapshot()
+    assert recovered.next_seq == 3
+    recovered.close()
+
+
+def corrupt_frame(segment, index):
+    """Flip a payload byte of the ``index``-th frame of ``segment``; return that frame's offset."""
+    offset = [r.offset for r in scan_segment(segment, newest=True)[1]][index]
+    with open(segment, "r+b") as f:
+        f.seek(offset + 40)
+        byte = f.read(1)
+        f.seek(offset + 40)
+        f.write(bytes([byte[0] ^ 0x01]))
+    return offset
+
+
+def test_a_second_salvage_keeps_the_first_ones_copies(tmp_path):
+    chunks = batches(600, 100)
+    with nbengine.Engine(wal_dir=tmp_path) as engine:
+        for chunk in chunks[:4]:
+            engine.submit(chunk)
+    segment = list_segments(tmp_path)[0]
+    corrupt_frame(segment, 3)
+    first_copy = open(segment, "rb").read()
+    with nbengine.Engine.recover(tmp_path, salvage=True) as salvaged:
+        assert salvaged.next_seq == 300
+        salvaged.submit(chunks[3])
+        salvaged.submit(chunks[4])
+    corrupt_frame(segment, 4)
+    second_copy = open(segment, "rb").read()
+    with nbengine.Engine.recover(tmp_path, salvage=True) as salvaged:
+        assert salvaged.next_seq == 400 and salvaged.state_hash() == clean_hashes(chunks[:4])[-1]
+    corrupt = sorted(name for name in os.listdir(tmp_path) if name.endswith(".corrupt"))
+    assert corrupt == [os.path.basename(segment) + ".1.corrupt", os.path.basename(segment) + ".corrupt"]
+    assert open(segment + ".corrupt", "rb").read() == first_copy
+    assert open(segment + ".1.corrupt", "rb").read() == second_copy
+
+
+def test_salvage_of_a_log_whose_first_segment_header_is_corrupt(tmp_path):
+    chunks = batches(300, 100)
+    with nbengine.Engine(wal_dir=tmp_path, stp="cancel-both", wal_options={"segment_bytes": 1000}) as engine:
+        for chunk in chunks[:2]:
+            engine.submit(chunk)
+    first, second = list_segments(tmp_path)
+    with open(first, "r+b") as f:
+        f.seek(20)
+        f.write(b"\xff")
+    with pytest.raises(WalCorruptionError, match=f"{first} at byte 0: bad segment header"):
+        nbengine.Engine.recover(tmp_path)
+    with pytest.raises(WalError, match="Engine.recover"):
+        nbengine.Engine(wal_dir=tmp_path)
+    with nbengine.Engine.recover(tmp_path, salvage=True, stp="cancel-both") as salvaged:
+        assert salvaged.next_seq == 0 and salvaged.live_orders == 0 and salvaged.stp == "cancel-both"
+        assert salvaged.recovery.corruption.segment == first
+        salvaged.submit(chunks[2])
+    assert os.path.exists(first + ".corrupt") and os.path.exists(second + ".corrupt")
+    with nbengine.Engine.recover(tmp_path) as again:
+        assert again.next_seq == 100 and again.stp == "cancel-both"
+
+
+@pytest.mark.parametrize("arguments", [{"durability": "fast"}, {"durability": "none"}, {"snapshot_every": 0},
+                                       {"wal_options": {"segment_byte": 1000}}])
+def test_recover_checks_its_arguments_before_it_changes_a_file(tmp_path, arguments):
+    chunks = batches(400, 100)
+    with nbengine.Engine(wal_dir=tmp_path) as engine:
+        for chunk in chunks:
+            engine.submit(chunk)
+    segment = list_segments(tmp_path)[0]
+    corrupt_frame(segment, 2)
+    with open(segment, "ab") as f:
+        f.write(b"torn")
+    before = {name: open(tmp_path / name, "rb").read() for name in os.listdir(tmp_path)}
+    for salvage in (True, False):
+        with pytest.raises(ValueError):
+            nbengine.Engine.recover(tmp_path, salvage=salvage, **arguments)
+    assert {name: open(tmp_path / name, "rb").read() for name in os.listdir(tmp_path)} == before
+
+
+def test_an_engine_without_a_log_leaves_no_lock_file(tmp_path):
+    with pytest.raises(ValueError, match="leave wal_dir out"):
+        nbengine.Engine(wal_dir=tmp_path / "wal", durability="none")
+    assert not (tmp_path / "wal").exists()
+    (tmp_path / "wal").mkdir()
+    with pytest.raises(ValueError, match="durability: expected one of"):
+        nbengine.Engine(wal_dir=tmp_path / "wal", durability="fast")
+    assert os.listdir(tmp_path / "wal") == []

@@ -3,18 +3,21 @@
 Faults come from ``FaultyFiles``, a file layer that fails a chosen call with EIO or
 ENOSPC; nothing the writer could not make durable may ever be acknowledged."""
 
+import ast
 import errno
 import heapq
 import os
+import pathlib
 import threading
 
 import pytest
 
 import nbengine
+from nbengine.durability import replay
 from nbengine.wal import FileLayer, WalError, WalPoisonedError
 from nbengine.wal import files as files_module
+from nbengine.wal import recovery
 from nbengine.wal.reader import WalReader
-from nbengine.wal.recovery import replay
 
 from .wal_support import FaultyFiles, batches, clean_hashes, order_rows
 
@@ -202,8 +205,51 @@ def test_closed_engine_refuses_submissions(tmp_path):
     engine = nbengine.Engine(wal_dir=tmp_path)
     engine.close()
     engine.close()
-    with pytest.raises(WalError, match="closed"):
+    with pytest.raises(WalError, match="closed; reopen its WAL with Engine.recover") as info:
         engine.submit(batches(10, 10)[0])
+    assert isinstance(info.value, nbengine.EngineClosedError)
+
+
+def test_a_closed_engine_without_a_wal_says_so_without_a_wal_error():
+    engine = nbengine.Engine()
+    engine.close()
+    for call in (lambda: engine.submit(batches(10, 10)[0]), lambda: engine.submit_one(1, 1, 1, 0, 100, 1)):
+        with pytest.raises(nbengine.EngineClosedError, match="^the engine is closed$") as info:
+            call()
+        assert isinstance(info.value, RuntimeError) and not isinstance(info.value, WalError)
+
+
+def test_no_runtime_check_of_the_wal_is_an_assert():
+    """``python -O`` drops asserts: every check of nbengine/wal and nbengine/durability.py must raise."""
+    root = pathlib.Path(nbengine.__file__).parent
+    sources = sorted((root / "wal").glob("*.py")) + sorted(root.glob("durability.py"))
+    asserts = [
+        f"{path.relative_to(root)}:{node.lineno}"
+        for path in sources
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Assert)
+    ]
+    assert asserts == []
+
+
+def test_the_wal_package_never_sees_an_engine():
+    """``wal/`` is a log library: it imports neither the engine nor the durability layer above it."""
+    root = pathlib.Path(nbengine.__file__).parent
+    imports = [
+        f"{path.name}: {node.module}"
+        for path in sorted((root / "wal").glob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.ImportFrom) and node.level >= 2 and node.module in ("engine", "durability", None)
+    ]
+    assert imports == []
+
+
+def test_a_replay_that_ends_elsewhere_than_its_frames_raises(tmp_path, monkeypatch):
+    with nbengine.Engine(wal_dir=tmp_path) as engine:
+        engine.submit(batches(100, 100)[0])
+    monkeypatch.setattr(recovery, "decode_payload", lambda payload: nbengine.prepare(batches(10, 10)[0]))
+    with pytest.raises(WalError, match="ended at input seq 10, but its frames end at 100"):
+        replay(nbengine.Engine, tmp_path)
 
 
 def test_durability_needs_a_wal_dir_and_a_known_mode(tmp_path):

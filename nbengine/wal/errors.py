@@ -31,3 +31,12 @@ class WalPoisonedError(WalError):
 
     The ``__cause__`` is the original exception (an ``OSError`` such as EIO or ENOSPC).
     """
+
+
+class SnapshotFailedWarning(UserWarning):
+    """An automatic snapshot (``snapshot_every``) failed; the batch that made it due is durable and acknowledged.
+
+    The log stays recoverable (the previous snapshot and every segment after it are kept);
+    the engine records the error as ``Engine.snapshot_error`` and tries again once another
+    ``snapshot_every`` orders (or ``snapshot_every_bytes`` bytes) were logged.
+    """

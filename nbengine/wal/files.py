@@ -97,18 +97,57 @@ class FileLayer:
             os.close(fd)
 
 
+def _remove_quietly(files, path):
+    """Remove ``path`` if it can be: a failed write's temp file (ENOSPC: it holds space)."""
+    try:
+        files.remove(path)
+    except OSError:
+        pass
+
+
 def write_file_durably(files, directory, name, data):
-    """Write ``data`` as ``directory/name`` atomically: temp file, fsync, rename, fsync directory."""
+    """Write ``data`` as ``directory/name`` atomically: temp file, fsync, rename, fsync directory.
+
+    When writing or syncing the temp file fails, the temp file is removed (if it can be)
+    and the ``OSError`` raised; ``directory/name`` is then as it was.
+    """
     path = os.path.join(directory, name)
     temp = path + ".tmp"
     if os.path.exists(temp):
         files.remove(temp)
     fd = files.create(temp)
     try:
+        try:
+            files.write(fd, [data])
+            files.fsync(fd)
+        finally:
+            files.close(fd)
+    except OSError:
+        _remove_quietly(files, temp)
+        raise
+    files.rename(temp, path)
+    files.fsync_dir(directory)
+    return path
+
+
+def copy_file_durably(files, source, target):
+    """Copy ``source`` to the new file ``target`` (it must not exist) and make the copy durable, directory included."""
+    with open(source, "rb") as f:
+        data = f.read()
+    fd = files.create(target)
+    try:
         files.write(fd, [data])
         files.fsync(fd)
     finally:
         files.close(fd)
-    files.rename(temp, path)
-    files.fsync_dir(directory)
-    return path
+    files.fsync_dir(os.path.dirname(target) or ".")
+
+
+def free_name(path, suffix):
+    """``path + suffix``, or ``path.N + suffix`` with the smallest N >= 1 that names no file yet."""
+    candidate = path + suffix
+    n = 0
+    while os.path.exists(candidate):
+        n += 1
+        candidate = f"{path}.{n}{suffix}"
+    return candidate

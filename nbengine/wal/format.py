@@ -9,6 +9,7 @@ every payload starts 8-byte aligned in the file and decodes to aligned numpy col
 
 import functools
 import itertools
+import os
 import struct
 from typing import NamedTuple
 
@@ -21,16 +22,22 @@ from ..schema import ORDERS_SCHEMA, SCHEMA_VERSION, prepare
 from ..state import OrderColumns
 from .errors import WalConfigError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 """Bumped on any change of this layout or of ``ORDERS_SCHEMA``; readers refuse others."""
 
 SEGMENT_MAGIC = b"NBENGWAL"
 SEGMENT_SUFFIX = ".wal"
-SEGMENT_HEADER = struct.Struct("<8sIIqqqII")
-"""magic, format version, stp code, max_span_ticks, max_price_ticks, first seq, reserved (0), CRC32C of the bytes before it."""
+SEGMENT_HEADER = struct.Struct("<8sIIqqq16sII")
+"""magic, format version, stp code, max_span_ticks, max_price_ticks, first seq, log id, reserved (0), CRC32C of the bytes before it."""
+
+_VERSION_1_HEADER = struct.Struct("<8sIIqqqII")
+"""The segment header of format version 1 (no log id), recognised only to refuse it by name."""
+
+LOG_ID_BYTES = 16
+"""Size of a log's identity: random bytes drawn when the log is created."""
 
 FRAME_HEADER = struct.Struct("<IIIBxxxqII")
-"""crc (bytes 4.. of header + payload), header_crc (bytes 8..32), payload length, type, first seq, rows, reserved (0)."""
+"""crc (log id + bytes 4.. of header + payload), header_crc (log id + bytes 8..32), payload length, type, first seq, rows, reserved (0)."""
 
 RECORD_ORDERS = 1
 """The one record type: a batch of input orders. Type 0 is never written (zeroed bytes)."""
@@ -61,8 +68,22 @@ def segment_name(first_seq):
     return f"{first_seq:020d}{SEGMENT_SUFFIX}"
 
 
-def encode_segment_header(config, first_seq):
-    """The ``SEGMENT_HEADER.size`` bytes that open a segment."""
+def new_log_id():
+    """A fresh log identity: ``LOG_ID_BYTES`` random bytes."""
+    return os.urandom(LOG_ID_BYTES)
+
+
+def checksum_seed(log_id):
+    """The CRC32C of ``log_id``: the running value every frame checksum of that log starts from.
+
+    Both frame checksums are CRC32C of the log id followed by the checked bytes, so a frame
+    copied from another log fails them even where its bytes are otherwise valid.
+    """
+    return crc32c(log_id)
+
+
+def encode_segment_header(config, first_seq, log_id):
+    """The ``SEGMENT_HEADER.size`` bytes that open a segment of the log ``log_id``."""
     fields = (
         SEGMENT_MAGIC,
         FORMAT_VERSION,
@@ -70,6 +91,7 @@ def encode_segment_header(config, first_seq):
         config.max_span_ticks,
         config.max_price_ticks,
         first_seq,
+        log_id,
         0,
     )
     body = SEGMENT_HEADER.pack(*fields, 0)[:-4]
@@ -81,6 +103,14 @@ class SegmentHeader(NamedTuple):
 
     config: WalConfig
     first_seq: int
+    log_id: bytes
+
+
+def _intact(data, layout):
+    """True when ``data`` is long enough for ``layout`` and its last field is the CRC32C of the bytes before it."""
+    if len(data) < layout.size:
+        return False
+    return crc32c(bytes(data[: layout.size - 4])) == layout.unpack_from(data)[-1]
 
 
 def decode_segment_header(data, where):
@@ -95,27 +125,35 @@ def decode_segment_header(data, where):
     Raises
     ------
     WalConfigError
-        When the header is intact but of another format version.
+        When the header is intact but of another format version (one of version 1,
+        or of a later version that kept this header layout).
     """
-    if len(data) < SEGMENT_HEADER.size:
+    if len(data) < 12 or bytes(data[:8]) != SEGMENT_MAGIC:
         return None
-    magic, version, stp, span, max_price, first_seq, _, crc = SEGMENT_HEADER.unpack_from(data)
-    if magic != SEGMENT_MAGIC or crc32c(bytes(data[: SEGMENT_HEADER.size - 4])) != crc:
-        return None
+    version = struct.unpack_from("<I", data, 8)[0]
     if version != FORMAT_VERSION:
-        raise WalConfigError(
-            f"{where}: WAL format version {version}, this nbengine reads version {FORMAT_VERSION} only"
-        )
+        if (version == 1 and _intact(data, _VERSION_1_HEADER)) or (version > 1 and _intact(data, SEGMENT_HEADER)):
+            raise WalConfigError(
+                f"{where}: WAL format version {version}, this nbengine reads version {FORMAT_VERSION} only "
+                "(open it with the nbengine release that wrote it, or start a new log)"
+            )
+        return None
+    if not _intact(data, SEGMENT_HEADER):
+        return None
+    _, _, stp, span, max_price, first_seq, log_id, _, _ = SEGMENT_HEADER.unpack_from(data)
     if stp not in _STP_NAMES:
         return None
-    return SegmentHeader(WalConfig(_STP_NAMES[stp], span, max_price), first_seq)
+    return SegmentHeader(WalConfig(_STP_NAMES[stp], span, max_price), first_seq, log_id)
 
 
-def encode_frame_header(payload, first_seq, rows):
-    """The ``FRAME_HEADER.size`` bytes in front of ``payload`` (a buffer whose size is a multiple of 8)."""
+def encode_frame_header(payload, first_seq, rows, seed):
+    """The ``FRAME_HEADER.size`` bytes in front of ``payload`` (a buffer whose size is a multiple of 8).
+
+    ``seed`` is ``checksum_seed`` of the log's id.
+    """
     tail = struct.pack("<IBxxxqII", len(payload), RECORD_ORDERS, first_seq, rows, 0)
-    header_crc = crc32c(tail)
-    crc = crc32c(payload, crc32c(struct.pack("<I", header_crc) + tail))
+    header_crc = crc32c(tail, seed)
+    crc = crc32c(payload, crc32c(struct.pack("<I", header_crc) + tail, seed))
     return struct.pack("<II", crc, header_crc) + tail
 
 
@@ -129,19 +167,19 @@ class FrameHeader(NamedTuple):
     rows: int
 
 
-def decode_frame_header(data, offset):
-    """The frame header at ``offset`` of ``data``, or None when its ``header_crc`` fails."""
+def decode_frame_header(data, offset, seed):
+    """The frame header at ``offset`` of ``data``, or None when its ``header_crc`` fails under ``seed``."""
     crc, header_crc, length, record_type, first_seq, rows, _ = FRAME_HEADER.unpack_from(data, offset)
-    if crc32c(bytes(data[offset + 8 : offset + FRAME_HEADER.size])) != header_crc:
+    if crc32c(bytes(data[offset + 8 : offset + FRAME_HEADER.size]), seed) != header_crc:
         return None
     return FrameHeader(crc, length, record_type, first_seq, rows)
 
 
-def frame_crc_ok(data, offset, header):
-    """True when the frame's ``crc`` matches bytes 4.. of its header plus its payload."""
+def frame_crc_ok(data, offset, header, seed):
+    """True when the frame's ``crc`` matches the log id (``seed``), bytes 4.. of its header and its payload."""
     start = offset + 4
     end = offset + FRAME_HEADER.size + header.length
-    return crc32c(memoryview(data)[start:end]) == header.crc
+    return crc32c(memoryview(data)[start:end], seed) == header.crc
 
 
 def encode_payload(columns):
@@ -156,7 +194,8 @@ def encode_payload(columns):
         for field, column in zip(ORDERS_SCHEMA, columns)
     ]
     payload = pa.RecordBatch.from_arrays(arrays, schema=ORDERS_SCHEMA).serialize()
-    assert payload.size % 8 == 0, "Arrow IPC messages are padded to 8 bytes"
+    if payload.size % 8:
+        raise RuntimeError(f"pyarrow made an IPC message of {payload.size} bytes; the WAL format needs a multiple of 8")
     return payload
 
 
@@ -183,7 +222,8 @@ def _rows_layout(rows):
     prefix = encode_payload(zeros).to_pybytes()[: -body.size]
     probe = [[(-1) ** row * ((7 * column + row) % 127 + 1) for column in range(len(_ORDER_DTYPES))] for row in range(rows)]
     columns = OrderColumns(*(np.array(values, dtype=dtype) for values, dtype in zip(zip(*probe), _ORDER_DTYPES)))
-    assert prefix + body.pack(*itertools.chain.from_iterable(zip(*probe))) == encode_payload(columns).to_pybytes()
+    if prefix + body.pack(*itertools.chain.from_iterable(zip(*probe))) != encode_payload(columns).to_pybytes():
+        raise RuntimeError(f"pyarrow encodes a message of {rows} orders unlike the WAL's cached layout")
     return prefix, body
 
 
@@ -213,5 +253,7 @@ def decode_payload(buffer):
 _ORDER_DTYPES = [np.dtype(field.type.to_pandas_dtype()) for field in ORDERS_SCHEMA]
 
 
-assert SCHEMA_VERSION == "1", "a new orders schema needs a new FORMAT_VERSION"
-assert _rows_layout(1)[1].size == ROW_BYTES
+if SCHEMA_VERSION != "1":
+    raise RuntimeError(f"orders schema version {SCHEMA_VERSION}: a new orders schema needs a new WAL FORMAT_VERSION")
+if _rows_layout(1)[1].size != ROW_BYTES:
+    raise RuntimeError(f"one order's values take {_rows_layout(1)[1].size} bytes, ROW_BYTES says {ROW_BYTES}")

@@ -16,6 +16,7 @@ from .format import (
     RECORD_ORDERS,
     SEGMENT_HEADER,
     SEGMENT_SUFFIX,
+    checksum_seed,
     decode_frame_header,
     decode_segment_header,
     frame_crc_ok,
@@ -83,6 +84,7 @@ def scan_segment(path, *, newest):
         if newest and (size < SEGMENT_HEADER.size or _is_zero(data, 0)):
             return None, [], TornTail(path, None), None
         return None, [], None, WalCorruptionError(path, 0, "bad segment header (magic or checksum)")
+    seed = checksum_seed(header.log_id)
     expected_name = _segment_seq(path)
     if header.first_seq != expected_name:
         detail = f"header says first seq {header.first_seq}, the file name says {expected_name}"
@@ -96,7 +98,7 @@ def scan_segment(path, *, newest):
             if newest:
                 return header, records, TornTail(path, offset), None
             return header, records, None, WalCorruptionError(path, offset, f"{remaining} stray bytes after the last frame")
-        frame = decode_frame_header(data, offset)
+        frame = decode_frame_header(data, offset, seed)
         if frame is None:
             if newest and _is_zero(data, offset):
                 return header, records, TornTail(path, offset), None
@@ -106,7 +108,7 @@ def scan_segment(path, *, newest):
                 return header, records, TornTail(path, offset), None
             detail = f"frame of {frame.length} payload bytes runs past the end of the segment"
             return header, records, None, WalCorruptionError(path, offset, detail)
-        if not frame_crc_ok(data, offset, frame):
+        if not frame_crc_ok(data, offset, frame, seed):
             if newest and _is_zero(data, offset + FRAME_HEADER.size):
                 return header, records, TornTail(path, offset), None
             return header, records, None, WalCorruptionError(path, offset, "frame checksum mismatch")
@@ -138,8 +140,8 @@ def _uncovered(segments, start_seq):
 class WalReader:
     """Every valid record of a WAL directory from ``start_seq`` on, segment by segment.
 
-    Iterate ``records()``; afterwards ``config``, ``end_seq``, ``torn`` and (with
-    ``salvage``) ``corruption`` describe what was found.
+    Iterate ``records()``; afterwards ``config``, ``log_id``, ``end_seq``, ``torn`` and
+    (with ``salvage``) ``corruption`` describe what was found.
 
     Parameters
     ----------
@@ -150,13 +152,18 @@ class WalReader:
     salvage : bool
         False: the first corruption raises ``WalCorruptionError``. True: iteration
         stops before it and ``corruption`` holds the error.
+    log_id : bytes, optional
+        The log's identity (the snapshot's); by default the first segment's. A segment
+        of another log is corruption.
     """
 
-    def __init__(self, directory, *, start_seq=0, salvage=False):
+    def __init__(self, directory, *, start_seq=0, salvage=False, log_id=None):
         self.directory = str(directory)
         self.start_seq = start_seq
         self.salvage = salvage
         self.segments = _uncovered(list_segments(self.directory), start_seq)
+        self.log_id = log_id
+        self._log_id_owner = "the snapshot" if log_id is not None else None
         self.config = None
         self.end_seq = start_seq
         self.torn = None
@@ -186,6 +193,15 @@ class WalReader:
                     records = []
                 elif not records and not newest and corruption is None:
                     corruption = WalCorruptionError(path, SEGMENT_HEADER.size, "a segment other than the newest holds no frame")
+                if self.log_id is None:
+                    self.log_id, self._log_id_owner = header.log_id, os.path.basename(path)
+                elif header.log_id != self.log_id:
+                    detail = (
+                        f"segment of another log (log id {header.log_id.hex()}; "
+                        f"{self._log_id_owner} has {self.log_id.hex()})"
+                    )
+                    corruption = WalCorruptionError(path, 0, detail)
+                    records = []
             for record in records:
                 end = record.first_seq + record.rows
                 if record.first_seq < self.start_seq < end:

@@ -1,14 +1,12 @@
-"""Rebuild an engine from a WAL directory: newest snapshot, then every later frame.
+"""Read back a WAL directory (newest snapshot, then every later frame) and make it appendable.
 
-``replay`` only reads; ``repair`` makes the directory appendable again (truncates a
-torn tail, sets a corrupt suffix aside when salvaging). ``Engine.recover`` does both and
-attaches a writer.
+``LogContents`` only reads; ``repair`` makes the directory appendable again (truncates a
+torn tail, sets a corrupt suffix aside when salvaging). ``durability`` replays what
+``LogContents`` returns into an engine and attaches a writer; this module never sees one.
 """
 
-import inspect
 import itertools
 import os
-import shutil
 import time
 from typing import NamedTuple
 
@@ -17,8 +15,8 @@ import numpy as np
 from ..codes import GTC, LIMIT
 from ..schema import prepare
 from .errors import WalConfigError
-from .files import FileLayer
-from .format import SEGMENT_HEADER, WalConfig, decode_payload
+from .files import FileLayer, copy_file_durably, free_name
+from .format import SEGMENT_HEADER, WalConfig, decode_payload, new_log_id
 from .reader import TornTail, WalReader, list_segments
 from .snapshot import load_latest
 
@@ -30,6 +28,8 @@ class RecoveryReport(NamedTuple):
     ----------
     directory : str
     config : format.WalConfig
+    log_id : bytes
+        The log's identity; a new one when the log held no readable segment header.
     snapshot_seq : int or None
         Input seq the snapshot covered up to, or None without a snapshot.
     end_seq : int
@@ -46,6 +46,7 @@ class RecoveryReport(NamedTuple):
 
     directory: str
     config: WalConfig
+    log_id: bytes
     snapshot_seq: int | None
     end_seq: int
     frames: int
@@ -55,92 +56,105 @@ class RecoveryReport(NamedTuple):
     seconds: float
 
 
-def restore_snapshot(engine, snapshot):
-    """Load a snapshot into a fresh engine: resting orders as GTC LIMIT rows in priority order, then the counters."""
-    orders = snapshot.orders
-    n = orders.num_rows
-    columns = {name: orders.column(name).to_numpy() for name in ("ts", "order_id", "symbol", "side", "price", "qty", "account")}
-    columns["kind"] = np.full(n, LIMIT, dtype=np.int8)
-    columns["tif"] = np.full(n, GTC, dtype=np.int8)
-    if n:
-        engine.match_columns(prepare(columns))
-    engine._set_counters(snapshot.input_seq, snapshot.trade_seq, snapshot.event_seq)
+class LogContents:
+    """What a WAL directory holds: its snapshot, settings and identity, and the batches to replay after it.
 
-
-def engine_defaults(engine_class):
-    """The default ``stp``, ``max_span_ticks``, ``max_price_ticks`` of ``engine_class``."""
-    defaults = inspect.signature(engine_class).parameters
-    return tuple(defaults[name].default for name in WalConfig._fields)
-
-
-def replay(engine_class, directory, *, salvage=False, expected=None):
-    """Read, verify and replay a WAL directory into a new engine without a WAL.
+    Opening reads and verifies the snapshot and the log as far as its first frame, so
+    that ``config`` is known before anything is replayed; ``batches()`` reads the rest.
+    Nothing here changes a file or sees an engine: ``durability.replay`` feeds an engine.
 
     Parameters
     ----------
-    engine_class : type
-        ``Engine`` (passed in to keep this module free of an import cycle).
-    directory : str
+    directory : str or os.PathLike
     salvage : bool
-        Keep the valid prefix instead of raising at corruption.
-    expected : dict, optional
-        Settings the caller asks for (``stp``, ``max_span_ticks``, ``max_price_ticks``);
-        any that differ from the log's raise ``WalConfigError``.
+        Stop before the first corruption (kept in ``report().corruption``) instead of
+        raising ``WalCorruptionError``.
 
-    Returns
-    -------
-    engine : Engine
-    report : RecoveryReport
+    Attributes
+    ----------
+    snapshot : snapshot.Snapshot or None
+    config : format.WalConfig or None
+        The log's settings; None when no segment header nor snapshot could be read (a
+        first segment torn while being created, or, salvaging, a bad first header).
+
+    Raises
+    ------
+    FileNotFoundError
+        When ``directory`` does not exist.
+    WalConfigError
+        When it holds no log, a log of another format version, or a snapshot whose
+        settings differ from its segments'.
+    WalCorruptionError
+        On corruption, unless ``salvage``.
     """
-    start = time.perf_counter()
-    directory = str(directory)
-    if not os.path.isdir(directory):
-        raise FileNotFoundError(f"no WAL directory {directory}")
-    snapshot = load_latest(directory)
-    start_seq = snapshot.input_seq if snapshot is not None else 0
-    reader = WalReader(directory, start_seq=start_seq, salvage=salvage)
-    records = reader.records()
-    first = next(records, None)
-    config = snapshot.config if snapshot is not None else reader.config
-    if config is None and reader.torn is None:
-        raise WalConfigError(f"{directory} holds no WAL segment and no snapshot")
-    if config is None:  # only a segment torn while being created: an empty log, settings unknown
-        config = WalConfig(*engine_defaults(engine_class))
-        config = config._replace(**{k: v for k, v in (expected or {}).items() if v is not None})
-    if reader.config is not None and reader.config != config:
-        config.check_same(reader.config, f"{directory}: the snapshot")
-    if expected:
-        asked = config._replace(**{k: v for k, v in expected.items() if v is not None})
-        asked.check_same(config, f"the WAL in {directory}")
-    engine = engine_class(**config._asdict())
-    if snapshot is not None:
-        restore_snapshot(engine, snapshot)
-    frames = 0
-    for record in itertools.chain([] if first is None else [first], records):
-        engine.match_columns(decode_payload(record.payload))
-        frames += 1
-    report = RecoveryReport(
-        directory,
-        config,
-        None if snapshot is None else snapshot.input_seq,
-        reader.end_seq,
-        frames,
-        reader.end_seq - start_seq,
-        reader.torn,
-        reader.corruption,
-        time.perf_counter() - start,
-    )
-    assert engine.next_seq == report.end_seq, (engine.next_seq, report.end_seq)
-    return engine, report
+
+    def __init__(self, directory, *, salvage=False):
+        self._started = time.perf_counter()
+        self.directory = os.fspath(directory)
+        if not os.path.isdir(self.directory):
+            raise FileNotFoundError(f"no WAL directory {self.directory}")
+        self.snapshot = load_latest(self.directory)
+        self.start_seq = self.snapshot.input_seq if self.snapshot is not None else 0
+        log_id = None if self.snapshot is None else self.snapshot.log_id
+        self._reader = WalReader(self.directory, start_seq=self.start_seq, salvage=salvage, log_id=log_id)
+        self._records = self._reader.records()
+        self._first = next(self._records, None)
+        reader = self._reader
+        self.config = self.snapshot.config if self.snapshot is not None else reader.config
+        if self.config is None and reader.torn is None and reader.corruption is None:
+            raise WalConfigError(f"{self.directory} holds no WAL segment and no snapshot")
+        if self.config is not None and reader.config is not None and reader.config != self.config:
+            self.config.check_same(reader.config, f"{self.directory}: the snapshot")
+        self.frames = 0
+
+    def snapshot_batch(self):
+        """The snapshot's resting orders as prepared GTC LIMIT order columns in priority order, or None.
+
+        Matching them into a fresh engine rebuilds every book and priority; the
+        snapshot's counters are then set (``snapshot.input_seq``, ``trade_seq``, ``event_seq``).
+        """
+        if self.snapshot is None or not self.snapshot.orders.num_rows:
+            return None
+        orders = self.snapshot.orders
+        n = orders.num_rows
+        names = ("ts", "order_id", "symbol", "side", "price", "qty", "account")
+        columns = {name: orders.column(name).to_numpy() for name in names}
+        columns["kind"] = np.full(n, LIMIT, dtype=np.int8)
+        columns["tif"] = np.full(n, GTC, dtype=np.int8)
+        return prepare(columns)
+
+    def batches(self):
+        """Yield the prepared order columns of each frame after the snapshot, in order (zero copy)."""
+        for record in itertools.chain([] if self._first is None else [self._first], self._records):
+            self.frames += 1
+            yield decode_payload(record.payload)
+
+    def report(self, config):
+        """The ``RecoveryReport`` once ``batches()`` is exhausted; ``config`` is the settings used (``self.config`` or chosen)."""
+        reader = self._reader
+        return RecoveryReport(
+            self.directory,
+            config,
+            reader.log_id if reader.log_id is not None else new_log_id(),
+            None if self.snapshot is None else self.snapshot.input_seq,
+            reader.end_seq,
+            self.frames,
+            reader.end_seq - self.start_seq,
+            reader.torn,
+            reader.corruption,
+            time.perf_counter() - self._started,
+        )
 
 
 def repair(report, files=None):
     """Make a recovered directory appendable; return the segment to append to, or None for a new one.
 
     Truncates a torn tail, removes a newest segment whose header is torn, and with a
-    salvaged corruption copies the bad segment to ``<name>.corrupt``, truncates it at the
-    bad offset and renames every later segment to ``<name>.corrupt``. Leftover ``*.tmp``
-    files are removed.
+    salvaged corruption copies the bad segment to ``<name>.corrupt`` (durably, before it
+    is truncated at the bad offset) and renames every later segment to ``<name>.corrupt``;
+    a bad segment header sets its segment aside whole. Where an earlier salvage left a
+    ``<name>.corrupt``, the next free ``<name>.N.corrupt`` is taken: no copy is ever
+    overwritten. Leftover ``*.tmp`` files are removed.
     """
     files = files if files is not None else FileLayer()
     directory = report.directory
@@ -152,13 +166,13 @@ def repair(report, files=None):
     if bad is not None:
         index = segments.index(bad.segment)
         if bad.offset >= SEGMENT_HEADER.size:
-            shutil.copyfile(bad.segment, bad.segment + ".corrupt")
+            copy_file_durably(files, bad.segment, free_name(bad.segment, ".corrupt"))
             files.truncate(bad.segment, bad.offset)
             later = segments[index + 1 :]
         else:
             later = segments[index:]
         for path in later:
-            files.rename(path, path + ".corrupt")
+            files.rename(path, free_name(path, ".corrupt"))
         files.fsync_dir(directory)
         segments = list_segments(directory)
     elif report.torn is not None:

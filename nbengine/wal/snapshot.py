@@ -27,6 +27,7 @@ class Snapshot(NamedTuple):
     """What a snapshot holds."""
 
     config: WalConfig
+    log_id: bytes
     input_seq: int
     trade_seq: int
     event_seq: int
@@ -44,6 +45,7 @@ def _encode(snapshot):
         "nbengine.stp": snapshot.config.stp,
         "nbengine.max_span_ticks": snapshot.config.max_span_ticks,
         "nbengine.max_price_ticks": snapshot.config.max_price_ticks,
+        "nbengine.log_id": snapshot.log_id.hex(),
         "nbengine.input_seq": snapshot.input_seq,
         "nbengine.trade_seq": snapshot.trade_seq,
         "nbengine.event_seq": snapshot.event_seq,
@@ -121,10 +123,14 @@ def load_latest(directory):
     meta = {k.decode(): v.decode() for k, v in table.schema.metadata.items()}
     version = int(meta["nbengine.wal_format_version"])
     if version != FORMAT_VERSION:
-        raise WalConfigError(f"{path}: WAL format version {version}, this nbengine reads version {FORMAT_VERSION} only")
+        raise WalConfigError(
+            f"{path}: WAL format version {version}, this nbengine reads version {FORMAT_VERSION} only "
+            "(open it with the nbengine release that wrote it, or start a new log)"
+        )
     config = WalConfig(meta["nbengine.stp"], int(meta["nbengine.max_span_ticks"]), int(meta["nbengine.max_price_ticks"]))
     return Snapshot(
         config,
+        bytes.fromhex(meta["nbengine.log_id"]),
         int(meta["nbengine.input_seq"]),
         int(meta["nbengine.trade_seq"]),
         int(meta["nbengine.event_seq"]),

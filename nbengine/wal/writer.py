@@ -24,6 +24,7 @@ from .format import (
     MAX_ROWS_PER_FRAME,
     ROW_BYTES,
     SEGMENT_HEADER,
+    checksum_seed,
     encode_frame_header,
     encode_rows_payload,
     encode_segment_header,
@@ -53,6 +54,9 @@ class WalWriter:
         The WAL directory (it exists).
     config : format.WalConfig
         Matching settings written into every segment header.
+    log_id : bytes
+        The log's identity (``format.new_log_id()`` for a new log, the recovered one's
+        otherwise): in every segment header, and covered by every frame checksum.
     next_seq : int
         Input sequence number of the first frame to be appended.
     append_to : str, optional
@@ -73,6 +77,7 @@ class WalWriter:
         self,
         directory,
         config,
+        log_id,
         next_seq,
         *,
         append_to=None,
@@ -86,6 +91,8 @@ class WalWriter:
             raise ValueError("max_queued_frames and max_queued_bytes must be >= 1")
         self.directory = str(directory)
         self.config = config
+        self.log_id = bytes(log_id)
+        self._seed = checksum_seed(self.log_id)
         self.group = group
         self.segment_bytes = int(segment_bytes)
         self.max_queued_frames = int(max_queued_frames)
@@ -156,7 +163,7 @@ class WalWriter:
         WalPoisonedError
             When a write or fsync has failed; the frame is not queued.
         """
-        header = encode_frame_header(payload, first_seq, rows)  # here, not in the writer thread
+        header = encode_frame_header(payload, first_seq, rows, self._seed)  # here, not in the writer thread
         return self._enqueue((header, payload, first_seq, rows), len(payload))
 
     def append_order(self, row, seq):
@@ -343,7 +350,7 @@ class WalWriter:
         pieces = []
         entries = queued_bytes = frame_bytes = 0
         end_seq = None
-        for item in _framed(items):
+        for item in _framed(items, self._seed):
             if isinstance(item, _Rotate):
                 self._flush(pieces, entries, queued_bytes, end_seq)
                 pieces, entries, queued_bytes, frame_bytes = [], 0, 0, 0
@@ -397,7 +404,7 @@ class WalWriter:
         path = os.path.join(self.directory, segment_name(first_seq))
         fd = self.files.create(path)
         try:
-            self.files.write(fd, [encode_segment_header(self.config, first_seq)])
+            self.files.write(fd, [encode_segment_header(self.config, first_seq, self.log_id)])
             self.files.fsync(fd)
         except OSError:
             self.files.close(fd)
@@ -408,31 +415,31 @@ class WalWriter:
         self._segment_size = SEGMENT_HEADER.size
 
 
-def _framed(items):
+def _framed(items, seed):
     """``items`` as ``_Rotate`` markers and frames ``(header, payload, first_seq, rows, entries, queued_bytes)``.
 
     Each run of consecutive single orders becomes frames of up to ``MAX_ROWS_PER_FRAME``
-    rows; a queued frame stays as it is. ``entries`` and ``queued_bytes`` are what the
-    frame's queue entries counted against the queue's bounds.
+    rows, checksummed from ``seed``; a queued frame stays as it is. ``entries`` and
+    ``queued_bytes`` are what the frame's queue entries counted against the queue's bounds.
     """
     run = []
     for item in items:
         if not isinstance(item, _Rotate) and item[0] is None:
             run.append(item)
             if len(run) == MAX_ROWS_PER_FRAME:
-                yield _orders_frame(run)
+                yield _orders_frame(run, seed)
                 run = []
             continue
         if run:
-            yield _orders_frame(run)
+            yield _orders_frame(run, seed)
             run = []
         yield item if isinstance(item, _Rotate) else (*item, 1, len(item[1]))
     if run:
-        yield _orders_frame(run)
+        yield _orders_frame(run, seed)
 
 
-def _orders_frame(entries):
-    """One frame of the single orders queued as ``entries`` (consecutive seqs)."""
+def _orders_frame(entries, seed):
+    """One frame of the single orders queued as ``entries`` (consecutive seqs), checksummed from ``seed``."""
     payload = encode_rows_payload([entry[1] for entry in entries])
     first_seq = entries[0][2]
-    return encode_frame_header(payload, first_seq, len(entries)), payload, first_seq, len(entries), len(entries), len(entries) * ROW_BYTES
+    return encode_frame_header(payload, first_seq, len(entries), seed), payload, first_seq, len(entries), len(entries), len(entries) * ROW_BYTES
