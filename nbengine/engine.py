@@ -20,7 +20,6 @@ from .kernels.views import book_depth, resting_orders
 from .schema import DEPTH_SCHEMA, RESTING_SCHEMA, prepare
 from .results import NO_ROWS, SubmitResult, events_table, table_from_rows, trades_table
 from .statehash import state_hash
-from .durability import DURABILITY_MODES  # noqa: F401 (re-exported: nbengine.bench imports it from here)
 from .durability import Durability, checked_arguments, recover as recover_log
 from .wal.errors import WalError
 from .wal.format import WalConfig, check_row, encode_payload

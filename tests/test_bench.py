@@ -10,7 +10,7 @@ from nbengine.bench import readme
 from nbengine.bench.charts import CHART_FILES, matplotlib_available
 from nbengine.cli import main
 from nbengine.codes import REASON_NAMES, REJECTED
-from nbengine.engine import DURABILITY_MODES
+from nbengine.durability import DURABILITY_MODES
 from nbengine.generate import standard_mix
 
 ORDERS = 2_000

@@ -307,3 +307,37 @@ def test_the_example_of_docs_strategy_md_runs(tmp_path, monkeypatch, capsys):
     exec(compile(code, "docs/strategy.md", "exec"), {})
     printed = capsys.readouterr().out
     assert "'orders':" in printed and "fill" in printed
+
+
+def test_values_a_strategy_sends_that_cannot_be_represented_are_refused(tmp_path):
+    path = _latency_flow(tmp_path)
+    for action, error, message in (
+        (lambda ctx: ctx.submit(2**32 + 5, BUY, 100, 1), ValueError, r"submit: symbol: expected int32"),
+        (lambda ctx: ctx.submit(0, BUY, 100.5, 1), TypeError, r"submit: price: expected an integer, got 100.5"),
+        (lambda ctx: ctx.submit(0, BUY, 100, 2**63), ValueError, r"submit: qty: expected int64"),
+        (lambda ctx: ctx.cancel(12345), ValueError, r"cancel: 12345 is not an order this strategy sent"),
+        (lambda ctx: ctx.wake_at(ctx.now), ValueError, r"wake_at: expected a time after now"),
+    ):
+        with pytest.raises(error, match=message):
+            nbengine.backtest(path, tmp_path / "out", strategy=Recorder(plan={15: action}), quiet=True)
+
+
+def test_rejected_and_cancelled_own_orders_are_reported_and_leave_the_book(tmp_path):
+    path = _latency_flow(tmp_path)
+
+    def act(ctx):
+        ctx.submit(0, BUY, 0, 5)  # price 0: BAD_PRICE
+        resting = ctx.submit(0, BUY, 95, 5)
+        ctx.cancel(resting)
+        ctx.submit(0, SELL, 99, 1, tif=nbengine.POST_ONLY)  # would take nothing: rests? asks at 100, bids none
+
+    recorder = Recorder(plan={15: act})
+    summary, tables = _run(path, tmp_path / "out", recorder)
+    updates = [(u.order_id, u.event, u.reason, u.request) for _, u in recorder.of("order")]
+    assert updates == [(-1, "reject", "BAD_PRICE", "new"), (-2, "ack", None, "new"), (-2, "cancel", None, "cancel"),
+                       (-3, "ack", None, "new")]
+    assert [(o.order_id, o.state) for o in recorder.calls[-1][2] or []] == []
+    events = tables["own_orders.parquet"].to_pylist()
+    assert [(e["order_id"], e["request"], e["decision_ts"], e["arrival_ts"], e["exchange_ts"]) for e in events] == [
+        (-1, "new", 15, 15, 15), (-2, "new", 15, 15, 15), (-2, "cancel", 15, 15, 15), (-3, "new", 15, 15, 15)]
+    assert summary["resting_orders"] == 3 + 1 and summary["strategy"]["orders"] == 3  # ids 2, 3, 4 and own -3

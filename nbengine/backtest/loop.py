@@ -148,12 +148,17 @@ def _mid(quote):
     return (quote.bid_price + quote.ask_price) / 2
 
 
-def _int(name, value):
-    """``value`` as a Python int; a float or another type is an error naming the argument."""
+def _int(name, value, column=None):
+    """``value`` as a Python int that fits the order ``column``'s dtype; else an error naming the argument."""
     try:
-        return int(value.__index__())
+        value = int(value.__index__())
     except AttributeError:
         raise TypeError(f"{name}: expected an integer, got {value!r}") from None
+    if column is not None:
+        limits = np.iinfo(ORDER_DTYPES[column])
+        if not limits.min <= value <= limits.max:
+            raise ValueError(f"{name}: expected {ORDER_DTYPES[column]} ({limits.min}..{limits.max}), got {value}")
+    return value
 
 
 class StrategyLoop:
@@ -197,6 +202,7 @@ class StrategyLoop:
         self.watched = np.array(self.symbols or [], dtype=np.int64)
         self.ctl = stepping.new_control(OWN_ACCOUNT, watch)
         self.touched = np.zeros((TOUCHED_ROWS, 5), dtype=np.int64)
+        self.own_row = OrderColumns(*(np.zeros(1, dtype=dtype) for dtype in ORDER_DTYPES.values()))
         self.flush = flush
         self.flush_rows = flush_rows
         self.heap = []
@@ -222,9 +228,10 @@ class StrategyLoop:
     # -- what the strategy calls (through Context) ---------------------------------------
 
     def send_new(self, symbol, side, price, qty, kind, tif):
-        symbol, side, price, qty = (_int(n, v) for n, v in
-                                    (("symbol", symbol), ("side", side), ("price", price), ("qty", qty)))
-        kind, tif = _int("kind", kind), _int("tif", tif)
+        symbol, side, price, qty, kind, tif = (
+            _int(f"submit: {n}", v, n) for n, v in
+            (("symbol", symbol), ("side", side), ("price", price), ("qty", qty), ("kind", kind), ("tif", tif))
+        )
         if kind not in (LIMIT, MARKET):
             raise ValueError(f"submit: kind must be LIMIT or MARKET (use cancel/modify), got {kind}")
         order_id = self.next_id
@@ -251,14 +258,14 @@ class StrategyLoop:
 
     def send_modify(self, order_id, qty, price):
         order = self._own(order_id, "modify")
-        qty = order.leaves if qty is None else _int("qty", qty)
-        price = order.price if price is None else _int("price", price)
+        qty = order.leaves if qty is None else _int("modify: qty", qty, "qty")
+        price = order.price if price is None else _int("modify: price", price, "price")
         now = self.ctx.now
         self.sent["modify"] += 1
         self._push(now + self.latency.entry(), _ARRIVAL, (now, None, order_id, order.symbol, 0, MODIFY, 0, price, qty))
 
     def wake_at(self, ts):
-        ts = _int("wake_at", ts)
+        ts = _int("wake_at", ts, "ts")
         if ts <= self.ctx.now:
             raise ValueError(f"wake_at: expected a time after now ({self.ctx.now}), got {ts}")
         self._push(ts, _WAKE, _WAKE_AT)
@@ -379,11 +386,9 @@ class StrategyLoop:
 
     def _arrive(self, now, payload):
         decision_ts, _, order_id, symbol, side, kind, tif, price, qty = payload
-        columns = OrderColumns(*(
-            np.array([value], dtype=dtype)
-            for value, dtype in zip((now, order_id, symbol, side, kind, tif, price, qty, OWN_ACCOUNT),
-                                    ORDER_DTYPES.values())
-        ))
+        columns = self.own_row
+        for column, value in zip(columns, (now, order_id, symbol, side, kind, tif, price, qty, OWN_ACCOUNT)):
+            column[0] = value
         ctl = self.ctl
         row, replayed = ctl[stepping.C_ROW], ctl[stepping.C_REPLAYED]
         ctl[stepping.C_ROW] = 0

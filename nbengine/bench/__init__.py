@@ -11,7 +11,7 @@ import os
 import tempfile
 import time
 
-from nbengine.engine import DURABILITY_MODES
+from nbengine.durability import DURABILITY_MODES
 from nbengine.generate import GENERATOR_VERSION
 from nbengine.progress import progress_bar
 
