@@ -677,3 +677,63 @@ class Engine:
 
     def _repr_html_(self):
         return display.engine_html(self)
+
+    # -- caller kernels ---------------------------------------------------------------
+    # The one public way for code outside the engine (the LOBSTER replay) to run its own
+    # numba kernel on the books: under the engine lock, with the engine's grow-and-resume.
+
+    def run_kernel(self, kernel, *args):
+        """Run a caller's kernel on this engine's books and output buffers, under the engine lock.
+
+        Calls ``kernel(state, outputs, *args)`` with the engine's ``state.BookState`` and
+        ``state.Outputs``. The kernel returns a status (an int, or a tuple whose first
+        item is the status): ``state.OK``, or a ``state.NEED_*`` code when a buffer was
+        too small, after which the engine grows what it names and calls the kernel again
+        with the same arguments. So a kernel that changes the books must leave them as
+        they were before the step that needed room, and keep its progress in an argument
+        array (a cursor) so that the call resumes there. Every change to the books must
+        go through ``kernels.match.match_one`` / ``match_batch``, as the engine's own do.
+
+        Parameters
+        ----------
+        kernel : numba dispatcher or callable
+            ``kernel(state, outputs, *args) -> status | (status, ...)``.
+        *args
+            Passed on unchanged (arrays and integers: kernels never see Python objects).
+
+        Returns
+        -------
+        object
+            The kernel's return value of the call that ended with ``state.OK``.
+
+        Raises
+        ------
+        ValueError
+            On an engine with a WAL: the kernel's changes would not be logged, so
+            recovery could not reproduce them.
+        WalError
+            When the engine is closed.
+
+        Examples
+        --------
+        >>> import nbengine
+        >>> from nbengine import state
+        >>> from nbengine.kernels.views import book_depth
+        >>> def best_levels(st, out, book, rows):
+        ...     return state.OK, book_depth(st, book, 1, rows)
+        >>> eng = nbengine.Engine()
+        >>> _ = eng.submit_one(1, 7, nbengine.BUY, nbengine.LIMIT, 100, 5)
+        >>> rows = np.zeros((2, 5), dtype=np.int64)
+        >>> eng.run_kernel(best_levels, 0, rows), rows[0].tolist()
+        ((0, 1), [1, 0, 100, 5, 1])
+        """
+        if self._wal is not None:
+            raise ValueError("run_kernel: not on an engine with a WAL (the kernel's changes would not be logged)")
+        with self._lock:
+            self._check_open()
+            while True:
+                result = kernel(self._state, self._out, *args)
+                status = result[0] if isinstance(result, tuple) else result
+                if status == s.OK:
+                    return result
+                self._grow(int(status))
