@@ -372,3 +372,25 @@ def _orders(**columns):
     columns.setdefault("symbol", np.zeros(n))
     columns.setdefault("account", np.zeros(n))
     return {name: np.asarray(columns[name]).astype(dtype) for name, dtype in COLUMNS.items()}
+
+
+def faithful(messages_path, orderbook_path, *, price_unit=DEFAULT_PRICE_UNIT, rows=None, symbol=0, progress=None):
+    """The faithful order flow of a LOBSTER day: without a strategy it trades the file's executions.
+
+    The replay of ``lobster-check`` (``loaders.replay``), logged: every order it submits to
+    its engine, opening placeholders, messages and every sync or rebuild, each stamped with
+    the time of the message row it belongs to. See ``loaders.replay.faithful`` for the
+    parameters and ``loaders.replay.Faithful`` for what it returns (``orders`` in the
+    contract dtypes with ``ts`` in ns after midnight, ``source_row``, ``origin``, ``counts``
+    and ``report``).
+
+    Examples
+    --------
+    >>> day = faithful("AMZN_..._message_5.csv.gz", "AMZN_..._orderbook_5.csv.gz")  # doctest: +SKIP
+    >>> nbengine.Engine().submit(day.orders).trades.num_rows  # doctest: +SKIP
+    8974
+    """
+    from .replay import faithful as replay_faithful  # replay imports this module: import it when called
+
+    return replay_faithful(messages_path, orderbook_path, price_unit=price_unit, rows=rows, symbol=symbol,
+                           progress=progress)
