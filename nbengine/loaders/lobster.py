@@ -11,7 +11,8 @@ type  LOBSTER meaning             order rows
 ====  ==========================  =================================================
 1     new limit order             LIMIT GTC, the message's id, side, price and size
 2     partial cancel (Size gone)  MODIFY, same price, ``qty`` = the order's remaining
-                                  size after the cancel (keeps time priority)
+                                  size after the cancel (keeps time priority); CANCEL
+                                  when nothing remains
 3     full delete                 CANCEL of the id
 4     visible execution           LIMIT IOC of the *opposite* side at the execution
                                   price for the executed size, with a synthetic id
@@ -329,6 +330,9 @@ def to_orders(messages, *, orderbook=None, price_unit=DEFAULT_PRICE_UNIT, symbol
     executed = kind == EXECUTE
     qty = size.copy()
     qty[partial & added] = (remaining - size)[partial & added]
+    # A type 2 of the whole remaining size leaves nothing: the order is gone (a MODIFY to 0 would be rejected).
+    emptied = partial & added & (qty <= 0)
+    qty[emptied] = size[emptied]
     converted = kind <= EXECUTE
     skip_reason = np.array([SKIP_REASONS.get(int(k), "") for k in range(HALT + 1)], dtype=object)[kind]
     if orderbook is not None and kind.size:
@@ -338,7 +342,7 @@ def to_orders(messages, *, orderbook=None, price_unit=DEFAULT_PRICE_UNIT, symbol
         ts=ts,
         order_id=np.where(executed, EXECUTION_ID_BASE + rows, order_id),
         side=np.where(executed, -direction, direction),
-        kind=np.select([kind == ADD, partial, kind == DELETE], [LIMIT, MODIFY, CANCEL], LIMIT),
+        kind=np.select([kind == ADD, partial & ~emptied, (kind == DELETE) | emptied], [LIMIT, MODIFY, CANCEL], LIMIT),
         tif=np.where(executed, IOC, GTC),
         price=price_ticks(messages.column("price").to_numpy(), price_unit),
         qty=qty,
