@@ -10,31 +10,9 @@ from nbengine.cli import main
 from nbengine.loaders import lobster
 from nbengine.loaders.lobster_check import check, check_day
 
-from .lobster_support import D, Exchange, day_files
+from .lobster_support import D, Exchange, day_files, every_rule
 
 JIT_DISABLED = os.environ.get("NUMBA_DISABLE_JIT", "0") == "1"
-
-
-def every_rule():
-    """A day that needs every rule of the checker once, and is consistent throughout."""
-    ex = Exchange(bids={99 * D: 100, 98 * D: 200, 97 * D: 300}, asks={101 * D: 100, 102 * D: 50})
-    ex.message(5, 0, 1, 100 * D, -1)  # row 0: the opening book
-    ex.message(1, 1, 10, 99 * D, 1)
-    ex.message(1, 2, 20, 99 * D, 1)
-    ex.message(4, 500, 30, 99 * D, 1)  # an order from before the open: explainable
-    ex.message(4, 1, 10, 99 * D, 1)  # 70 opening shares still ahead in the engine: explainable
-    ex.message(3, 501, 70, 99 * D, 1)  # unseen id: taken from the opening placeholder
-    ex.message(3, 2, 20, 99 * D, 1)  # 99 empties; 97 enters the window from below: sync entering
-    ex.message(1, 6, 10, 99 * D + 5_000, 1)  # 97 leaves the window again
-    ex.change(1, 97 * D, -300)  # cancelled while outside the window: no message
-    ex.message(3, 6, 10, 99 * D + 5_000, 1)  # 97 would come back in the engine: sync stale
-    ex.message(3, 600, 100, 101 * D, -1)
-    ex.message(1, 3, 5, 101 * D, -1)
-    ex.message(1, 4, 7, 101 * D, -1)
-    ex.message(4, 4, 7, 101 * D, -1)  # NASDAQ fills order 4 ahead of order 3: a priority exception
-    ex.message(2, 3, 2, 101 * D, -1)
-    ex.message(4, 3, 3, 101 * D, -1)
-    return ex
 
 
 def run(ex):
