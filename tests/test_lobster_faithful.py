@@ -51,7 +51,8 @@ def assert_flow_trades_the_executions(day, messages):
     for name in TRADE_COLUMNS:
         got = trades.column(name).to_numpy()
         differ = np.flatnonzero(got != expected[name])
-        assert differ.size == 0, f"{name}: first difference at execution {differ[0]}: {got[differ[0]]} != {expected[name][differ[0]]}"
+        first = differ[0] if differ.size else None
+        assert first is None, f"{name}: first difference at execution {first}: {got[first]} != {expected[name][first]}"
     makers = trades.column("maker_order_id").to_numpy()
     counts, report = day.counts, day.report
     assert int((makers == named).sum()) == counts["makers_named"]

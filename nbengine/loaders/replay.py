@@ -258,7 +258,9 @@ class _Day:
         self.side = messages.column("direction").to_numpy().astype(np.int64)
         back = np.flatnonzero(self.ts[1:] < self.ts[:-1])
         if back.size:
-            raise ValueError(f"message time: expected non-decreasing times, row {back[0] + 1} is earlier than row {back[0]}")
+            raise ValueError(
+                f"message time: expected non-decreasing times, row {back[0] + 1} is earlier than row {back[0]}"
+            )
         visible = self.type <= lobster.EXECUTE
         self._check(visible & (self.size <= 0), "message size: expected > 0", self.size)
         self._check(visible & ((self.order_id < 0) | (self.order_id >= lobster.EXECUTION_ID_BASE)),
@@ -532,7 +534,9 @@ class _Replay:
         else:
             report.wrong_maker += 1
             if report.first_wrong_maker is None:
-                report.first_wrong_maker = f"row {row}: named {order_id} for {size} @ {price}, engine took makers {makers}"
+                report.first_wrong_maker = (
+                    f"row {row}: named {order_id} for {size} @ {price}, engine took makers {makers}"
+                )
         if at_best and makers == [order_id] and filled == size:
             self.ioc_with_maker(row, side, price, size, order_id, "makers_named")
             return

@@ -78,8 +78,9 @@ ORIGIN_MESSAGE = 1
 @kernel
 def _submit(st, out, log, counts, ts, order_id, side, kind, tif, price, qty):
     """Submit one order through ``match_one``; on ``OK`` append it to the flow ``log``."""
-    status, n_trades, n_events, next_seq = match_one(st.meta, st.books, st.book_index, st.levels, st.bits, st.pool, st.order_index,
-                     out.trades, out.events, ts, order_id, 0, side, kind, tif, price, qty, 0)
+    status, n_trades, _, _ = match_one(st.meta, st.books, st.book_index, st.levels, st.bits, st.pool,
+                                       st.order_index, out.trades, out.events, ts, order_id, 0, side, kind, tif,
+                                       price, qty, 0)
     if status == OK:
         n = counts[C_LOGGED]
         log[n, F_ROW] = ts
