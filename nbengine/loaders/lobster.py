@@ -49,6 +49,25 @@ import pyarrow.csv as pcsv
 from ..codes import CANCEL, GTC, IOC, LIMIT, MODIFY, PRICE_OFF_TICK
 from ..generate import COLUMNS
 
+__all__ = [
+    "DEFAULT_PRICE_UNIT",
+    "EXECUTION_ID_BASE",
+    "LobsterOrders",
+    "MESSAGE_SCHEMA",
+    "OPENING_ID_BASE",
+    "SubNanosecondTimeWarning",
+    "faithful",
+    "load",
+    "messages_table",
+    "opening_book",
+    "parse_times",
+    "price_ticks",
+    "read_messages",
+    "read_orderbook",
+    "remaining_before",
+    "to_orders",
+]
+
 ADD, PARTIAL_CANCEL, DELETE, EXECUTE, EXECUTE_HIDDEN, CROSS_TRADE, HALT = 1, 2, 3, 4, 5, 6, 7
 """LOBSTER message types."""
 

@@ -37,6 +37,8 @@ from ..state import (
     T_QTY,
 )
 
+__all__ = ["depth", "level_orders", "replay_until_exception", "row_equal", "side_equal"]
+
 STOP_END = 0
 """Every row up to ``stop`` was applied and found equal."""
 STOP_APPLY = 1
