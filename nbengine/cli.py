@@ -179,22 +179,37 @@ def _backtest(args):
 
 
 def _lobster_check(args):
+    """Exit 0 when the replay matches the orderbook file, 1 when it does not, 2 on an input error (one line)."""
     import warnings
+
+    import pyarrow as pa
 
     from .loaders import lobster
     from .loaders.lobster_check import check_day
     from .progress import progress_bar
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", lobster.SubNanosecondTimeWarning)
-        messages = lobster.read_messages(args.messages)
-    for warning in caught:
-        print(f"note: {warning.message}")
-    orderbook = lobster.read_orderbook(args.orderbook)
-    if args.rows is not None:
-        messages, orderbook = messages.slice(0, args.rows), orderbook[: args.rows]
-    with progress_bar(messages.num_rows, quiet=args.quiet, unit="msgs") as update:
-        report = check_day(messages, orderbook, price_unit=args.price_unit, progress=update)
+    def read(what, path, reader):
+        try:
+            return reader(path)
+        except (OSError, ValueError, pa.ArrowException) as exc:
+            raise ValueError(f"{what} {path}: {exc}") from exc
+
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", lobster.SubNanosecondTimeWarning)
+            messages = read("message file", args.messages, lobster.read_messages)
+        for warning in caught:
+            print(f"note: {warning.message}")
+        orderbook = read("orderbook file", args.orderbook, lobster.read_orderbook)
+        if args.rows is not None:
+            if args.rows < 1:
+                raise ValueError(f"--rows: expected an integer >= 1, got {args.rows}")
+            messages, orderbook = messages.slice(0, args.rows), orderbook[: args.rows]
+        with progress_bar(messages.num_rows, quiet=args.quiet, unit="msgs") as update:
+            report = check_day(messages, orderbook, price_unit=args.price_unit, progress=update)
+    except (OSError, ValueError, pa.ArrowException) as exc:
+        print(f"nbengine lobster-check: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 2
     print(report)
     return 0 if report.ok else 1
 

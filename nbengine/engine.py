@@ -15,7 +15,7 @@ from .codes import GTC, STP_MODES
 from .kernels.hashindex import find_book, rebuild_book_index, rebuild_order_index
 from .kernels.ladder import compact_arenas
 from .kernels.match import match_batch, match_one
-from .kernels.stepping import STOP_GROW, close_group, match_until, qty_ahead
+from .kernels.stepping import qty_ahead
 from .kernels.views import book_depth, resting_orders
 from .schema import DEPTH_SCHEMA, RESTING_SCHEMA, prepare
 from .results import NO_ROWS, SubmitResult, events_table, table_from_rows, trades_table
@@ -659,43 +659,70 @@ class Engine:
     def _repr_html_(self):
         return display.engine_html(self)
 
-    # -- stepping: matching that stops where a strategy acts (backtests) ------------------
+    # -- caller kernels ---------------------------------------------------------------
+    # The one public way for code outside the engine (the LOBSTER replay) to run its own
+    # numba kernel on the books: under the engine lock, with the engine's grow-and-resume.
 
-    def match_until(self, orders, ctl, touched, watched):
-        """Match prepared ``orders`` until a stop of ``kernels.stepping`` (the strategy backtest's path).
+    def run_kernel(self, kernel, *args):
+        """Run a caller's kernel on this engine's books and output buffers, under the engine lock.
 
-        Rows are matched as ``submit`` matches them, but their trades and events are
-        appended to the engine's output buffers (read with `output_rows`, emptied with
-        `clear_outputs`) and nothing is logged: an engine with a WAL refuses.
+        Calls ``kernel(state, outputs, *args)`` with the engine's ``state.BookState`` and
+        ``state.Outputs``. The kernel returns a status (an int, or a tuple whose first
+        item is the status): ``state.OK``, or a ``state.NEED_*`` code when a buffer was
+        too small, after which the engine grows what it names and calls the kernel again
+        with the same arguments. So a kernel that changes the books must leave them as
+        they were before the step that needed room, and keep its progress in an argument
+        array (a cursor) so that the call resumes there. Every change to the books must
+        go through ``kernels.match.match_one`` / ``match_batch``, as the engine's own do.
 
         Parameters
         ----------
-        orders : OrderColumns
-        ctl, touched, watched : numpy.ndarray
-            The stepping state (``kernels.stepping.new_control`` and its module docstring).
+        kernel : numba dispatcher or callable
+            ``kernel(state, outputs, *args) -> status | (status, ...)``.
+        *args
+            Passed on unchanged (arrays and integers: kernels never see Python objects).
 
         Returns
         -------
-        int
-            A ``kernels.stepping.STOP_*`` code other than ``STOP_GROW`` (growth is done here).
+        object
+            The kernel's return value of the call that ended with ``state.OK``.
+
+        Raises
+        ------
+        ValueError
+            On an engine with a WAL: the kernel's changes would not be logged, so
+            recovery could not reproduce them.
+        EngineClosedError
+            When the engine is closed.
+
+        Examples
+        --------
+        >>> import nbengine
+        >>> from nbengine import state
+        >>> from nbengine.kernels.views import book_depth
+        >>> def best_levels(st, out, book, rows):
+        ...     return state.OK, book_depth(st, book, 1, rows)
+        >>> eng = nbengine.Engine()
+        >>> _ = eng.submit_one(1, 7, nbengine.BUY, nbengine.LIMIT, 100, 5)
+        >>> rows = np.zeros((2, 5), dtype=np.int64)
+        >>> eng.run_kernel(best_levels, 0, rows), rows[0].tolist()
+        ((0, 1), [1, 0, 100, 5, 1])
         """
+        if self._wal is not None:
+            raise ValueError("run_kernel: not on an engine with a WAL (the kernel's changes would not be logged)")
         with self._lock:
             self._check_open()
-            if self._wal is not None:
-                raise WalError("match_until does not log: use an engine without a wal_dir")
             while True:
-                code, status = match_until(self._state, self._out, orders, ctl, touched, watched)
-                if code != STOP_GROW:
-                    return code
-                self._grow(status)
+                result = kernel(self._state, self._out, *args)
+                status = result[0] if isinstance(result, tuple) else result
+                if status == s.OK:
+                    return result
+                self._grow(int(status))
 
-    def close_group(self, ctl, touched):
-        """Close the open group of ``ctl``; whether it changed a watched best price (``kernels.stepping``)."""
-        with self._lock:
-            return bool(close_group(self._state, ctl, touched))
+    # -- output buffers and queue positions, for callers of run_kernel (backtests) ------
 
     def output_rows(self):
-        """``(trades, events)``: the int64 rows `match_until` appended since `clear_outputs`.
+        """``(trades, events)``: the int64 rows kernels run by `run_kernel` appended since `clear_outputs`.
 
         Views of the engine's buffers (``state.T_*`` / ``state.E_*`` columns), valid until
         the next call that matches.
@@ -705,7 +732,7 @@ class Engine:
         return trades[: meta[s.M_N_TRADES]], events[: meta[s.M_N_EVENTS]]
 
     def clear_outputs(self):
-        """Empty the output buffers that `match_until` appends to."""
+        """Empty the output buffers (kernels run by `run_kernel` append to them)."""
         self._state.meta[s.M_N_TRADES] = 0
         self._state.meta[s.M_N_EVENTS] = 0
 

@@ -1,83 +1,18 @@
 """lobster-check on hand-made days (each rule once, and failures it must catch) and on the AMZN days."""
 
 import os
+import re
 import warnings
-from pathlib import Path
 
-import numpy as np
-import pyarrow as pa
 import pytest
 
 from nbengine.cli import main
 from nbengine.loaders import lobster
 from nbengine.loaders.lobster_check import check, check_day
 
-DATA = Path(__file__).resolve().parents[2] / "shared/data/lobster"
-DAY = "AMZN_2012-06-21_34200000_57600000"
+from .lobster_support import D, Exchange, day_files, every_rule
+
 JIT_DISABLED = os.environ.get("NUMBA_DISABLE_JIT", "0") == "1"
-
-LEVELS = 2
-D = 10_000  # one dollar in LOBSTER price units
-
-
-class Exchange:
-    """The whole book of a tiny exchange, written as the two LOBSTER files would show it."""
-
-    def __init__(self, bids, asks):
-        self.book = {1: dict(bids), -1: dict(asks)}
-        self.messages = []
-        self.rows = []
-
-    def change(self, side, price, qty):
-        """A change the message file does not show (or the effect of one it shows)."""
-        level = self.book[side]
-        level[price] = level.get(price, 0) + qty
-        if level[price] == 0:
-            del level[price]
-
-    def message(self, kind, order_id, size, price, direction):
-        """Append one message and the orderbook row after it."""
-        if kind == 1:
-            self.change(direction, price, size)
-        elif kind in (2, 3, 4):
-            self.change(direction, price, -size)
-        self.messages.append((f"{34200 + len(self.messages)}.5", kind, order_id, size, price, direction))
-        bids = sorted(self.book[1].items(), reverse=True)[:LEVELS]
-        asks = sorted(self.book[-1].items())[:LEVELS]
-        row = []
-        for level in range(LEVELS):
-            ask = asks[level] if level < len(asks) else (9999999999, 0)
-            bid = bids[level] if level < len(bids) else (-9999999999, 0)
-            row += [ask[0], ask[1], bid[0], bid[1]]
-        self.rows.append(row)
-
-    def tables(self):
-        columns = list(zip(*self.messages))
-        names = ["time", "type", "order_id", "size", "price", "direction"]
-        messages = lobster.messages_table(pa.table(dict(zip(names, map(list, columns)))))
-        return messages, np.array(self.rows, dtype=np.int64).reshape(len(self.rows), LEVELS, 4)
-
-
-def every_rule():
-    """A day that needs every rule of the checker once, and is consistent throughout."""
-    ex = Exchange(bids={99 * D: 100, 98 * D: 200, 97 * D: 300}, asks={101 * D: 100, 102 * D: 50})
-    ex.message(5, 0, 1, 100 * D, -1)  # row 0: the opening book
-    ex.message(1, 1, 10, 99 * D, 1)
-    ex.message(1, 2, 20, 99 * D, 1)
-    ex.message(4, 500, 30, 99 * D, 1)  # an order from before the open: explainable
-    ex.message(4, 1, 10, 99 * D, 1)  # 70 opening shares still ahead in the engine: explainable
-    ex.message(3, 501, 70, 99 * D, 1)  # unseen id: taken from the opening placeholder
-    ex.message(3, 2, 20, 99 * D, 1)  # 99 empties; 97 enters the window from below: sync entering
-    ex.message(1, 6, 10, 99 * D + 5_000, 1)  # 97 leaves the window again
-    ex.change(1, 97 * D, -300)  # cancelled while outside the window: no message
-    ex.message(3, 6, 10, 99 * D + 5_000, 1)  # 97 would come back in the engine: sync stale
-    ex.message(3, 600, 100, 101 * D, -1)
-    ex.message(1, 3, 5, 101 * D, -1)
-    ex.message(1, 4, 7, 101 * D, -1)
-    ex.message(4, 4, 7, 101 * D, -1)  # NASDAQ fills order 4 ahead of order 3: a priority exception
-    ex.message(2, 3, 2, 101 * D, -1)
-    ex.message(4, 3, 3, 101 * D, -1)
-    return ex
 
 
 def run(ex):
@@ -135,28 +70,17 @@ def test_cli_exit_status(tmp_path, capsys):
     for name, ex in (("good", every_rule()), ("bad", every_rule())):
         if name == "bad":
             ex.rows[5][1] -= 1
-        messages = tmp_path / f"{name}_message_2.csv"
-        orderbook = tmp_path / f"{name}_orderbook_2.csv"
-        messages.write_text("".join(",".join(map(str, m)) + "\n" for m in ex.messages))
-        orderbook.write_text("".join(",".join(map(str, r)) + "\n" for r in ex.rows))
+        messages, orderbook = ex.write(tmp_path, name)
         status = main(["lobster-check", str(messages), str(orderbook), "--quiet"])
         out = capsys.readouterr().out
         assert status == (0 if name == "good" else 1), out
         assert ("OK" if name == "good" else "first mismatch: row 5") in out
 
 
-def _day_files(level):
-    messages = DATA / f"{DAY}_message_{level}.csv.gz"
-    orderbook = DATA / f"{DAY}_orderbook_{level}.csv.gz"
-    if not (messages.exists() and orderbook.exists()):
-        pytest.skip(f"LOBSTER sample not found at {DATA} (CI keeps shared/ beside the clone)")
-    return messages, orderbook
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("level", [1, 5])
 def test_amzn_day_has_no_mismatch_and_no_wrong_maker(level):
-    messages, orderbook = _day_files(level)
+    messages, orderbook = day_files(level)
     # Kernels as plain Python replay ~3,500 messages a second (the whole day takes ~5 s
     # compiled): under NUMBA_DISABLE_JIT check the first 10,000 messages only.
     rows = 10_000 if JIT_DISABLED else None
@@ -183,7 +107,7 @@ def test_prices_off_the_tick_grid_and_unequal_files_are_refused():
 
 
 def test_a_one_share_change_in_the_amzn_book_is_caught():
-    messages, orderbook = _day_files(5)
+    messages, orderbook = day_files(5)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", lobster.SubNanosecondTimeWarning)
         messages = lobster.read_messages(messages).slice(0, 2_000)
@@ -193,3 +117,55 @@ def test_a_one_share_change_in_the_amzn_book_is_caught():
     report = check_day(messages, orderbook)
     assert not report.ok and report.first_mismatch.row == 1_000
     assert (report.first_mismatch.side, report.first_mismatch.level) == ("ask", 1)
+
+
+GOOD_MESSAGES = "34200.1,5,0,1,1000000,-1\n34200.2,1,7,10,990000,1\n"
+GOOD_ORDERBOOK = "1010000,100,990000,100\n1010000,100,990000,110\n"
+
+
+@pytest.mark.parametrize(
+    "messages, orderbook, extra, says",
+    [
+        (None, GOOD_ORDERBOOK, [], "message file .*missing.csv"),
+        (GOOD_MESSAGES, None, [], "orderbook file .*missing.csv"),
+        (GOOD_MESSAGES, "1010000,100,990000\n1010000,100,990000\n", [], "expected 4 columns per level, got 3"),
+        ("34200.1,5,0,1\n", GOOD_ORDERBOOK, [], "message file .*Expected 6 columns, got 4"),
+        (GOOD_MESSAGES, GOOD_ORDERBOOK.splitlines()[0] + "\n", [], "files disagree: 2 messages, 1 orderbook rows"),
+        ("34200.1,5,0,1,1000000,-1\n34200.2,1,7,10,990050,1\n", GOOD_ORDERBOOK, [], "expected multiples of 100, got 990050"),
+        ("hello world\n\x01\x02 garbage\n", GOOD_ORDERBOOK, [], "message file .*CSV parse error"),
+        (GOOD_MESSAGES, "1010000,100,abc,100\n1010000,100,990000,110\n", [], "orderbook file .*'abc'"),
+        ("", GOOD_ORDERBOOK, [], "message file .*Empty CSV file"),
+        ("34200.1,5,0,1,1000000,-1\n34200.2,1,7,-10,990000,1\n", GOOD_ORDERBOOK, [], "message size: expected > 0, got -10"),
+        ("34200.3,5,0,1,1000000,-1\n34200.2,1,7,10,990000,1\n", GOOD_ORDERBOOK, [], "row 1 is earlier than row 0"),
+        ("34200.1,9,0,1,1000000,-1\n", GOOD_ORDERBOOK, [], "type: expected one of"),
+        (GOOD_MESSAGES, GOOD_ORDERBOOK, ["--rows", "0"], "--rows: expected an integer >= 1"),
+        (GOOD_MESSAGES, GOOD_ORDERBOOK, ["--price-unit", "0"], "price_unit: expected an integer >= 1"),
+    ],
+    ids=["no-messages", "no-orderbook", "orderbook-columns", "message-columns", "unequal-files", "off-grid",
+         "garbage", "orderbook-text", "empty", "negative-size", "time-goes-back", "unknown-type", "rows-0",
+         "price-unit-0"],
+)
+def test_cli_input_errors_print_one_line_and_exit_2(tmp_path, capsys, messages, orderbook, extra, says):
+    paths = []
+    for name, text in (("message", messages), ("orderbook", orderbook)):
+        path = tmp_path / ("missing.csv" if text is None else f"day_{name}_1.csv")
+        if text is not None:
+            path.write_text(text)
+        paths.append(str(path))
+    status = main(["lobster-check", *paths, "--quiet", *extra])
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert status == 2, captured
+    assert len(lines) == 1 and lines[0].startswith("nbengine lobster-check: error: "), captured.err
+    assert re.search(says, lines[0]), lines[0]
+    assert "Traceback" not in captured.err + captured.out
+
+
+def test_cli_gzip_garbage_and_a_directory_exit_2(tmp_path, capsys):
+    (tmp_path / "bad_message_1.csv.gz").write_bytes(b"not gzip at all")
+    (tmp_path / "orderbook_1.csv").write_text(GOOD_ORDERBOOK)
+    (tmp_path / "a_directory").mkdir()
+    for messages in ("bad_message_1.csv.gz", "a_directory"):
+        status = main(["lobster-check", str(tmp_path / messages), str(tmp_path / "orderbook_1.csv"), "--quiet"])
+        err = capsys.readouterr().err
+        assert status == 2 and len(err.strip().splitlines()) == 1 and messages in err, err

@@ -1,6 +1,6 @@
 """The strategy backtest loop: replayed flow and own orders matched in time order, reports delayed.
 
-`StrategyLoop` drives an `Engine` through ``Engine.match_until`` (``kernels.stepping``): the
+`StrategyLoop` drives an `Engine` through ``Engine.run_kernel`` and ``kernels.stepping.match_until``: the
 kernel matches replayed rows until the next due item (an own order's arrival, a report to
 deliver, a timer) or a best-price change of a watched symbol, and this module acts there.
 Everything it does depends on the replayed rows and the strategy only, never on where
@@ -323,7 +323,7 @@ class StrategyLoop:
         ctl[stepping.C_REPLAYED] = 1
         while True:
             ctl[stepping.C_BOUND] = self.heap[0][0] if self.heap else _NEVER
-            code = self.engine.match_until(columns, ctl, self.touched, self.watched)
+            _, code = self.engine.run_kernel(stepping.match_until, columns, ctl, self.touched, self.watched)
             if code == stepping.STOP_OWN:
                 self._harvest(int(columns.ts[ctl[stepping.C_ROW] - 1]), None)
             elif code == stepping.STOP_BOUND:
@@ -353,7 +353,9 @@ class StrategyLoop:
     def _close_group_before(self, ts):
         """Close the open group if it is older than ``ts``; wake the strategy if it changed a best price."""
         group_ts = int(self.ctl[stepping.C_GROUP_TS])
-        if group_ts != stepping.NO_GROUP and group_ts < ts and self.engine.close_group(self.ctl, self.touched):
+        if group_ts == stepping.NO_GROUP or group_ts >= ts:
+            return
+        if self.engine.run_kernel(stepping.close_group, self.ctl, self.touched)[1]:
             self._step(group_ts, wake=True)
 
     def _push(self, ts, kind, payload):
@@ -394,7 +396,7 @@ class StrategyLoop:
         ctl[stepping.C_ROW] = 0
         ctl[stepping.C_REPLAYED] = 0
         ctl[stepping.C_BOUND] = now
-        code = self.engine.match_until(columns, ctl, self.touched, self.watched)
+        _, code = self.engine.run_kernel(stepping.match_until, columns, ctl, self.touched, self.watched)
         if code != stepping.STOP_INPUT:
             raise RuntimeError(f"an own order arriving at {now} stopped the kernel with code {code}")
         ctl[stepping.C_ROW] = row

@@ -81,8 +81,6 @@ STOP_BBO = 2
 """A group changed a watched best price; ``ctl[C_STOP_TS]`` is its time."""
 STOP_OWN = 3
 """The row before ``ctl[C_ROW]`` traded against the strategy's account."""
-STOP_GROW = 4
-"""The state needs room: the status says which (``state.NEED_*``); call again once grown."""
 
 
 def new_control(own_account, watch):
@@ -159,12 +157,18 @@ def _group_changed(st, ctl, touched):
 
 
 @kernel
-def close_group(st, ctl, touched):
-    """Close the open group; return whether it changed a watched best price (a wake-up is due).
+def close_group(st, out, ctl, touched):
+    """Close the open group; return ``(OK, due)``, ``due`` whether it changed a watched best price.
 
     A change at ``ctl[C_WAKE_TS]`` (the strategy was already woken at that time) is not
-    reported. ``ctl[C_STOP_TS]`` is set to the group's time.
+    due. ``ctl[C_STOP_TS]`` is set to the group's time. ``out`` is unused (the
+    ``Engine.run_kernel`` signature).
     """
+    return OK, _close(st, ctl, touched)
+
+
+@kernel
+def _close(st, ctl, touched):
     group_ts = ctl[C_GROUP_TS]
     changed = group_ts != NO_GROUP and group_ts != ctl[C_WAKE_TS] and _group_changed(st, ctl, touched)
     ctl[C_STOP_TS] = group_ts
@@ -177,9 +181,10 @@ def close_group(st, ctl, touched):
 def match_until(st, out, orders, ctl, touched, watched):
     """Match ``orders`` (``state.OrderColumns``, ``ts`` non-decreasing) from ``ctl[C_ROW]`` on.
 
-    Stops as the module docstring says. Returns ``(code, status)``: a ``STOP_*`` code and,
-    for ``STOP_GROW``, the ``state.NEED_*`` status (nothing of the row was changed; call
-    again once the state or outputs are grown). ``ctl[C_ROW]`` is the next row to match.
+    Stops as the module docstring says. Returns ``(status, code)``: ``state.OK`` and a
+    ``STOP_*`` code, or a ``state.NEED_*`` status with nothing of the row changed (call
+    again once the state or outputs are grown: ``Engine.run_kernel`` does). ``ctl[C_ROW]``
+    is the next row to match.
     Outputs are appended after the rows already in ``out`` (``meta[M_N_TRADES]``,
     ``meta[M_N_EVENTS]``); each matched row takes one input sequence number.
     """
@@ -194,12 +199,12 @@ def match_until(st, out, orders, ctl, touched, watched):
         group_ts = ctl[C_GROUP_TS]
         if group_ts != NO_GROUP and ts > group_ts:
             if group_ts == ctl[C_BOUND]:
-                return STOP_BOUND, OK
-            if close_group(st, ctl, touched):
-                return STOP_BBO, OK
+                return OK, STOP_BOUND
+            if _close(st, ctl, touched):
+                return OK, STOP_BBO
             group_ts = NO_GROUP
         if ts > ctl[C_BOUND]:
-            return STOP_BOUND, OK
+            return OK, STOP_BOUND
         symbol = np.int64(orders.symbol[row])
         _touch(st, ctl, touched, watched, symbol)
         trades_before = meta[M_N_TRADES]
@@ -208,7 +213,7 @@ def match_until(st, out, orders, ctl, touched, watched):
             np.int64(orders.tif[row]), orders.price[row], orders.qty[row], orders.account[row],
         )
         if status != OK:
-            return STOP_GROW, status
+            return status, STOP_INPUT
         meta[M_INPUT_SEQ] += 1
         if group_ts == NO_GROUP:
             ctl[C_GROUP_TS] = ts
@@ -218,8 +223,8 @@ def match_until(st, out, orders, ctl, touched, watched):
             for t in range(trades_before, meta[M_N_TRADES]):
                 if trades[t, T_MAKER_ACCOUNT] == own_account:
                     ctl[C_TRADES_BEFORE] = trades_before
-                    return STOP_OWN, OK
-    return STOP_INPUT, OK
+                    return OK, STOP_OWN
+    return OK, STOP_INPUT
 
 
 @kernel
@@ -242,6 +247,6 @@ def qty_ahead(st, symbol, order_id):
 
 
 __all__ = [
-    "C_FIELDS", "NO_GROUP", "STOP_BBO", "STOP_BOUND", "STOP_GROW", "STOP_INPUT", "STOP_OWN", "WATCH_ALL",
+    "C_FIELDS", "NO_GROUP", "STOP_BBO", "STOP_BOUND", "STOP_INPUT", "STOP_OWN", "WATCH_ALL",
     "WATCH_LISTED", "WATCH_NONE", "close_group", "match_until", "new_control", "qty_ahead",
 ]

@@ -11,7 +11,8 @@ type  LOBSTER meaning             order rows
 ====  ==========================  =================================================
 1     new limit order             LIMIT GTC, the message's id, side, price and size
 2     partial cancel (Size gone)  MODIFY, same price, ``qty`` = the order's remaining
-                                  size after the cancel (keeps time priority)
+                                  size after the cancel (keeps time priority); CANCEL
+                                  when nothing remains
 3     full delete                 CANCEL of the id
 4     visible execution           LIMIT IOC of the *opposite* side at the execution
                                   price for the executed size, with a synthetic id
@@ -47,6 +48,25 @@ import pyarrow.csv as pcsv
 
 from ..codes import CANCEL, GTC, IOC, LIMIT, MODIFY, PRICE_OFF_TICK
 from ..generate import COLUMNS
+
+__all__ = [
+    "DEFAULT_PRICE_UNIT",
+    "EXECUTION_ID_BASE",
+    "LobsterOrders",
+    "MESSAGE_SCHEMA",
+    "OPENING_ID_BASE",
+    "SubNanosecondTimeWarning",
+    "faithful",
+    "load",
+    "messages_table",
+    "opening_book",
+    "parse_times",
+    "price_ticks",
+    "read_messages",
+    "read_orderbook",
+    "remaining_before",
+    "to_orders",
+]
 
 ADD, PARTIAL_CANCEL, DELETE, EXECUTE, EXECUTE_HIDDEN, CROSS_TRADE, HALT = 1, 2, 3, 4, 5, 6, 7
 """LOBSTER message types."""
@@ -329,6 +349,9 @@ def to_orders(messages, *, orderbook=None, price_unit=DEFAULT_PRICE_UNIT, symbol
     executed = kind == EXECUTE
     qty = size.copy()
     qty[partial & added] = (remaining - size)[partial & added]
+    # A type 2 of the whole remaining size leaves nothing: the order is gone (a MODIFY to 0 would be rejected).
+    emptied = partial & added & (qty <= 0)
+    qty[emptied] = size[emptied]
     converted = kind <= EXECUTE
     skip_reason = np.array([SKIP_REASONS.get(int(k), "") for k in range(HALT + 1)], dtype=object)[kind]
     if orderbook is not None and kind.size:
@@ -338,7 +361,7 @@ def to_orders(messages, *, orderbook=None, price_unit=DEFAULT_PRICE_UNIT, symbol
         ts=ts,
         order_id=np.where(executed, EXECUTION_ID_BASE + rows, order_id),
         side=np.where(executed, -direction, direction),
-        kind=np.select([kind == ADD, partial, kind == DELETE], [LIMIT, MODIFY, CANCEL], LIMIT),
+        kind=np.select([kind == ADD, partial & ~emptied, (kind == DELETE) | emptied], [LIMIT, MODIFY, CANCEL], LIMIT),
         tif=np.where(executed, IOC, GTC),
         price=price_ticks(messages.column("price").to_numpy(), price_unit),
         qty=qty,
@@ -372,3 +395,25 @@ def _orders(**columns):
     columns.setdefault("symbol", np.zeros(n))
     columns.setdefault("account", np.zeros(n))
     return {name: np.asarray(columns[name]).astype(dtype) for name, dtype in COLUMNS.items()}
+
+
+def faithful(messages_path, orderbook_path, *, price_unit=DEFAULT_PRICE_UNIT, rows=None, symbol=0, progress=None):
+    """The faithful order flow of a LOBSTER day: without a strategy it trades the file's executions.
+
+    The replay of ``lobster-check`` (``loaders.replay``), logged: every order it submits to
+    its engine, opening placeholders, messages and every sync or rebuild, each stamped with
+    the time of the message row it belongs to. See ``loaders.replay.faithful`` for the
+    parameters and ``loaders.replay.Faithful`` for what it returns (``orders`` in the
+    contract dtypes with ``ts`` in ns after midnight, ``source_row``, ``origin``, ``counts``
+    and ``report``).
+
+    Examples
+    --------
+    >>> day = faithful("AMZN_..._message_5.csv.gz", "AMZN_..._orderbook_5.csv.gz")  # doctest: +SKIP
+    >>> nbengine.Engine().submit(day.orders).trades.num_rows  # doctest: +SKIP
+    8974
+    """
+    from .replay import faithful as replay_faithful  # replay imports this module: import it when called
+
+    return replay_faithful(messages_path, orderbook_path, price_unit=price_unit, rows=rows, symbol=symbol,
+                           progress=progress)
