@@ -341,3 +341,24 @@ def test_rejected_and_cancelled_own_orders_are_reported_and_leave_the_book(tmp_p
     assert [(e["order_id"], e["request"], e["decision_ts"], e["arrival_ts"], e["exchange_ts"]) for e in events] == [
         (-1, "new", 15, 15, 15), (-2, "new", 15, 15, 15), (-2, "cancel", 15, 15, 15), (-3, "new", 15, 15, 15)]
     assert summary["resting_orders"] == 3 + 1 and summary["strategy"]["orders"] == 3  # ids 2, 3, 4 and own -3
+
+
+@pytest.mark.skipif(JIT_DISABLED, reason="a whole LOBSTER day is too slow without the JIT")
+def test_a_strategy_in_the_faithful_lobster_replay_is_batch_independent(tmp_path):
+    from .lobster_support import day_files, read_messages_quietly
+
+    messages, orderbook = day_files(5)
+    executions = read_messages_quietly(messages).filter(
+        __import__("pyarrow.compute").compute.equal(read_messages_quietly(messages).column("type"), 4)
+    )
+    plain = nbengine.backtest(messages, tmp_path / "plain", format="lobster", orderbook=orderbook, quiet=True)
+    assert (plain["trades"], plain["volume"]) == (executions.num_rows, sum(executions.column("size").to_pylist()))
+    assert plain["lobster_replay"]["makers_named"] > 0.8 * plain["trades"]
+    runs = []
+    for rows in (4096, 65536):
+        summary, tables = _run(messages, tmp_path / str(rows), MidQuoter(symbol=0, half_spread=2, size=100, max_position=1000),
+                               format="lobster", orderbook=orderbook, wake_every_ns=10**9, batch_rows=rows,
+                               latency=nbengine.Latency(entry_ns=100_000, response_ns=100_000))
+        runs.append((summary["strategy"], summary["state_hash"], tables))
+    assert runs[0][0]["fills"] > 100 and runs[0][:2] == runs[1][:2]
+    assert all(runs[0][2][name].equals(runs[1][2][name]) for name in OUTPUTS)

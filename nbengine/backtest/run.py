@@ -157,25 +157,36 @@ def _sink(out, name, schema, options, layout):
     return FixedRowGroups(pq.ParquetWriter(out / f"{name}.parquet", schema, **options))
 
 
-def _lobster_batches(paths, batch_rows, orderbook, price_unit, skipped):
-    """``(total rows, iterator of prepared order columns)`` over LOBSTER message files; ``skipped`` counts by reason."""
+def _lobster_batches(paths, batch_rows, orderbook, price_unit, counts):
+    """``(total rows, iterator of prepared order columns)`` over LOBSTER message files.
+
+    With an ``orderbook`` file, the faithful replay (``loaders.lobster.faithful``: its trades
+    are the file's visible executions; ``counts`` gets its sync and execution counts); without
+    one, the messages as the loader maps them (``counts`` gets the rows without an order, by
+    reason).
+    """
     from ..loaders import lobster
     from ..schema import prepare
 
-    if orderbook is not None and len(paths) != 1:
-        raise ValueError(f"an orderbook file gives the opening book of one message file, got {len(paths)} files")
-    loaded = [lobster.load(path, orderbook, price_unit=price_unit) for path in paths]
-    for converted in loaded:
-        for reason in converted.skipped.column("reason").to_pylist():
-            skipped[reason] = skipped.get(reason, 0) + 1
+    if orderbook is not None:
+        if len(paths) != 1:
+            raise ValueError(f"orderbook: the opening book of one message file, got {len(paths)} files")
+        day = lobster.faithful(paths[0], orderbook, price_unit=price_unit)
+        counts.update(day.counts)
+        flows = [day.orders]
+    else:
+        loaded = [lobster.load(path, None, price_unit=price_unit) for path in paths]
+        for converted in loaded:
+            for reason in converted.skipped.column("reason").to_pylist():
+                counts[reason] = counts.get(reason, 0) + 1
+        flows = [converted.orders for converted in loaded]
 
     def batches():
-        for converted in loaded:
-            n = converted.orders["ts"].size
-            for start in range(0, n, batch_rows):
-                yield prepare({name: column[start : start + batch_rows] for name, column in converted.orders.items()})
+        for orders in flows:
+            for start in range(0, orders["ts"].size, batch_rows):
+                yield prepare({name: column[start : start + batch_rows] for name, column in orders.items()})
 
-    return sum(c.orders["ts"].size for c in loaded), batches()
+    return sum(orders["ts"].size for orders in flows), batches()
 
 
 class _Totals:
@@ -264,9 +275,9 @@ def run_local(
     started = time.perf_counter()
     warmup()
     compile_seconds = time.perf_counter() - started
-    skipped = {}
+    lobster_counts = {}
     if format == "lobster":
-        total, batches = _lobster_batches(paths, batch_rows, orderbook, price_unit, skipped)
+        total, batches = _lobster_batches(paths, batch_rows, orderbook, price_unit, lobster_counts)
     else:
         total, batches = parquet_batches(paths, batch_rows, columns, tick_size, symbols, use_threads=pipelined)
     out, staging = prepare_out(out)
@@ -298,7 +309,9 @@ def run_local(
                 for name, table in loop.tables().items():
                     pq.write_table(table, staging / name, compression=compression)
         engine.close()
-        extra = {"lobster_rows_without_order": skipped} if format == "lobster" else None
+        extra = None
+        if format == "lobster":
+            extra = {"lobster_replay" if orderbook is not None else "lobster_rows_without_order": lobster_counts}
         summary = summary_of(engine=engine, totals=totals, wall=time.perf_counter() - started,
                              compile_seconds=compile_seconds, strategy=strategy_summary, extra=extra)
         (staging / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
