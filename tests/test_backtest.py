@@ -223,3 +223,68 @@ def test_serial_stages_give_the_pipelined_results_in_the_callers_thread(tmp_path
             read = [ds.dataset(tmp_path / run / name, partitioning="hive").to_table().sort_by("seq")
                     for run in ("pipelined", "serial")]
         assert read[1].equals(read[0])
+
+
+def test_a_run_that_cannot_start_its_wal_leaves_the_last_results_alone(tmp_path, capsys):
+    """Issue 14 #3: the second run with the same --wal used to empty --out, then die with a traceback."""
+    pq.write_table(to_table(standard_mix(500, seed=6)), tmp_path / "in.parquet")
+    args = ["backtest", str(tmp_path / "in.parquet"), "--out", str(tmp_path / "out"), "--wal", str(tmp_path / "wal"),
+            "--quiet"]
+    main(args)
+    before = {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()}
+    with pytest.raises(SystemExit, match=r"^nbengine backtest: .*already holds a WAL"):
+        main(args)
+    assert {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()} == before
+
+
+def test_an_interrupted_run_leaves_the_last_results_whole(tmp_path, monkeypatch):
+    """Issue 14 #3: a SIGINT used to leave trades and events cut at different batches beside the old summary."""
+    from nbengine.backtest import run
+
+    pq.write_table(to_table(standard_mix(3000, seed=6)), tmp_path / "in.parquet")
+    backtest(tmp_path / "in.parquet", tmp_path / "out", quiet=True, batch_rows=500)
+    before = {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()}
+    written = []
+    original = run._Totals.write_events
+
+    def interrupted(self, writer, events):
+        written.append(events.num_rows)
+        if len(written) == 3:
+            raise KeyboardInterrupt
+        original(self, writer, events)
+
+    monkeypatch.setattr(run._Totals, "write_events", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        backtest(tmp_path / "in.parquet", tmp_path / "out", quiet=True, batch_rows=500, pipelined=False)
+    assert {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()} == before
+
+
+@pytest.mark.parametrize("case, message", [
+    ("file", "out: .* is a file, not a directory"),
+    ("under-file", "out: cannot create .*: a part of the path is a file"),
+    ("batch-rows", "--batch-rows expects at least 1, got 0"),
+])
+def test_cli_mistakes_are_one_line(tmp_path, case, message):
+    pq.write_table(to_table(standard_mix(50, seed=6)), tmp_path / "in.parquet")
+    (tmp_path / "afile").write_text("x")
+    out = {"file": tmp_path / "afile", "under-file": tmp_path / "afile" / "out"}.get(case, tmp_path / "out")
+    args = ["backtest", str(tmp_path / "in.parquet"), "--out", str(out), "--quiet"]
+    if case == "batch-rows":
+        args += ["--batch-rows", "0"]
+    with pytest.raises(SystemExit, match=message):
+        main(args)
+
+
+def test_a_read_only_out_is_one_line(tmp_path, monkeypatch):
+    """Root may write anywhere, so the refusal is injected where the directory is made."""
+    pq.write_table(to_table(standard_mix(50, seed=6)), tmp_path / "in.parquet")
+    made = type(tmp_path).mkdir
+
+    def refused(path, *args, **kwargs):
+        if path.name.startswith("out") or path.parent.name.startswith("out"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return made(path, *args, **kwargs)
+
+    monkeypatch.setattr(type(tmp_path), "mkdir", refused)
+    with pytest.raises(SystemExit, match="out: cannot write in .*: permission denied"):
+        main(["backtest", str(tmp_path / "in.parquet"), "--out", str(tmp_path / "out"), "--quiet"])
