@@ -303,7 +303,9 @@ class Engine:
         ``submit`` returns it); the batches matched ahead are in the WAL queue, so a crash
         loses at most those unacknowledged ones, as with ``submit`` from several threads.
         Leaving the loop early leaves up to ``ahead`` batches matched and logged whose
-        results were not handed out.
+        results were not handed out. A batch that cannot be submitted (a ``SchemaError``)
+        raises only after the results of every batch before it were yielded; the
+        exception's ``item_index`` is its position and a note says how far the input got.
 
         Parameters
         ----------
@@ -367,8 +369,18 @@ class Engine:
         if ahead < 0:
             raise ValueError(f"ahead: expected an integer >= 0, got {ahead}")
         unacknowledged = collections.deque()
-        for item in items:
-            unacknowledged.append(submit_unacknowledged(item))
+        for index, item in enumerate(items):
+            try:
+                unacknowledged.append(submit_unacknowledged(item))
+            except Exception as exc:
+                # The items before this one were matched: hand their results out first,
+                # then say which item failed and how far the input got.
+                while unacknowledged:
+                    yield self._acknowledge(unacknowledged.popleft())
+                exc.item_index = index
+                exc.add_note(f"item {index} was refused; the {index} before it were applied "
+                             f"(input seq up to {self.next_seq})")
+                raise
             if len(unacknowledged) > ahead:
                 yield self._acknowledge(unacknowledged.popleft())
         while unacknowledged:

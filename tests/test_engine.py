@@ -137,3 +137,17 @@ def test_scalar_path_refuses_floats_instead_of_truncating():
     assert engine.live_orders == 0 and engine.next_seq == 0
     engine.submit_one(np.int64(1), np.int32(1), np.int8(1), 0, np.int64(100), 1)
     assert engine.bbo() == nbengine.BBO(100, 1, None, 0)
+
+
+def test_submit_many_hands_out_the_applied_batches_before_raising_for_a_bad_one():
+    """Issue 14 #13: submit_many([good, bad]) raised with no way to tell that good was applied."""
+    eng = nbengine.Engine()
+    good = {"ts": [1], "order_id": [1], "kind": [0], "side": [1], "price": [100], "qty": [5]}
+    bad = {"ts": [2], "order_id": [2], "kind": [0], "side": [1], "price": [100.5], "qty": [5]}
+    seen = []
+    with pytest.raises(nbengine.SchemaError) as caught:
+        for result in eng.submit_many([good, good | {"order_id": [3]}, bad], ahead=4):
+            seen.append(result.seq_start)
+    assert seen == [0, 1] and caught.value.item_index == 2
+    assert "item 2 was refused; the 2 before it were applied (input seq up to 2)" in caught.value.__notes__
+    assert eng.bbo() == nbengine.BBO(100, 10, None, 0)
