@@ -409,9 +409,10 @@ def faithful(messages_path, orderbook_path, *, price_unit=DEFAULT_PRICE_UNIT, ro
 
     Examples
     --------
-    >>> day = faithful("AMZN_..._message_5.csv.gz", "AMZN_..._orderbook_5.csv.gz")  # doctest: +SKIP
-    >>> nbengine.Engine().submit(day.orders).trades.num_rows  # doctest: +SKIP
-    8974
+    On the AMZN level-5 sample (``tests/test_lobster_faithful.py`` runs this)::
+
+        day = faithful("AMZN_..._message_5.csv.gz", "AMZN_..._orderbook_5.csv.gz")
+        nbengine.Engine().submit(day.orders).trades.num_rows   # 8974, one per type-4 message
     """
     from .replay import faithful as replay_faithful  # replay imports this module: import it when called
 

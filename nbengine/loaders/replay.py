@@ -787,10 +787,11 @@ def faithful(messages_path, orderbook_path, *, price_unit=lobster.DEFAULT_PRICE_
 
     Examples
     --------
-    >>> day = faithful("AMZN_..._message_5.csv.gz", "AMZN_..._orderbook_5.csv.gz")  # doctest: +SKIP
-    >>> trades = nbengine.Engine().submit(day.orders).trades  # doctest: +SKIP
-    >>> trades.num_rows == day.counts["executions"]  # doctest: +SKIP
-    True
+    On the AMZN level-5 sample (``tests/test_lobster_faithful.py`` runs this)::
+
+        day = faithful("AMZN_..._message_5.csv.gz", "AMZN_..._orderbook_5.csv.gz")
+        trades = nbengine.Engine().submit(day.orders).trades
+        assert trades.num_rows == day.counts["executions"]
     """
     messages = lobster.read_messages(messages_path)
     orderbook = lobster.read_orderbook(orderbook_path)
