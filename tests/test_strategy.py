@@ -362,3 +362,15 @@ def test_a_strategy_in_the_faithful_lobster_replay_is_batch_independent(tmp_path
         runs.append((summary["strategy"], summary["state_hash"], tables))
     assert runs[0][0]["fills"] > 100 and runs[0][:2] == runs[1][:2]
     assert all(runs[0][2][name].equals(runs[1][2][name]) for name in OUTPUTS)
+
+
+def test_replayed_messages_on_orders_the_strategy_consumed_apply_as_far_as_they_can_and_are_counted(tmp_path):
+    """The own IOC takes id 1 at 18; the replayed cancel of id 1 at 20 finds it gone (impact="full")."""
+    path = _latency_flow(tmp_path)
+    recorder = Recorder(plan={15: lambda ctx: ctx.submit(0, BUY, 100, 5, tif=IOC)})
+    summary, tables = _run(path, tmp_path / "out", recorder, latency=nbengine.Latency(entry_ns=3))
+    assert summary["strategy"]["replayed_on_consumed"] == {"rejected": 1, "modified": 0}
+    assert summary["rejects"] == {"UNKNOWN_ID": 1}
+    untouched = _run(path, tmp_path / "late", Recorder(plan={15: lambda ctx: ctx.submit(0, BUY, 100, 5, tif=IOC)}),
+                     latency=nbengine.Latency(entry_ns=10))[0]
+    assert untouched["strategy"]["replayed_on_consumed"] == {"rejected": 0, "modified": 0}

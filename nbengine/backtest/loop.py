@@ -29,6 +29,7 @@ from ..codes import (
     MODIFY,
     REASON_NAMES,
     REJECTED,
+    UNKNOWN_ID,
 )
 from ..kernels import stepping
 from ..state import (
@@ -224,6 +225,8 @@ class StrategyLoop:
         self.sent_qty = 0
         self.max_position = {}
         self.turnover = 0
+        self.consumed = set()
+        self.on_consumed = {"rejected": 0, "modified": 0}
 
     # -- what the strategy calls (through Context) ---------------------------------------
 
@@ -345,10 +348,7 @@ class StrategyLoop:
         self._close_group_before(_NEVER)
         self.ctx.now = end
         self.strategy.on_end(self.ctx)
-        rows = self.engine.output_rows()
-        if rows[1].shape[0]:
-            self.flush(*rows)
-            self._cleared()
+        self._maybe_flush(at_least=1)
 
     def _close_group_before(self, ts):
         """Close the open group if it is older than ``ts``; wake the strategy if it changed a best price."""
@@ -444,6 +444,8 @@ class StrategyLoop:
                 if trade[account] != OWN_ACCOUNT:
                     continue
                 order = self.orders[int(trade[id_field])]
+                if liquidity == "taker" and trade[T_MAKER_ACCOUNT] != OWN_ACCOUNT:
+                    self.consumed.add(int(trade[T_MAKER_ID]))
                 price, qty = int(trade[T_PRICE]), int(trade[T_QTY])
                 order.exchange_leaves -= qty
                 fee = self.fees.fee(liquidity, price, qty)
@@ -507,11 +509,23 @@ class StrategyLoop:
                  known.cash.get(symbol, 0), known.fees.get(symbol, 0.0), known.pnl(symbol, _mid(quote)))
             )
 
-    def _maybe_flush(self):
+    def _maybe_flush(self, at_least=None):
         trades, events = self.engine.output_rows()
-        if events.shape[0] >= self.flush_rows:
+        if events.shape[0] >= (self.flush_rows if at_least is None else at_least):
+            self._count_on_consumed(events)
             self.flush(trades, events)
             self._cleared()
+
+    def _count_on_consumed(self, events):
+        """Count replayed rows that met an order the strategy's takers had consumed (``impact="full"``)."""
+        if not self.consumed:
+            return
+        replayed = events[events[:, E_ORDER_ID] >= 0]
+        hit = np.isin(replayed[:, E_ORDER_ID], np.fromiter(self.consumed, dtype=np.int64))
+        codes = replayed[hit]
+        self.on_consumed["rejected"] += int(np.count_nonzero(
+            (codes[:, E_EVENT] == REJECTED) & (codes[:, E_REASON] == UNKNOWN_ID)))
+        self.on_consumed["modified"] += int(np.count_nonzero(codes[:, E_EVENT] == MODIFIED))
 
     def _cleared(self):
         self.engine.clear_outputs()
@@ -550,6 +564,7 @@ class StrategyLoop:
             "pnl": pnl,
             "pnl_total": None if any(v is None for v in pnl.values()) else sum(pnl.values()),
             "max_drawdown": self._max_drawdown(),
+            "replayed_on_consumed": dict(self.on_consumed),
         }
 
     def _max_drawdown(self):
