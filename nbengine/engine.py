@@ -15,7 +15,7 @@ from .codes import GTC, STP_MODES
 from .kernels.hashindex import find_book, rebuild_book_index, rebuild_order_index
 from .kernels.ladder import compact_arenas
 from .kernels.match import match_batch, match_one
-from .kernels.stepping import qty_ahead
+from .kernels.stepping import qty_ahead, quote_without
 from .kernels.views import book_depth, resting_orders
 from .schema import DEPTH_SCHEMA, RESTING_SCHEMA, prepare
 from .results import NO_ROWS, SubmitResult, events_table, table_from_rows, trades_table
@@ -116,6 +116,7 @@ class Engine:
         self.max_price_ticks = int(max_price_ticks)
         self._state = s.new_state(stp=STP_MODES[stp], max_span_ticks=span, max_price_ticks=self.max_price_ticks)
         self._out = s.new_outputs(1024, 2048)
+        self._quote = np.zeros(4, dtype=np.int64)
         self._lock = threading.RLock()
         self._wal = None
         self._durability = None
@@ -620,10 +621,19 @@ class Engine:
             st = self._state
             return sorted(int(v) for v in st.books[: int(st.meta[s.M_N_BOOKS]), s.B_SYMBOL])
 
-    def bbo(self, symbol=0):
-        """Best bid and offer of ``symbol`` as a ``BBO``."""
+    def bbo(self, symbol=0, *, without_account=None):
+        """Best bid and offer of ``symbol`` as a ``BBO``.
+
+        With ``without_account``, the best levels holding orders of other accounts, and only
+        their quantity there (what a participant sees of the market besides its own orders).
+        """
         with self._lock:
-            return self._bbo(symbol)
+            if without_account is None:
+                return self._bbo(symbol)
+            quote = self._quote
+            quote_without(self._state, symbol, without_account, quote)
+        bid, bid_qty, ask, ask_qty = quote.tolist()
+        return BBO(None if bid < 0 else bid, bid_qty, None if ask < 0 else ask, ask_qty)
 
     def _bbo(self, symbol):
         st = self._state
@@ -748,8 +758,14 @@ class Engine:
         self._state.meta[s.M_N_TRADES] = 0
         self._state.meta[s.M_N_EVENTS] = 0
 
-    def qty_ahead(self, symbol, order_id):
-        """Resting quantity ahead of ``order_id`` in its price level's queue; None when it does not rest."""
+    def qty_ahead(self, symbols, order_ids):
+        """Resting quantity ahead of each order in its price level's queue (-1: it does not rest).
+
+        ``symbols`` and ``order_ids`` are integer sequences of one length; returns int64.
+        """
+        symbols = np.asarray(symbols, dtype=np.int64)
+        order_ids = np.asarray(order_ids, dtype=np.int64)
+        ahead = np.empty(order_ids.shape[0], dtype=np.int64)
         with self._lock:
-            ahead = qty_ahead(self._state, symbol, order_id)
-        return None if ahead < 0 else int(ahead)
+            qty_ahead(self._state, symbols, order_ids, ahead)
+        return ahead

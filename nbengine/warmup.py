@@ -8,7 +8,11 @@ def warmup():
 
     Compiled code is cached on disk (``cache=True``): in a new process this loads it.
     """
+    import numpy as np
+
     from .engine import Engine
+    from .kernels import stepping
+    from .schema import prepare
 
     engine = Engine()
     engine.submit({"ts": [0, 0], "order_id": [1, 2], "kind": [LIMIT, LIMIT], "side": [BUY, SELL],
@@ -16,3 +20,12 @@ def warmup():
     engine.submit_one(0, 3, SELL, LIMIT, 100, 2)
     engine.orders()
     engine.depth(0, 1)
+    # The strategy backtest's kernels (nbengine.backtest.loop).
+    ctl = stepping.new_control(-1, stepping.WATCH_ALL)
+    touched, watched = np.zeros((4, 5), dtype=np.int64), np.zeros(0, dtype=np.int64)
+    flow = prepare({"ts": [1, 2], "order_id": [4, 5], "kind": [LIMIT, LIMIT], "side": [BUY, SELL],
+                    "price": [99, 102], "qty": [1, 1]})
+    engine.run_kernel(stepping.match_until, flow, ctl, touched, watched)
+    engine.run_kernel(stepping.close_group, ctl, touched)
+    engine.qty_ahead([0], [4])
+    engine.bbo(0, without_account=-1)

@@ -13,7 +13,9 @@ class MidQuoter(Strategy):
     """One bid and one ask ``half_spread`` ticks around the mid, ``size`` lots each.
 
     At every wake-up it re-prices a quote whose price is off (cancel, then a new order)
-    and stops quoting the side that would take its position beyond ``max_position``.
+    and stops quoting the side that would take its position beyond ``max_position``. The
+    mid is the market's without its own quotes (``ctx.bbo(symbol, own=False)``), so it
+    does not chase itself.
 
     Parameters
     ----------
@@ -35,7 +37,7 @@ class MidQuoter(Strategy):
         self.cancelling = set()
 
     def on_wake(self, ctx):
-        quote = ctx.bbo(self.symbol)
+        quote = ctx.bbo(self.symbol, own=False)
         if quote.bid_price is None or quote.ask_price is None:
             return
         mid = (quote.bid_price + quote.ask_price) // 2

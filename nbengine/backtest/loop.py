@@ -191,6 +191,7 @@ class StrategyLoop:
         if wake_every_ns is not None and _int("wake_every_ns", wake_every_ns) <= 0:
             raise ValueError(f"wake_every_ns: expected a positive number of ns, got {wake_every_ns}")
         self.engine = engine
+        self.account = OWN_ACCOUNT
         self.strategy = strategy
         self.latency = latency if latency is not None else Latency()
         self.fees = fees if fees is not None else Fees()
@@ -274,14 +275,17 @@ class StrategyLoop:
         self._push(ts, _WAKE, _WAKE_AT)
 
     def own_orders(self, symbol):
-        listed = []
-        for order in self.open.values():
-            if symbol is not None and order.symbol != symbol:
-                continue
-            ahead = None if order.state == "in_flight" else self.engine.qty_ahead(order.symbol, order.order_id)
-            listed.append(OwnOrder(order.order_id, order.symbol, order.side, order.price, order.leaves, order.state,
-                                   ahead))
-        return listed
+        listed = [order for order in self.open.values() if symbol is None or order.symbol == symbol]
+        resting = [order for order in listed if order.state == "resting"]
+        ahead = {}
+        if resting:
+            queue = self.engine.qty_ahead([o.symbol for o in resting], [o.order_id for o in resting]).tolist()
+            ahead = {order.order_id: None if n < 0 else n for order, n in zip(resting, queue)}
+        return [
+            OwnOrder(order.order_id, order.symbol, order.side, order.price, order.leaves, order.state,
+                     ahead.get(order.order_id))
+            for order in listed
+        ]
 
     # -- the replay -----------------------------------------------------------------------
 

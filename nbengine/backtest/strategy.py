@@ -223,9 +223,16 @@ class Context:
         self._loop = loop
         self.now = 0
 
-    def bbo(self, symbol=0):
-        """Best bid and offer of ``symbol`` now (``nbengine.BBO``)."""
-        return self._loop.engine.bbo(symbol)
+    def bbo(self, symbol=0, *, own=True):
+        """Best bid and offer of ``symbol`` now (``nbengine.BBO``).
+
+        ``own=False``: the market without the strategy's own resting orders (the best
+        levels holding others' orders, and only their quantity), so a quoter does not
+        price off its own quotes.
+        """
+        if own:
+            return self._loop.engine.bbo(symbol)
+        return self._loop.engine.bbo(symbol, without_account=self._loop.account)
 
     def depth(self, symbol=0, levels=10):
         """Up to ``levels`` aggregated levels per side now (``Engine.depth``, a ``pa.Table``)."""

@@ -34,13 +34,15 @@ from ..state import (
     M_INPUT_SEQ,
     M_N_TRADES,
     OK,
+    P_ACCOUNT,
     P_NEXT,
     P_PRICE,
     P_QTY,
     T_MAKER_ACCOUNT,
 )
+from ..codes import BUY, SELL
 from .hashindex import find_book, find_order
-from .match import process_order
+from .match import _next_opposite, process_order
 
 # ctl[]
 C_BOUND = 0
@@ -228,25 +230,62 @@ def match_until(st, out, orders, ctl, touched, watched):
 
 
 @kernel
-def qty_ahead(st, symbol, order_id):
-    """Resting quantity ahead of order ``order_id`` in its level's FIFO; -1 when it does not rest."""
-    book = find_book(st.book_index, st.books, symbol)
-    if book < 0:
-        return -1
-    slot = find_order(st.order_index, st.pool, book, order_id)
-    if slot < 0:
-        return -1
+def qty_ahead(st, symbols, order_ids, out):
+    """``out[i]``: resting quantity ahead of order ``order_ids[i]`` of ``symbols[i]`` in its level's FIFO.
+
+    -1 where the order does not rest. The three arrays are int64 of one length.
+    """
     pool = st.pool
-    idx = pool[slot, P_PRICE] - st.books[book, B_BASE]
-    ahead = 0
-    other = st.levels[st.books[book, B_LEVEL_OFF] + idx, L_HEAD]
-    while other != slot:
-        ahead += pool[other, P_QTY]
-        other = pool[other, P_NEXT]
-    return ahead
+    for i in range(order_ids.shape[0]):
+        out[i] = -1
+        book = find_book(st.book_index, st.books, symbols[i])
+        if book < 0:
+            continue
+        slot = find_order(st.order_index, pool, book, order_ids[i])
+        if slot < 0:
+            continue
+        idx = pool[slot, P_PRICE] - st.books[book, B_BASE]
+        ahead = 0
+        other = st.levels[st.books[book, B_LEVEL_OFF] + idx, L_HEAD]
+        while other != slot:
+            ahead += pool[other, P_QTY]
+            other = pool[other, P_NEXT]
+        out[i] = ahead
+
+
+@kernel
+def _best_without(st, book, side, account):
+    """(price, qty) of the best level of ``side`` in ``book`` holding orders of other accounts than ``account``."""
+    books, levels, pool = st.books, st.levels, st.pool
+    field = B_BEST_BID if side == BUY else B_BEST_ASK
+    idx = books[book, field]
+    while idx >= 0:
+        qty = 0
+        slot = levels[books[book, B_LEVEL_OFF] + idx, L_HEAD]
+        while slot >= 0:
+            if pool[slot, P_ACCOUNT] != account:
+                qty += pool[slot, P_QTY]
+            slot = pool[slot, P_NEXT]
+        if qty > 0:
+            return books[book, B_BASE] + idx, qty
+        idx = _next_opposite(st, book, -side, idx)
+    return -1, 0
+
+
+@kernel
+def quote_without(st, symbol, account, out):
+    """``out[:4]`` = bid price, bid qty, ask price, ask qty of ``symbol`` without ``account``'s orders.
+
+    A price is -1 where that side holds no other account's order.
+    """
+    book = find_book(st.book_index, st.books, symbol)
+    out[0], out[1], out[2], out[3] = -1, 0, -1, 0
+    if book >= 0:
+        out[0], out[1] = _best_without(st, book, BUY, account)
+        out[2], out[3] = _best_without(st, book, SELL, account)
 
 
 __all__ = [
     "C_FIELDS", "NO_GROUP", "STOP_BBO", "STOP_BOUND", "STOP_INPUT", "STOP_OWN", "WATCH_ALL",
-    "WATCH_LISTED", "WATCH_NONE", "close_group", "match_until", "new_control", "qty_ahead",
+    "WATCH_LISTED", "WATCH_NONE", "close_group", "match_until", "new_control", "qty_ahead", "quote_without",
 ]
