@@ -319,12 +319,18 @@ def _price_reason(meta, price):
 
 @hot_kernel
 def _has_output_room(st, out, book, qty):
-    """Whether the outputs can take every row one taker of ``qty`` may emit in ``book``."""
+    """Whether the outputs can take every row one taker of ``qty`` may emit in ``book``.
+
+    ``qty`` is the row's raw value: any int64, negative and huge included. A taker emits at
+    most one trade per resting order, one FILLED or SELF_TRADE event per maker, and at
+    most four events of its own, so the need is bounded by the book, never by ``qty``
+    (a row with ``qty <= 0`` is a one-event reject).
+    """
     meta = st.meta
     resting = 0
     if book >= 0:
         resting = st.books[book, B_N_BID] + st.books[book, B_N_ASK]
-    trades_needed = min(resting, qty)
+    trades_needed = min(resting, max(qty, 0))
     events_needed = trades_needed + 4
     if meta[M_STP] == STP_CANCEL_MAKER or meta[M_STP] == STP_CANCEL_BOTH:
         events_needed += resting

@@ -1,0 +1,72 @@
+"""Hostile input: every case of issue 14 that the kernels, schema and views must survive.
+
+Each test failed before its fix. Under ``NUMBA_DISABLE_JIT=1`` the kernels run as plain
+Python, where a write past the end of an output buffer raises instead of corrupting memory.
+"""
+
+import numpy as np
+import pytest
+
+import nbengine
+from nbengine import codes
+from nbengine import state as s
+from nbengine.kernels.match import match_batch
+
+from .conftest import JIT_DISABLED
+
+BUY, SELL, LIMIT, MARKET, CANCEL, MODIFY = (
+    codes.BUY, codes.SELL, codes.LIMIT, codes.MARKET, codes.CANCEL, codes.MODIFY
+)
+
+
+def _orders(rows):
+    """A dict batch from a list of row dicts (missing fields 0, ts = row number)."""
+    names = ("ts", "order_id", "symbol", "side", "kind", "tif", "price", "qty", "account")
+    columns = {name: [row.get(name, 0) for row in rows] for name in names}
+    columns["ts"] = list(range(len(rows)))
+    return {name: np.asarray(values, dtype=s.ORDER_DTYPES[name]) for name, values in columns.items()}
+
+
+# -- 1: output room of a row with a negative quantity -------------------------------------
+
+
+def test_negative_qty_reject_on_a_full_events_buffer_stays_in_bounds():
+    engine = nbengine.Engine()
+    engine.submit(_orders([dict(order_id=i, side=SELL, price=1000 + i, qty=1) for i in range(600)]))
+    rows = [dict(order_id=10_000 + i, side=BUY, kind=MARKET, qty=1) for i in range(600)]
+    rows += [dict(order_id=20_000 + i, kind=9) for i in range(248)]
+    rows += [dict(order_id=30_000, side=BUY, kind=LIMIT, price=1000, qty=-10)]
+    # 600 * 3 + 248 = 2048 events fill the buffer the batch reserves exactly.
+    result = engine.submit(_orders(rows))
+    events = result.events.to_pydict()
+    assert len(events["seq"]) == 600 * 3 + 248 + 1
+    assert (events["event"][-1], events["reason"][-1], events["leaves_qty"][-1]) == (
+        codes.REJECTED, codes.BAD_QTY, -10)
+    engine.check()
+
+
+def _match_into(engine, rows, trades_capacity, events_capacity):
+    """Match ``rows`` with output buffers of the given sizes (the engine's grow-and-resume loop)."""
+    engine._out = s.new_outputs(trades_capacity, events_capacity)
+    meta = engine._state.meta
+    meta[s.M_N_TRADES] = meta[s.M_N_EVENTS] = 0
+    columns = nbengine.prepare(_orders(rows))
+    row = 0
+    while True:
+        status, row = match_batch(engine._state, engine._out, columns, row)
+        if status == s.OK:
+            return engine._out.events[: meta[s.M_N_EVENTS]].copy()
+        engine._grow(status)
+
+
+@pytest.mark.parametrize("kind", [LIMIT, MARKET, MODIFY, CANCEL])
+@pytest.mark.parametrize("qty", [-(2**63), -5, -4, -1, 0])
+def test_every_events_fill_level_with_a_non_positive_qty(kind, qty):
+    for fill in range(1, 9):
+        engine = nbengine.Engine()
+        engine.submit(_orders([dict(order_id=1, side=SELL, price=10, qty=3)]))
+        rows = [dict(order_id=100 + i, kind=9) for i in range(fill)]
+        rows.append(dict(order_id=1, side=BUY, kind=kind, price=10, qty=qty))
+        events = _match_into(engine, rows, 1, fill)
+        assert events.shape[0] == fill + 1
+        engine.check()
