@@ -42,12 +42,17 @@ WOULD_TAKE = 9
 FOK_UNFILLABLE = 10
 SELF_TRADE = 11
 PRICE_SPAN = 12
+QTY_LIMIT = 13
 
 # Self-trade prevention modes (``Engine(stp=...)``).
 STP_NONE = 0
 STP_CANCEL_TAKER = 1
 STP_CANCEL_MAKER = 2
 STP_CANCEL_BOTH = 3
+
+# Largest quantity, and largest total of the resting quantities of one side of one book:
+# every level and side total, and the sum of a book's two sides, fit in int64.
+MAX_QTY = 2**62 - 1
 
 # A price column value meaning "not on the tick grid" (written by ``to_ticks``).
 PRICE_OFF_TICK = -(2**63)
@@ -75,6 +80,7 @@ REASON_NAMES = {
     FOK_UNFILLABLE: "FOK_UNFILLABLE",
     SELF_TRADE: "SELF_TRADE",
     PRICE_SPAN: "PRICE_SPAN",
+    QTY_LIMIT: "QTY_LIMIT",
 }
 
 REASON_TEXT = {
@@ -91,6 +97,7 @@ REASON_TEXT = {
     FOK_UNFILLABLE: "FOK order cannot be filled completely",
     SELF_TRADE: "cancelled by self-trade prevention",
     PRICE_SPAN: "price would stretch the book beyond max_span_ticks",
+    QTY_LIMIT: "quantity above MAX_QTY, or the resting total of its book side would exceed MAX_QTY",
 }
 
 STP_MODES = {

@@ -86,6 +86,10 @@ class _Book:
             return None
         return max(self.levels[side]) if side == codes.BUY else min(self.levels[side])
 
+    def side_total(self, side):
+        """Total quantity resting on ``side``."""
+        return sum(order.qty for order in self.live.values() if order.side == side)
+
     def resting_prices(self):
         """Prices of every resting order of both sides (the set ``R`` of the span rule)."""
         return [*self.levels[codes.BUY], *self.levels[codes.SELL]]
@@ -256,12 +260,17 @@ class ReferenceBook:
             return codes.BAD_TIF
         if row.qty <= 0:
             return codes.BAD_QTY
+        if row.qty > codes.MAX_QTY:
+            return codes.QTY_LIMIT
         if is_limit:
             price_reason = self._price_reason(row.price)
             if price_reason:
                 return price_reason
         if row.order_id in book.live:
             return codes.DUPLICATE_ID
+        rests = is_limit and row.tif in (codes.GTC, codes.POST_ONLY)
+        if rests and book.side_total(row.side) + row.qty > codes.MAX_QTY:
+            return codes.QTY_LIMIT
         if is_limit and not self._span_ok(book, row.price):
             return codes.PRICE_SPAN
         limit_price = row.price if is_limit else None
@@ -276,11 +285,16 @@ class ReferenceBook:
     def _modify_reason(self, book, row):
         if row.qty <= 0:
             return codes.BAD_QTY
+        if row.qty > codes.MAX_QTY:
+            return codes.QTY_LIMIT
         price_reason = self._price_reason(row.price)
         if price_reason:
             return price_reason
         if row.order_id not in book.live:
             return codes.UNKNOWN_ID
+        target = book.live[row.order_id]
+        if book.side_total(target.side) - target.qty + row.qty > codes.MAX_QTY:
+            return codes.QTY_LIMIT
         if not self._span_ok(book, row.price):
             return codes.PRICE_SPAN
         return codes.NO_REASON

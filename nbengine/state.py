@@ -13,7 +13,8 @@ meta : int64[M_FIELDS]
     Counters and options (``M_*`` indices).
 books : int64[book_capacity, B_FIELDS]
     One row per book (``B_*``): its symbol, its ladder's base price, length and arena
-    offsets, best bid / ask ladder indices (-1 when empty) and order counts per side.
+    offsets, best bid / ask ladder indices (-1 when empty), order counts and resting
+    quantity totals per side (each at most ``codes.MAX_QTY``).
 book_index : int32[power of two >= 2 * book_capacity]
     Open-addressing table of book numbers keyed by symbol (-1 = empty).
 levels : int64[level_capacity, L_FIELDS]
@@ -34,6 +35,8 @@ order_index : int64[power of two >= 2 * pool_capacity]
 from typing import NamedTuple
 
 import numpy as np
+
+from .codes import MAX_QTY
 
 # meta
 M_TRADE_SEQ = 0
@@ -63,7 +66,9 @@ B_BEST_BID = 5
 B_BEST_ASK = 6
 B_N_BID = 7
 B_N_ASK = 8
-B_FIELDS = 9
+B_QTY_BID = 9
+B_QTY_ASK = 10
+B_FIELDS = 11
 
 # levels
 L_QTY = 0
@@ -297,9 +302,11 @@ def check_invariants(st):
         assert books[book, B_BEST_BID] == best_bid, f"book {book}: best bid {books[book, B_BEST_BID]} != {best_bid}"
         assert books[book, B_BEST_ASK] == best_ask, f"book {book}: best ask {books[book, B_BEST_ASK]} != {best_ask}"
         assert not sides[1] or not sides[-1] or best_bid < best_ask, f"book {book}: crossed"
-        for side, field in ((1, B_N_BID), (-1, B_N_ASK)):
+        for side, field, qty_field in ((1, B_N_BID, B_QTY_BID), (-1, B_N_ASK, B_QTY_ASK)):
             orders = sum(int(levels[off + i, L_COUNT]) for i in sides[side])
             assert books[book, field] == orders, f"book {book}: side {side} count {books[book, field]} != {orders}"
+            total = sum(int(levels[off + i, L_QTY]) for i in sides[side])
+            assert books[book, qty_field] == total <= MAX_QTY, f"book {book}: side {side} total {books[book, qty_field]} != {total}"
     assert indexed == resting, "order index and resting orders disagree"
     assert meta[M_LIVE_ORDERS] == len(resting), "live order count is wrong"
     free, slot = set(), int(meta[M_FREE_HEAD])

@@ -70,3 +70,34 @@ def test_every_events_fill_level_with_a_non_positive_qty(kind, qty):
         events = _match_into(engine, rows, 1, fill)
         assert events.shape[0] == fill + 1
         engine.check()
+
+
+# -- 4: quantities whose sums would wrap int64 --------------------------------------------
+
+
+def test_two_huge_asks_at_one_price_cannot_wrap_the_level():
+    engine = nbengine.Engine()
+    result = engine.submit(_orders([dict(order_id=i, side=SELL, price=100, qty=2**62) for i in (1, 2)]))
+    assert result.events.column("reason").to_pylist() == [codes.QTY_LIMIT, codes.QTY_LIMIT]
+    engine.submit(_orders([dict(order_id=3, side=SELL, price=100, qty=2**61),
+                           dict(order_id=4, side=SELL, price=101, qty=2**61 - 1),
+                           dict(order_id=5, side=SELL, price=100, qty=1)]))
+    assert engine.bbo().ask_qty == 2**61 and engine.live_orders == 2
+    engine.check()
+    fok = engine.submit(_orders([dict(order_id=9, side=BUY, price=100, qty=1, tif=codes.FOK)]))
+    assert fok.trades.column("qty").to_pylist() == [1]
+    grow = engine.submit(_orders([dict(order_id=4, kind=MODIFY, price=101, qty=2**61 + 1),
+                                  dict(order_id=4, kind=MODIFY, price=101, qty=2**61)]))
+    assert grow.events.column("reason").to_pylist() == [codes.QTY_LIMIT, codes.NO_REASON]
+    engine.check()
+
+
+def test_huge_takers_never_rest_and_never_wrap():
+    engine = nbengine.Engine()
+    engine.submit(_orders([dict(order_id=1, side=SELL, price=100, qty=5)]))
+    rows = [dict(order_id=2, side=BUY, kind=MARKET, qty=2**63 - 1),
+            dict(order_id=3, side=BUY, price=100, qty=codes.MAX_QTY, tif=codes.IOC)]
+    events = engine.submit(_orders(rows)).events.to_pydict()
+    assert events["reason"] == [codes.QTY_LIMIT, codes.NO_REASON, codes.NO_REASON, codes.NO_REASON]
+    assert events["leaves_qty"][-1] == codes.MAX_QTY - 5
+    engine.check()
