@@ -14,7 +14,7 @@ from .codes import (
 )
 from .backtest import backtest
 from .engine import BBO, Engine, SubmitResult
-from .schema import SchemaError, prepare, to_ticks
+from .schema import SchemaError, ValueRangeError, prepare, to_ticks
 from .warmup import warmup
 
 __version__ = "0.1.0"
@@ -34,6 +34,7 @@ __all__ = [
     "SELL",
     "SchemaError",
     "SubmitResult",
+    "ValueRangeError",
     "backtest",
     "prepare",
     "to_ticks",

@@ -16,7 +16,7 @@ from .kernels.hashindex import find_book, rebuild_book_index, rebuild_order_inde
 from .kernels.ladder import compact_arenas
 from .kernels.match import match_batch, match_one
 from .kernels.views import book_depth, resting_orders
-from .schema import DEPTH_SCHEMA, RESTING_SCHEMA, prepare
+from .schema import DEPTH_SCHEMA, RESTING_SCHEMA, check_scalars, prepare
 from .results import NO_ROWS, SubmitResult, events_table, table_from_rows, trades_table
 from .statehash import state_hash
 from .wal import recovery, snapshot as wal_snapshot
@@ -429,9 +429,9 @@ class Engine:
 
         Raises
         ------
-        OverflowError
-            With a WAL, when a value does not fit its column's dtype (the row could not be
-            logged as it is matched).
+        ValueRangeError
+            When a value does not fit its column's dtype (a ``SchemaError`` and an
+            ``OverflowError``, as ``submit`` raises for such a batch): nothing is wrapped.
         """
         return self._acknowledge(
             self._submit_one_unacknowledged(ts, order_id, side, kind, price, qty, symbol=symbol, tif=tif, account=account)
@@ -447,6 +447,7 @@ class Engine:
         index = operator.index
         row = (index(ts), index(order_id), index(symbol), index(side), index(kind), index(tif),
                index(price), index(qty), index(account))
+        check_scalars(row)
         if self._wal is not None:
             check_row(row)
         with self._lock:

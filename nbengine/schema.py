@@ -86,6 +86,36 @@ class SchemaError(TypeError):
     """An order input whose columns do not fit the contract. Names column, expected and actual."""
 
 
+class ValueRangeError(SchemaError, OverflowError):
+    """An order value outside its column's dtype (e.g. a symbol beyond int32): never wrapped.
+
+    Raised the same way by ``submit``, ``submit_one`` and ``submit_rows``; it is both a
+    ``SchemaError`` and an ``OverflowError``.
+    """
+
+
+_RANGES = {name: (int(np.iinfo(dtype).min), int(np.iinfo(dtype).max)) for name, dtype in ORDER_DTYPES.items()}
+
+
+def check_scalars(row):
+    """Refuse a single order whose values do not fit their columns' dtypes.
+
+    ``row`` holds Python ints in ``OrderColumns`` order. Raises ``ValueRangeError`` naming
+    the first such column and its value, as ``prepare`` does for a batch.
+    """
+    ts, order_id, symbol, side, kind, tif, price, qty, account = row
+    if (
+        -128 <= side <= 127 and -128 <= kind <= 127 and -128 <= tif <= 127
+        and -(2**31) <= symbol < 2**31
+        and -(2**63) <= min(ts, order_id, price, qty, account)
+        and max(ts, order_id, price, qty, account) < 2**63
+    ):
+        return
+    for (name, (low, high)), value in zip(_RANGES.items(), row):
+        if not low <= value <= high:
+            raise ValueRangeError(f"column {name!r}: expected {ORDER_DTYPES[name]}, got {value} (out of {ORDER_DTYPES[name]} range)")
+
+
 def _readonly(array, dtype):
     """A read-only contiguous view (kernels see one array kind, so compile once)."""
     out = np.ascontiguousarray(array, dtype=dtype).view()
@@ -93,10 +123,23 @@ def _readonly(array, dtype):
     return out
 
 
-def _fail(name, actual, detail=""):
+def _fail(name, actual, detail="", error=SchemaError):
     expected = ORDER_DTYPES[name]
     hint = "int64 or timestamp" if name == "ts" else str(expected)
-    raise SchemaError(f"column {name!r}: expected {hint}, got {actual}{detail}")
+    raise error(f"column {name!r}: expected {hint}, got {actual}{detail}")
+
+
+def _integers_from_objects(name, values):
+    """An object array (Python ints beyond int64, None) as int64, or a one-line ``SchemaError``."""
+    for row, value in enumerate(values):
+        if value is None or (isinstance(value, float) and value != value):
+            raise SchemaError(f"column {name!r}: expected no nulls, got a null at row {row}")
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
+            _fail(name, f"{type(value).__name__} {value!r} at row {row}")
+        low, high = _RANGES[name]
+        if not low <= value <= high:
+            _fail(name, "object", f" (row {row} holds {value}, out of {ORDER_DTYPES[name]} range)", ValueRangeError)
+    return values.astype(ORDER_DTYPES[name])
 
 
 def _column_from_numpy(name, values):
@@ -104,6 +147,8 @@ def _column_from_numpy(name, values):
     dtype = ORDER_DTYPES[name]
     if values.ndim != 1:
         raise SchemaError(f"column {name!r}: expected a 1-D array, got shape {values.shape}")
+    if values.dtype == object:
+        return _readonly(_integers_from_objects(name, values), dtype)
     if name == "ts" and values.dtype.kind == "M":
         values = values.astype("datetime64[ns]").view(np.int64)
     if values.dtype == dtype:
@@ -115,7 +160,7 @@ def _column_from_numpy(name, values):
         info = np.iinfo(dtype)
         bad = np.flatnonzero((values < info.min) | (values > info.max))
         if bad.size:
-            _fail(name, values.dtype, f" (row {bad[0]} holds {values[bad[0]]}, out of {dtype} range)")
+            _fail(name, values.dtype, f" (row {bad[0]} holds {values[bad[0]]}, out of {dtype} range)", ValueRangeError)
     return _readonly(values.astype(dtype), dtype)
 
 
@@ -135,7 +180,7 @@ def _column_from_arrow(name, column):
             try:
                 column = column.cast(target)
             except pa.ArrowInvalid as exc:
-                _fail(name, typ, f" ({exc})")
+                _fail(name, typ, f" ({exc})", ValueRangeError)
     if isinstance(column, pa.ChunkedArray):
         column = column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
     values = column.to_numpy(zero_copy_only=True)

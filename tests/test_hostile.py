@@ -101,3 +101,29 @@ def test_huge_takers_never_rest_and_never_wrap():
     assert events["reason"] == [codes.QTY_LIMIT, codes.NO_REASON, codes.NO_REASON, codes.NO_REASON]
     assert events["leaves_qty"][-1] == codes.MAX_QTY - 5
     engine.check()
+
+
+# -- 5: values out of their column's range ------------------------------------------------
+
+
+@pytest.mark.parametrize("field, value", [
+    ("symbol", 2**32 + 5), ("symbol", -(2**31) - 1), ("side", 257), ("kind", 256), ("tif", -129),
+    ("qty", 2**63), ("price", -(2**63) - 1), ("order_id", 2**64), ("ts", 2**63), ("account", -(2**70)),
+])
+def test_out_of_range_values_are_refused_the_same_way_on_every_path(field, value):
+    row = dict(ts=1, order_id=7, symbol=0, side=BUY, kind=LIMIT, tif=codes.GTC, price=100, qty=5, account=0)
+    row[field] = value
+    engine = nbengine.Engine()
+    messages = []
+    for path in ("submit", "submit_one", "submit_rows"):
+        with pytest.raises(nbengine.ValueRangeError, match=f"column '{field}'") as info:
+            if path == "submit":
+                engine.submit({name: [v] for name, v in row.items()})
+            elif path == "submit_one":
+                engine.submit_one(**row)
+            else:
+                list(engine.submit_rows([row]))
+        assert isinstance(info.value, OverflowError) and isinstance(info.value, nbengine.SchemaError)
+        messages.append(str(info.value))
+    assert engine.next_seq == 0 and engine.symbols() == [] and engine.state_hash() == nbengine.Engine().state_hash()
+    assert all(str(value) in message for message in messages)
