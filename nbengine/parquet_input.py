@@ -106,7 +106,7 @@ def map_columns(batch, columns=None, tick_size=None):
     names = mapped
     batch = pa.RecordBatch.from_arrays(batch.columns, names=names)
     if tick_size is not None and "price" in names:
-        prices = batch.column("price").to_numpy(zero_copy_only=False).astype(np.float64)
+        prices = batch.column("price").to_numpy(zero_copy_only=False)
         arrays = list(batch.columns)
         arrays[names.index("price")] = pa.array(to_ticks(prices, tick_size))
         batch = pa.RecordBatch.from_arrays(arrays, names=names)

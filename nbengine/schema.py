@@ -291,13 +291,18 @@ def to_ticks(prices, tick_size):
     Parameters
     ----------
     prices : array-like of float
+        Any float dtype; the tolerance follows it: a price is on the grid when it is
+        within one unit in the last place *of its own dtype* (plus 1e-9 relative) of a
+        multiple of ``tick_size``, so float32 prices such as ``np.float32(100.01)`` map
+        to their tick. Where the dtype cannot tell neighbouring ticks apart (an ulp of the
+        price is half a tick or more) the price is off the grid: nothing is guessed.
     tick_size : float
         Price of one tick, > 0.
 
     Returns
     -------
     numpy.ndarray of int64
-        ``prices / tick_size`` where that is an integer (within 1e-9 relative), and
+        ``prices / tick_size`` where that is an integer within the tolerance, and
         ``codes.PRICE_OFF_TICK`` where it is not (NaN included): such rows are rejected
         by the engine with reason ``OFF_TICK``.
 
@@ -308,10 +313,14 @@ def to_ticks(prices, tick_size):
     """
     if not tick_size > 0:
         raise ValueError(f"tick_size: expected > 0, got {tick_size}")
-    scaled = np.asarray(prices, dtype=np.float64) / tick_size
+    native = np.asarray(prices)
+    if native.dtype.kind != "f":
+        native = native.astype(np.float64)
+    scaled = native.astype(np.float64) / tick_size
     ticks = np.rint(scaled)
-    on_grid = np.abs(scaled - ticks) <= 1e-9 * np.maximum(1.0, np.abs(scaled))
-    on_grid &= np.abs(ticks) < 2.0**62
+    ulp = np.abs(np.spacing(native)).astype(np.float64) / tick_size
+    on_grid = np.abs(scaled - ticks) <= ulp + 1e-9 * np.maximum(1.0, np.abs(scaled))
+    on_grid &= (ulp < 0.5) & (np.abs(ticks) < 2.0**62)
     out = np.full(scaled.shape, PRICE_OFF_TICK, dtype=np.int64)
     out[on_grid] = ticks[on_grid]
     return out

@@ -127,3 +127,24 @@ def test_out_of_range_values_are_refused_the_same_way_on_every_path(field, value
         messages.append(str(info.value))
     assert engine.next_seq == 0 and engine.symbols() == [] and engine.state_hash() == nbengine.Engine().state_hash()
     assert all(str(value) in message for message in messages)
+
+
+# -- 6: float32 prices --------------------------------------------------------------------
+
+
+def test_float32_prices_on_the_grid_map_to_their_ticks():
+    cents = np.arange(1, 2_000_001, 997)
+    prices = (cents / 100).astype(np.float32)
+    assert nbengine.to_ticks(prices, 0.01).tolist() == cents.tolist()
+    assert nbengine.to_ticks(np.float32([100.01]), 0.01).tolist() == [10001]
+    assert nbengine.to_ticks(np.float32([100.015, 1e9]), 0.01).tolist() == [codes.PRICE_OFF_TICK] * 2
+    assert nbengine.to_ticks([100.015, 100.01], 0.01).tolist() == [codes.PRICE_OFF_TICK, 10001]
+
+
+def test_float32_price_column_with_tick_size_keeps_its_precision():
+    import pyarrow as pa
+
+    from nbengine.parquet_input import map_columns
+
+    batch = pa.record_batch({"price": pa.array(np.float32([100.01, 99.99, 0.07]))})
+    assert map_columns(batch, tick_size=0.01).column("price").to_pylist() == [10001, 9999, 7]
