@@ -142,6 +142,33 @@ def _integers_from_objects(name, values):
     return values.astype(ORDER_DTYPES[name])
 
 
+_NS_PER_UNIT = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}
+
+
+def _refuse_out_of_ns_range(counts, unit, typ):
+    """Raise for the first of ``counts`` (int64 in ``unit``) that int64 nanoseconds cannot hold."""
+    factor = _NS_PER_UNIT.get(unit)
+    if factor is None:
+        raise SchemaError(f"column 'ts': expected int64 or timestamp, got {typ} (unit {unit!r} unsupported)")
+    limit = (2**63 - 1) // factor
+    bad = np.flatnonzero((counts > limit) | (counts < -limit))
+    if bad.size:
+        raise ValueRangeError(
+            f"column 'ts': expected timestamps within the int64 nanosecond range (1677-09-21 to 2262-04-11), "
+            f"got {typ} {counts[bad[0]]} at row {bad[0]}"
+        )
+
+
+def _datetimes_as_ns(values):
+    """A numpy datetime64 array as int64 ns, refusing values that would wrap (never silently)."""
+    unit, step = np.datetime_data(values.dtype)
+    counts = values.view(np.int64)
+    if step != 1:
+        raise SchemaError(f"column 'ts': expected int64 or timestamp, got {values.dtype} (multiples of a unit)")
+    _refuse_out_of_ns_range(counts, unit, values.dtype)
+    return counts * _NS_PER_UNIT[unit]
+
+
 def _column_from_numpy(name, values):
     values = np.asarray(values)
     dtype = ORDER_DTYPES[name]
@@ -150,10 +177,12 @@ def _column_from_numpy(name, values):
     if values.dtype == object:
         return _readonly(_integers_from_objects(name, values), dtype)
     if name == "ts" and values.dtype.kind == "M":
-        values = values.astype("datetime64[ns]").view(np.int64)
+        values = _datetimes_as_ns(values)
     if values.dtype == dtype:
         return _readonly(values, dtype)
     if values.dtype.kind not in "iu":
+        if values.dtype.kind == "f" and np.isnan(values).any():
+            raise SchemaError(f"column {name!r}: expected no nulls, got a null at row {np.flatnonzero(np.isnan(values))[0]} (NaN)")
         detail = "; convert float prices with nbengine.to_ticks(prices, tick_size)" if name == "price" else ""
         _fail(name, values.dtype, detail)
     if values.size and not np.can_cast(values.dtype, dtype):
@@ -172,7 +201,11 @@ def _column_from_arrow(name, column):
     typ = column.type
     if typ != target:
         if name == "ts" and pa.types.is_timestamp(typ):
-            column = column.cast(pa.timestamp("ns")).cast(target)
+            column = column.cast(target)
+            if typ.unit != "ns":
+                counts = column.to_numpy()
+                _refuse_out_of_ns_range(counts, typ.unit, typ)
+                column = pa.array(counts * _NS_PER_UNIT[typ.unit], target)
         elif not pa.types.is_integer(typ):
             detail = "; convert float prices with nbengine.to_ticks(prices, tick_size)" if name == "price" else ""
             _fail(name, typ, detail)
@@ -189,9 +222,18 @@ def _column_from_arrow(name, column):
     return values
 
 
+def _refuse_duplicate_names(names):
+    """Raise when a contract column appears more than once (which one would be meant?)."""
+    for name in ORDER_DTYPES:
+        if names.count(name) > 1:
+            raise SchemaError(f"column {name!r}: expected once, got {names.count(name)} columns of that name")
+
+
 def _as_arrow(orders):
     if isinstance(orders, (pa.Table, pa.RecordBatch)):
         return orders
+    if type(orders).__module__.startswith("pandas"):
+        _refuse_duplicate_names(list(map(str, orders.columns)))
     if hasattr(orders, "__arrow_c_stream__") or hasattr(orders, "__arrow_c_array__"):
         return pa.table(orders)
     module = type(orders).__module__
@@ -256,6 +298,7 @@ def prepare(orders):
 
     else:
         table = _as_arrow(orders)
+        _refuse_duplicate_names(table.schema.names)
         names = set(table.schema.names)
 
         def fetch(name):

@@ -148,3 +148,50 @@ def test_float32_price_column_with_tick_size_keeps_its_precision():
 
     batch = pa.record_batch({"price": pa.array(np.float32([100.01, 99.99, 0.07]))})
     assert map_columns(batch, tick_size=0.01).column("price").to_pylist() == [10001, 9999, 7]
+
+
+# -- 13: boundary gaps: one-line SchemaErrors naming the column ---------------------------
+
+
+def _pandas_duplicate():
+    import pandas as pd
+
+    return pd.DataFrame([[1, 1, 2, 2]], columns=["ts", "order_id", "kind", "ts"])
+
+
+def _arrow_duplicate():
+    import pyarrow as pa
+
+    return pa.table([pa.array([1]), pa.array([1]), pa.array([2]), pa.array([2])], names=["ts", "order_id", "kind", "ts"])
+
+
+def _timestamps(unit, values):
+    import pyarrow as pa
+
+    return pa.table({"ts": pa.array(values, pa.timestamp(unit)), "order_id": [1] * len(values), "kind": [2] * len(values)})
+
+
+@pytest.mark.parametrize("make, column, words", [
+    (_arrow_duplicate, "ts", "2 columns"),
+    (_pandas_duplicate, "ts", "2 columns"),
+    (lambda: _timestamps("s", [0, 10**11]), "ts", "row 1"),
+    (lambda: _timestamps("ms", [-(10**14)]), "ts", "row 0"),
+    (lambda: {"ts": np.array([0, 10**11], "datetime64[s]"), "order_id": [1, 1], "kind": [2, 2]}, "ts", "row 1"),
+    (lambda: {"ts": [1, None], "order_id": [1, 2], "kind": [2, 2]}, "ts", "null at row 1"),
+    (lambda: {"ts": [1, 2], "order_id": [1, None], "kind": [2, 2]}, "order_id", "null at row 1"),
+    (lambda: {"ts": [1, 2], "order_id": [1, 2], "kind": [2, 2], "qty": [1.0, float("nan")]}, "qty", "null at row 1"),
+])
+def test_boundary_gaps_are_one_line_schema_errors(make, column, words):
+    with pytest.raises(nbengine.SchemaError) as info:
+        nbengine.Engine().submit(make())
+    message = str(info.value)
+    assert f"column {column!r}" in message and words in message and "\n" not in message
+
+
+def test_timestamps_in_range_convert_exactly():
+    import pyarrow as pa
+
+    table = pa.table({"ts": pa.array([10**9, -5], pa.timestamp("s", tz="UTC")), "order_id": [1, 2], "kind": [2, 2]})
+    assert nbengine.prepare(table).ts.tolist() == [10**18, -5 * 10**9]
+    array = np.array([10**9], "datetime64[ms]")
+    assert nbengine.prepare({"ts": array, "order_id": [1], "kind": [2]}).ts.tolist() == [10**15]
