@@ -15,8 +15,9 @@ books : int64[book_capacity, B_FIELDS]
     One row per book (``B_*``): its symbol, its ladder's base price, length and arena
     offsets, best bid / ask ladder indices (-1 when empty), order counts and resting
     quantity totals per side (each at most ``codes.MAX_QTY``).
-book_index : int32[power of two >= 2 * book_capacity]
-    Open-addressing table of book numbers keyed by symbol (-1 = empty).
+book_index : int32[power of two >= 2 * book_capacity, plus 1]
+    Open-addressing table of book numbers keyed by symbol (-1 = empty); the last entry
+    is the table's random hash key (``kernels.hashindex``).
 levels : int64[level_capacity, L_FIELDS]
     The arena of dense price ladders. A book's ladder is ``levels[off:off + length]``;
     index ``i`` holds price ``base + i``: total qty, order count, FIFO head and tail slot.
@@ -27,11 +28,12 @@ bits : int64[bit_capacity]
     top level, whose length is bounded by the ladder cap (never by the price span).
 pool : int64[pool_capacity, P_FIELDS]
     Resting orders; ``P_NEXT`` / ``P_PREV`` link each level's FIFO (and the free list).
-order_index : int64[power of two >= 2 * pool_capacity]
+order_index : int64[power of two >= 2 * pool_capacity, plus 1]
     Open-addressing table of pool slots keyed by (book, order_id): ``slot << 32 | hash``
-    (-1 = empty).
+    (-1 = empty); the last entry is the table's random hash key.
 """
 
+import secrets
 from typing import NamedTuple
 
 import numpy as np
@@ -180,12 +182,24 @@ def bitset_words(ladder_len):
     return ladder_len // 64 + max(1, ladder_len // 4096) + max(1, ladder_len // 262144)
 
 
-def empty_table(capacity, dtype=np.int32):
-    """An empty hash table (all -1) for up to ``capacity`` entries."""
+def empty_table(capacity, dtype=np.int32, key=None):
+    """An empty hash table (all -1) for up to ``capacity`` entries, its hash key last.
+
+    ``key`` is the table's hash key (``kernels.hashindex``), random when None; a grown
+    table may keep its predecessor's (``table_key``) or take a new one.
+    """
     size = 1
     while size < 2 * capacity:
         size *= 2
-    return np.full(size, -1, dtype=dtype)
+    table = np.full(size + 1, -1, dtype=dtype)
+    info = np.iinfo(dtype)
+    table[size] = secrets.randbelow(int(info.max) - int(info.min) + 1) + int(info.min) if key is None else key
+    return table
+
+
+def table_key(table):
+    """The hash key stored in the last entry of a hash table."""
+    return int(table[-1])
 
 
 def new_state(*, stp, max_span_ticks, max_price_ticks, pool_capacity=1024, book_capacity=8):
@@ -260,7 +274,7 @@ def check_invariants(st):
     meta, books, levels, bits, pool, order_index = (
         st.meta, st.books, st.levels, st.bits, st.pool, st.order_index,
     )
-    indexed = {int(entry) >> 32 for entry in order_index if entry >= 0}
+    indexed = {int(entry) >> 32 for entry in order_index[:-1] if entry >= 0}
     resting = set()
     for book in range(int(meta[M_N_BOOKS])):
         n = int(books[book, B_LEN])

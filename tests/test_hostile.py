@@ -195,3 +195,47 @@ def test_timestamps_in_range_convert_exactly():
     assert nbengine.prepare(table).ts.tolist() == [10**18, -5 * 10**9]
     array = np.array([10**9], "datetime64[ms]")
     assert nbengine.prepare({"ts": array, "order_id": [1], "kind": [2]}).ts.tolist() == [10**15]
+
+
+# -- 8: hash flooding of the order-id index -----------------------------------------------
+
+
+def _mean_probe_distance(table):
+    """Mean distance of the order index's entries from their home bucket."""
+    buckets = table[:-1]
+    mask = buckets.shape[0] - 1
+    where = np.flatnonzero(buckets >= 0)
+    homes = buckets[where] & 0xFFFFFFFF & mask
+    return float(((where - homes) & mask).mean())
+
+
+@pytest.mark.parametrize("pattern", ["high bits", "stride 2**20", "sequential", "crafted"])
+def test_probe_lengths_do_not_follow_client_ids(pattern):
+    n = 4096 if JIT_DISABLED else 60_000
+    k = np.arange(n, dtype=np.int64)
+    golden_inverse = pow(0x9E3779B97F4A7C15, -1, 2**64)
+    ids = {
+        "high bits": k << 47,
+        "stride 2**20": k << 20,
+        "sequential": k,
+        # id * golden = k << 48 makes every id share its home under the old unkeyed hash.
+        "crafted": np.array([((int(i) << 48) * golden_inverse) % 2**64 for i in k], dtype=np.uint64).view(np.int64),
+    }[pattern]
+    engine = nbengine.Engine()
+    engine.submit(_orders([dict(order_id=int(i), side=BUY, price=100, qty=1) for i in ids]))
+    assert engine.live_orders == n
+    assert _mean_probe_distance(engine._state.order_index) < 4
+    engine.submit(_orders([dict(order_id=int(i), kind=CANCEL) for i in ids]))
+    assert engine.live_orders == 0
+    engine.check()
+
+
+def test_hash_keys_are_per_engine_and_invisible_in_outputs():
+    from nbengine.generate import standard_mix
+
+    flow = standard_mix(3000, seed=4, symbols=20, modify=0.05)
+    engines = [nbengine.Engine() for _ in range(3)]
+    results = [engine.submit(flow) for engine in engines]
+    assert len({s.table_key(engine._state.order_index) for engine in engines}) == 3
+    assert all(r.events.equals(results[0].events) and r.trades.equals(results[0].trades) for r in results)
+    assert len({engine.state_hash() for engine in engines}) == 1
