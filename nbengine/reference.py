@@ -458,15 +458,23 @@ class ReferenceBook:
             in_levels = 0
             for side in _SIDES:
                 for price, queue in book.levels[side].items():
-                    assert queue, f"symbol {symbol}: empty level {side} @ {price} kept"
-                    assert 1 <= price <= self._max_price_ticks, f"symbol {symbol}: price {price}"
+                    if not (queue):
+                        raise AssertionError(f"symbol {symbol}: empty level {side} @ {price} kept")
+                    if not (1 <= price <= self._max_price_ticks):
+                        raise AssertionError(f"symbol {symbol}: price {price}")
                     for order in queue:
-                        assert (order.side, order.price) == (side, price), (symbol, order)
-                        assert order.qty > 0, (symbol, order)
-                        assert book.live.get(order.order_id) is order, (symbol, order)
+                        if not ((order.side, order.price) == (side, price)):
+                            raise AssertionError((symbol, order))
+                        if not (order.qty > 0):
+                            raise AssertionError((symbol, order))
+                        if not (book.live.get(order.order_id) is order):
+                            raise AssertionError((symbol, order))
                         in_levels += 1
-            assert in_levels == len(book.live), f"symbol {symbol}: id map holds stale orders"
+            if not (in_levels == len(book.live)):
+                raise AssertionError(f"symbol {symbol}: id map holds stale orders")
             bid, ask = book.best(codes.BUY), book.best(codes.SELL)
-            assert bid is None or ask is None or bid < ask, f"symbol {symbol}: {bid} >= {ask}"
+            if not (bid is None or ask is None or bid < ask):
+                raise AssertionError(f"symbol {symbol}: {bid} >= {ask}")
             prices = book.resting_prices()
-            assert not prices or max(prices) - min(prices) < self._max_span_ticks, symbol
+            if not (not prices or max(prices) - min(prices) < self._max_span_ticks):
+                raise AssertionError(symbol)

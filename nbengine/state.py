@@ -264,7 +264,8 @@ def _bit(words, i):
 
 
 def check_invariants(st):
-    """Assert the state's invariants in plain Python (tests call it after every batch).
+    """Check the state's invariants in plain Python; raise AssertionError on the first broken one
+    (explicitly, so the checks survive ``python -O``; tests call it after every batch).
 
     Checked: every level's FIFO links, totals and counts; one side and price per level;
     the three bitset levels agree with the levels; best prices are the extreme non-empty
@@ -279,7 +280,8 @@ def check_invariants(st):
     for book in range(int(meta[M_N_BOOKS])):
         n = int(books[book, B_LEN])
         if n == 0:
-            assert books[book, B_N_BID] == 0 and books[book, B_N_ASK] == 0, f"book {book}: orders without ladder"
+            if not (books[book, B_N_BID] == 0 and books[book, B_N_ASK] == 0):
+                raise AssertionError(f"book {book}: orders without ladder")
             continue
         off, boff, base = int(books[book, B_LEVEL_OFF]), int(books[book, B_BITS_OFF]), int(books[book, B_BASE])
         words0, words1 = n // 64, max(1, n // 4096)
@@ -289,43 +291,62 @@ def check_invariants(st):
         sides = {1: [], -1: []}
         for i in range(n):
             count = int(levels[off + i, L_COUNT])
-            assert _bit(level0, i) == (count > 0), f"book {book} level {i}: bit disagrees with count {count}"
+            if not (_bit(level0, i) == (count > 0)):
+                raise AssertionError(f"book {book} level {i}: bit disagrees with count {count}")
             if count == 0:
-                assert levels[off + i, L_HEAD] == -1 and levels[off + i, L_QTY] == 0, f"book {book} level {i}: empty but linked"
+                if not (levels[off + i, L_HEAD] == -1 and levels[off + i, L_QTY] == 0):
+                    raise AssertionError(f"book {book} level {i}: empty but linked")
                 continue
             slot, prev, seen, total = int(levels[off + i, L_HEAD]), -1, 0, 0
             level_side = int(pool[slot, P_SIDE])
             while slot >= 0:
-                assert pool[slot, P_PREV] == prev, f"book {book} level {i}: broken prev link at slot {slot}"
-                assert pool[slot, P_PRICE] == base + i and pool[slot, P_BOOK] == book, f"slot {slot}: wrong level"
-                assert pool[slot, P_SIDE] == level_side, f"book {book} level {i}: mixed sides"
-                assert pool[slot, P_QTY] > 0, f"slot {slot}: resting with qty {pool[slot, P_QTY]}"
+                if not (pool[slot, P_PREV] == prev):
+                    raise AssertionError(f"book {book} level {i}: broken prev link at slot {slot}")
+                if not (pool[slot, P_PRICE] == base + i and pool[slot, P_BOOK] == book):
+                    raise AssertionError(f"slot {slot}: wrong level")
+                if not (pool[slot, P_SIDE] == level_side):
+                    raise AssertionError(f"book {book} level {i}: mixed sides")
+                if not (pool[slot, P_QTY] > 0):
+                    raise AssertionError(f"slot {slot}: resting with qty {pool[slot, P_QTY]}")
                 resting.add(slot)
                 total += int(pool[slot, P_QTY])
                 seen += 1
                 prev, slot = slot, int(pool[slot, P_NEXT])
-            assert levels[off + i, L_TAIL] == prev, f"book {book} level {i}: tail is not the last order"
-            assert seen == count and total == levels[off + i, L_QTY], f"book {book} level {i}: totals disagree"
+            if not (levels[off + i, L_TAIL] == prev):
+                raise AssertionError(f"book {book} level {i}: tail is not the last order")
+            if not (seen == count and total == levels[off + i, L_QTY]):
+                raise AssertionError(f"book {book} level {i}: totals disagree")
             sides[level_side].append(i)
         for j in range(words0):
-            assert _bit(level1, j) == (level0[j] != 0), f"book {book}: level-1 bit {j} stale"
+            if not (_bit(level1, j) == (level0[j] != 0)):
+                raise AssertionError(f"book {book}: level-1 bit {j} stale")
         for k in range(words1):
-            assert _bit(level2, k) == (level1[k] != 0), f"book {book}: level-2 bit {k} stale"
+            if not (_bit(level2, k) == (level1[k] != 0)):
+                raise AssertionError(f"book {book}: level-2 bit {k} stale")
         best_bid = max(sides[1], default=-1)
         best_ask = min(sides[-1], default=-1)
-        assert books[book, B_BEST_BID] == best_bid, f"book {book}: best bid {books[book, B_BEST_BID]} != {best_bid}"
-        assert books[book, B_BEST_ASK] == best_ask, f"book {book}: best ask {books[book, B_BEST_ASK]} != {best_ask}"
-        assert not sides[1] or not sides[-1] or best_bid < best_ask, f"book {book}: crossed"
+        if not (books[book, B_BEST_BID] == best_bid):
+            raise AssertionError(f"book {book}: best bid {books[book, B_BEST_BID]} != {best_bid}")
+        if not (books[book, B_BEST_ASK] == best_ask):
+            raise AssertionError(f"book {book}: best ask {books[book, B_BEST_ASK]} != {best_ask}")
+        if not (not sides[1] or not sides[-1] or best_bid < best_ask):
+            raise AssertionError(f"book {book}: crossed")
         for side, field, qty_field in ((1, B_N_BID, B_QTY_BID), (-1, B_N_ASK, B_QTY_ASK)):
             orders = sum(int(levels[off + i, L_COUNT]) for i in sides[side])
-            assert books[book, field] == orders, f"book {book}: side {side} count {books[book, field]} != {orders}"
+            if not (books[book, field] == orders):
+                raise AssertionError(f"book {book}: side {side} count {books[book, field]} != {orders}")
             total = sum(int(levels[off + i, L_QTY]) for i in sides[side])
-            assert books[book, qty_field] == total <= MAX_QTY, f"book {book}: side {side} total {books[book, qty_field]} != {total}"
-    assert indexed == resting, "order index and resting orders disagree"
-    assert meta[M_LIVE_ORDERS] == len(resting), "live order count is wrong"
+            if not (books[book, qty_field] == total <= MAX_QTY):
+                raise AssertionError(f"book {book}: side {side} total {books[book, qty_field]} != {total}")
+    if not (indexed == resting):
+        raise AssertionError("order index and resting orders disagree")
+    if not (meta[M_LIVE_ORDERS] == len(resting)):
+        raise AssertionError("live order count is wrong")
     free, slot = set(), int(meta[M_FREE_HEAD])
     while slot >= 0:
-        assert slot not in free and slot not in resting, f"free list revisits slot {slot}"
+        if not (slot not in free and slot not in resting):
+            raise AssertionError(f"free list revisits slot {slot}")
         free.add(slot)
         slot = int(pool[slot, P_NEXT])
-    assert len(free) + len(resting) == meta[M_POOL_HWM], "pool slots leaked"
+    if not (len(free) + len(resting) == meta[M_POOL_HWM]):
+        raise AssertionError("pool slots leaked")

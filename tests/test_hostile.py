@@ -239,3 +239,28 @@ def test_hash_keys_are_per_engine_and_invisible_in_outputs():
     assert len({s.table_key(engine._state.order_index) for engine in engines}) == 3
     assert all(r.events.equals(results[0].events) and r.trades.equals(results[0].trades) for r in results)
     assert len({engine.state_hash() for engine in engines}) == 1
+
+
+# -- 15: runtime checks survive python -O -------------------------------------------------
+
+
+def test_invariant_checks_survive_python_optimize():
+    import subprocess
+    import sys
+
+    code = (
+        "import nbengine, numpy as np\n"
+        "from nbengine import state as s\n"
+        "from nbengine.reference import ReferenceBook\n"
+        "e = nbengine.Engine(); e.submit_one(1, 1, 1, 0, 100, 5)\n"
+        "e._state.pool[0, s.P_QTY] = 7\n"
+        "r = ReferenceBook(); r.submit({'ts': [1], 'order_id': [1], 'kind': [0], 'side': [1], 'price': [100], 'qty': [5]})\n"
+        "r._books[0].levels[1][100][0].qty = 0\n"
+        "for check in (e.check, r.validate_book):\n"
+        "    try:\n"
+        "        check()\n"
+        "    except AssertionError as exc:\n"
+        "        print('caught', exc)\n"
+    )
+    out = subprocess.run([sys.executable, "-O", "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.count("caught") == 2, out
