@@ -264,3 +264,58 @@ def test_invariant_checks_survive_python_optimize():
     )
     out = subprocess.run([sys.executable, "-O", "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.count("caught") == 2, out
+
+
+# -- 7, 12: Parquet input that must stop with one line naming the file --------------------
+
+
+def _write_orders(path, n=2000, **extra):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from nbengine.generate import standard_mix
+
+    flow = standard_mix(n, seed=1)
+    flow.pop("symbol")
+    flow.update(extra)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.table(flow), path, compression="none", row_group_size=500)
+    return path
+
+
+def _read_all(*paths, **kwargs):
+    from nbengine.parquet_input import parquet_batches
+
+    _, batches = parquet_batches(list(paths), 1000, **kwargs)
+    return list(batches)
+
+
+def test_ticker_partitions_are_refused_not_merged_into_symbol_zero(tmp_path):
+    for ticker in ("AAPL", "MSFT"):
+        _write_orders(tmp_path / f"symbol={ticker}" / "part-0.parquet")
+    with pytest.raises(ValueError, match="'AAPL'") as info:
+        _read_all(tmp_path)
+    assert "\n" not in str(info.value)
+
+
+def test_corrupt_parquet_pages_name_the_file(tmp_path):
+    from nbengine.parquet_input import ParquetReadError
+
+    path = _write_orders(tmp_path / "orders.parquet")
+    data = bytearray(path.read_bytes())
+    for offset in range(2000, len(data) // 2, 7):
+        data[offset] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(ParquetReadError, match="orders.parquet") as info:
+        _read_all(path)
+    assert "\n" not in str(info.value)
+
+
+def test_mixed_schema_directory_names_the_file(tmp_path):
+    zeros = np.zeros(2000, np.int32)
+    _write_orders(tmp_path / "a.parquet", symbol=zeros)
+    _write_orders(tmp_path / "b.parquet", symbol=zeros, qty=np.full(2000, 1.5))
+    with pytest.raises(nbengine.SchemaError, match=r"b\.parquet: column 'qty'"):
+        _read_all(tmp_path)
+    with pytest.raises(nbengine.SchemaError, match=r"b\.parquet"):
+        _read_all(tmp_path, symbols=[0])
