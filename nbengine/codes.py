@@ -43,6 +43,7 @@ FOK_UNFILLABLE = 10
 SELF_TRADE = 11
 PRICE_SPAN = 12
 QTY_LIMIT = 13
+MEMORY_BUDGET = 14
 
 # Self-trade prevention modes (``Engine(stp=...)``).
 STP_NONE = 0
@@ -81,6 +82,7 @@ REASON_NAMES = {
     SELF_TRADE: "SELF_TRADE",
     PRICE_SPAN: "PRICE_SPAN",
     QTY_LIMIT: "QTY_LIMIT",
+    MEMORY_BUDGET: "MEMORY_BUDGET",
 }
 
 REASON_TEXT = {
@@ -98,6 +100,7 @@ REASON_TEXT = {
     SELF_TRADE: "cancelled by self-trade prevention",
     PRICE_SPAN: "price would stretch the book beyond max_span_ticks",
     QTY_LIMIT: "quantity above MAX_QTY, or the resting total of its book side would exceed MAX_QTY",
+    MEMORY_BUDGET: "the book state would outgrow the engine's memory_budget",
 }
 
 STP_MODES = {

@@ -128,6 +128,9 @@ MIN_LADDER = 256
 MAX_LADDER_CAP = 1 << 24
 """Largest ``max_span_ticks`` accepted (a 512 MiB ladder)."""
 
+DEFAULT_MEMORY_BUDGET = 4 << 30
+"""Default ``Engine(memory_budget=...)``: 4 GiB of book state."""
+
 
 class BookState(NamedTuple):
     """Every book of an engine, as arrays (see the module docstring)."""

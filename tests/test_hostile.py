@@ -319,3 +319,36 @@ def test_mixed_schema_directory_names_the_file(tmp_path):
         _read_all(tmp_path)
     with pytest.raises(nbengine.SchemaError, match=r"b\.parquet"):
         _read_all(tmp_path, symbols=[0])
+
+
+# -- 9: memory budget and views sized by the book -----------------------------------------
+
+
+def test_wide_books_stop_at_the_memory_budget_with_a_reason():
+    budget = 12 << 20
+    engine = nbengine.Engine(memory_budget=budget, max_span_ticks=2**16)
+    rows = []
+    for symbol in range(8):
+        rows += [dict(order_id=1, symbol=symbol, side=BUY, price=1, qty=1),
+                 dict(order_id=2, symbol=symbol, side=SELL, price=2**16 - 1, qty=1)]
+    events = engine.submit(_orders(rows)).events.to_pydict()
+    refused = [i for i, reason in enumerate(events["reason"]) if reason == codes.MEMORY_BUDGET]
+    assert refused and all(events["event"][i] == codes.REJECTED for i in refused)
+    assert engine.nbytes <= budget and engine.next_seq == len(rows)
+    engine.check()
+    one = engine.submit_one(99, 3, SELL, LIMIT, 2**16 - 1, 1, symbol=100)
+    assert one.events.column("reason").to_pylist() in ([codes.MEMORY_BUDGET], [codes.NO_REASON])
+    engine.check()
+
+
+def test_depth_is_sized_by_the_book_not_by_levels():
+    import tracemalloc
+
+    engine = nbengine.Engine()
+    engine.submit(_orders([dict(order_id=i, side=BUY, price=100 - i, qty=1) for i in range(5)]))
+    tracemalloc.start()
+    table = engine.depth(levels=10**9)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert table.num_rows == 5 and peak < 1 << 20
+    assert engine.depth(symbol=77, levels=10**12).num_rows == 0
