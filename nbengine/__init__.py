@@ -16,6 +16,7 @@ from .backtest import backtest
 from .engine import BBO, Engine, SubmitResult
 from .schema import SchemaError, ValueRangeError, prepare, to_ticks
 from .warmup import warmup
+from .wal.errors import WalConfigError, WalCorruptionError, WalError, WalPoisonedError
 
 __version__ = "0.1.0"
 
@@ -35,6 +36,10 @@ __all__ = [
     "SchemaError",
     "SubmitResult",
     "ValueRangeError",
+    "WalConfigError",
+    "WalCorruptionError",
+    "WalError",
+    "WalPoisonedError",
     "backtest",
     "prepare",
     "to_ticks",

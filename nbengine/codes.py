@@ -4,6 +4,51 @@ Every value here is part of the public contract: data files, WAL segments and
 user code store these integers, so a value never changes once released.
 """
 
+__all__ = [
+    "BUY",
+    "SELL",
+    "LIMIT",
+    "MARKET",
+    "CANCEL",
+    "MODIFY",
+    "GTC",
+    "IOC",
+    "FOK",
+    "POST_ONLY",
+    "ACCEPTED",
+    "REJECTED",
+    "CANCELLED",
+    "EXPIRED",
+    "MODIFIED",
+    "FILLED",
+    "NO_REASON",
+    "BAD_QTY",
+    "BAD_PRICE",
+    "OFF_TICK",
+    "BAD_SIDE",
+    "BAD_KIND",
+    "BAD_TIF",
+    "DUPLICATE_ID",
+    "UNKNOWN_ID",
+    "WOULD_TAKE",
+    "FOK_UNFILLABLE",
+    "SELF_TRADE",
+    "PRICE_SPAN",
+    "QTY_LIMIT",
+    "MEMORY_BUDGET",
+    "STP_NONE",
+    "STP_CANCEL_TAKER",
+    "STP_CANCEL_MAKER",
+    "STP_CANCEL_BOTH",
+    "MAX_QTY",
+    "PRICE_OFF_TICK",
+    "EVENT_NAMES",
+    "REASON_NAMES",
+    "REASON_TEXT",
+    "STP_MODES",
+]
+
+
 # Side (the LOBSTER convention).
 BUY = 1
 SELL = -1

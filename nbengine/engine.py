@@ -27,6 +27,14 @@ from .wal.format import ROW_BYTES, WalConfig, check_row, encode_payload
 from .wal.reader import list_segments
 from .wal.writer import WalWriter
 
+__all__ = [
+    "DURABILITY_MODES",
+    "MemoryBudgetError",
+    "BBO",
+    "Engine",
+]
+
+
 DURABILITY_MODES = ("none", "async", "group", "sync")
 """``Engine(durability=...)`` values; DESIGN §5 and the README say what each survives."""
 

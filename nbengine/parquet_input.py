@@ -18,6 +18,17 @@ import pyarrow.parquet as pq
 
 from .schema import ORDER_DTYPES, SchemaError, prepare, to_ticks
 
+__all__ = [
+    "parquet_files",
+    "hive_value",
+    "symbol_source_column",
+    "map_columns",
+    "ParquetReadError",
+    "count_rows_by_symbol",
+    "parquet_batches",
+]
+
+
 
 def parquet_files(paths):
     """The ``.parquet`` files of ``paths`` (files, or directories searched recursively), in order.

@@ -25,6 +25,14 @@ import numpy as np
 from nbengine import codes
 from nbengine.statehash import HASH_COLUMNS, state_hash
 
+__all__ = [
+    "TRADE_COLUMNS",
+    "EVENT_COLUMNS",
+    "DEPTH_COLUMNS",
+    "ReferenceBook",
+]
+
+
 TRADE_COLUMNS = (
     "seq", "ts", "symbol", "price", "qty", "taker_order_id", "maker_order_id",
     "taker_side", "taker_account", "maker_account",

@@ -12,6 +12,22 @@ import pyarrow.compute as pc
 from .codes import LIMIT, MARKET, MODIFY, PRICE_OFF_TICK
 from .state import ORDER_DTYPES, OrderColumns
 
+__all__ = [
+    "SCHEMA_VERSION",
+    "REQUIRED_COLUMNS",
+    "ORDERS_SCHEMA",
+    "TRADES_SCHEMA",
+    "EVENTS_SCHEMA",
+    "RESTING_SCHEMA",
+    "DEPTH_SCHEMA",
+    "SchemaError",
+    "ValueRangeError",
+    "check_scalars",
+    "prepare",
+    "to_ticks",
+]
+
+
 SCHEMA_VERSION = "1"
 _METADATA = {b"nbengine.schema_version": SCHEMA_VERSION.encode()}
 

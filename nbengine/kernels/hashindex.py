@@ -25,6 +25,17 @@ import numpy as np
 from .._jit import hot_kernel, kernel
 from ..state import B_SYMBOL, P_BOOK, P_ID, P_QTY
 
+__all__ = [
+    "find_order",
+    "insert_order",
+    "delete_order",
+    "rebuild_order_index",
+    "find_book",
+    "insert_book",
+    "rebuild_book_index",
+]
+
+
 _GOLDEN = -7046029254386353131  # 0x9E3779B97F4A7C15 as int64
 _MIX1 = -4658895280553007687  # 0xBF58476D1CE4E5B9 as int64
 _MIX2 = -7723592293110705685  # 0x94D049BB133111EB as int64

@@ -40,6 +40,15 @@ from ..state import (
 )
 from .bitset import bit_clear, bit_set, bitset_words, next_set, prev_set
 
+__all__ = [
+    "SPAN_EXCEEDED",
+    "push_back",
+    "unlink",
+    "fit_price",
+    "compact_arenas",
+]
+
+
 SPAN_EXCEEDED = -1
 """``fit_price`` result: the price breaks the span rule."""
 

@@ -111,6 +111,14 @@ from .bitset import next_set, prev_set
 from .hashindex import delete_order, find_book, find_order, insert_book, insert_order
 from .ladder import SPAN_EXCEEDED, fit_price, push_back, unlink
 
+__all__ = [
+    "emit_event",
+    "process_order",
+    "match_batch",
+    "match_one",
+]
+
+
 
 @hot_kernel
 def emit_event(meta, events, ts, symbol, order_id, event, reason, price, leaves):
