@@ -353,3 +353,40 @@ def test_depth_is_sized_by_the_book_not_by_levels():
     tracemalloc.stop()
     assert table.num_rows == 5 and peak < 1 << 20
     assert engine.depth(symbol=77, levels=10**12).num_rows == 0
+
+
+# -- fuzzer: extreme values at every output-buffer fill level -----------------------------
+
+from hypothesis import given, strategies as st  # noqa: E402
+
+from nbengine.reference import ReferenceBook  # noqa: E402
+
+from .conftest import assert_columns_equal  # noqa: E402
+
+_EXTREME_QTY = st.sampled_from([-(2**63), -(2**62), -5, -4, -1, 0, 1, 2, 2**31 - 1, 2**31, 2**61,
+                                codes.MAX_QTY - 1, codes.MAX_QTY, codes.MAX_QTY + 1, 2**63 - 1])
+_EXTREME_PRICE = st.sampled_from([-(2**63), -1, 0, 1, 2, 99, 100, 101, 2**31 - 1, 2**31, 2**53, 2**53 + 1,
+                                  2**62, 2**63 - 1])
+_ROW = st.fixed_dictionaries({
+    "order_id": st.sampled_from([0, 1, 2, 3, -1, 2**63 - 1, -(2**63)]),
+    "symbol": st.sampled_from([0, 1, -(2**31), 2**31 - 1]),
+    "side": st.sampled_from([BUY, SELL, 0, 127, -128]),
+    "kind": st.sampled_from([LIMIT, LIMIT, MARKET, CANCEL, MODIFY, 4, -128]),
+    "tif": st.sampled_from([codes.GTC, codes.IOC, codes.FOK, codes.POST_ONLY, 9]),
+    "price": _EXTREME_PRICE,
+    "qty": _EXTREME_QTY,
+    "account": st.sampled_from([0, 1, -(2**63), 2**63 - 1]),
+})
+
+
+@given(rows=st.lists(_ROW, min_size=1, max_size=24), trades_capacity=st.integers(1, 6),
+       events_capacity=st.integers(1, 12), stp=st.sampled_from(sorted(codes.STP_MODES)))
+def test_fuzz_extreme_values_match_the_reference_at_every_fill_level(rows, trades_capacity, events_capacity, stp):
+    engine, reference = nbengine.Engine(stp=stp), ReferenceBook(stp=stp)
+    events = _match_into(engine, rows, trades_capacity, events_capacity)
+    engine.check()
+    _, want = reference.submit(_orders(rows))
+    reference.validate_book()
+    got = {name: events[:, i].tolist() for i, name in enumerate(want)}
+    assert_columns_equal(want, got, "events")
+    assert engine.state_hash() == reference.state_hash()
