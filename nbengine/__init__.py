@@ -14,8 +14,9 @@ from .codes import (
 )
 from .backtest import Fees, Latency, Strategy, backtest
 from .engine import BBO, Engine, EngineClosedError, SubmitResult
-from .schema import SchemaError, prepare, to_ticks
+from .schema import SchemaError, ValueRangeError, prepare, to_ticks
 from .warmup import warmup
+from .wal.errors import WalConfigError, WalCorruptionError, WalError, WalPoisonedError
 
 __version__ = "0.1.0"
 
@@ -38,6 +39,11 @@ __all__ = [
     "SchemaError",
     "Strategy",
     "SubmitResult",
+    "ValueRangeError",
+    "WalConfigError",
+    "WalCorruptionError",
+    "WalError",
+    "WalPoisonedError",
     "backtest",
     "prepare",
     "to_ticks",

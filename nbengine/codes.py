@@ -4,6 +4,51 @@ Every value here is part of the public contract: data files, WAL segments and
 user code store these integers, so a value never changes once released.
 """
 
+__all__ = [
+    "BUY",
+    "SELL",
+    "LIMIT",
+    "MARKET",
+    "CANCEL",
+    "MODIFY",
+    "GTC",
+    "IOC",
+    "FOK",
+    "POST_ONLY",
+    "ACCEPTED",
+    "REJECTED",
+    "CANCELLED",
+    "EXPIRED",
+    "MODIFIED",
+    "FILLED",
+    "NO_REASON",
+    "BAD_QTY",
+    "BAD_PRICE",
+    "OFF_TICK",
+    "BAD_SIDE",
+    "BAD_KIND",
+    "BAD_TIF",
+    "DUPLICATE_ID",
+    "UNKNOWN_ID",
+    "WOULD_TAKE",
+    "FOK_UNFILLABLE",
+    "SELF_TRADE",
+    "PRICE_SPAN",
+    "QTY_LIMIT",
+    "MEMORY_BUDGET",
+    "STP_NONE",
+    "STP_CANCEL_TAKER",
+    "STP_CANCEL_MAKER",
+    "STP_CANCEL_BOTH",
+    "MAX_QTY",
+    "PRICE_OFF_TICK",
+    "EVENT_NAMES",
+    "REASON_NAMES",
+    "REASON_TEXT",
+    "STP_MODES",
+]
+
+
 # Side (the LOBSTER convention).
 BUY = 1
 SELL = -1
@@ -42,12 +87,18 @@ WOULD_TAKE = 9
 FOK_UNFILLABLE = 10
 SELF_TRADE = 11
 PRICE_SPAN = 12
+QTY_LIMIT = 13
+MEMORY_BUDGET = 14
 
 # Self-trade prevention modes (``Engine(stp=...)``).
 STP_NONE = 0
 STP_CANCEL_TAKER = 1
 STP_CANCEL_MAKER = 2
 STP_CANCEL_BOTH = 3
+
+# Largest quantity, and largest total of the resting quantities of one side of one book:
+# every level and side total, and the sum of a book's two sides, fit in int64.
+MAX_QTY = 2**62 - 1
 
 # A price column value meaning "not on the tick grid" (written by ``to_ticks``).
 PRICE_OFF_TICK = -(2**63)
@@ -75,6 +126,8 @@ REASON_NAMES = {
     FOK_UNFILLABLE: "FOK_UNFILLABLE",
     SELF_TRADE: "SELF_TRADE",
     PRICE_SPAN: "PRICE_SPAN",
+    QTY_LIMIT: "QTY_LIMIT",
+    MEMORY_BUDGET: "MEMORY_BUDGET",
 }
 
 REASON_TEXT = {
@@ -91,6 +144,8 @@ REASON_TEXT = {
     FOK_UNFILLABLE: "FOK order cannot be filled completely",
     SELF_TRADE: "cancelled by self-trade prevention",
     PRICE_SPAN: "price would stretch the book beyond max_span_ticks",
+    QTY_LIMIT: "quantity above MAX_QTY, or the resting total of its book side would exceed MAX_QTY",
+    MEMORY_BUDGET: "the book state would outgrow the engine's memory_budget",
 }
 
 STP_MODES = {

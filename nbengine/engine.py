@@ -11,18 +11,26 @@ import numpy as np
 
 from . import display
 from . import state as s
-from .codes import GTC, STP_MODES
+from .codes import GTC, MEMORY_BUDGET, REJECTED, STP_MODES
 from .kernels.hashindex import find_book, rebuild_book_index, rebuild_order_index
 from .kernels.ladder import compact_arenas
-from .kernels.match import match_batch, match_one
+from .kernels.match import emit_event, match_batch, match_one
 from .kernels.stepping import qty_ahead, quote_without
 from .kernels.views import book_depth, resting_orders
-from .schema import DEPTH_SCHEMA, RESTING_SCHEMA, prepare
+from .schema import DEPTH_SCHEMA, RESTING_SCHEMA, check_scalars, prepare
 from .results import NO_ROWS, SubmitResult, events_table, table_from_rows, trades_table
 from .statehash import state_hash
 from .durability import Durability, checked_arguments, recover as recover_log
 from .wal.errors import WalError
 from .wal.format import WalConfig, check_row, encode_payload
+
+__all__ = [
+    "BBO",
+    "Engine",
+    "EngineClosedError",
+    "MemoryBudgetError",
+    "WalClosedError",
+]
 
 
 class EngineClosedError(RuntimeError):
@@ -31,6 +39,10 @@ class EngineClosedError(RuntimeError):
 
 class WalClosedError(EngineClosedError, WalError):
     """``EngineClosedError`` of an engine with a WAL: also a ``WalError``, as every WAL engine's refusal is."""
+
+
+class MemoryBudgetError(MemoryError):
+    """Growing the book state would exceed ``Engine.memory_budget`` (the row is rejected)."""
 
 
 class BBO(NamedTuple):
@@ -72,6 +84,12 @@ class Engine:
         Take one once this many bytes of input were logged since the last one (Arrow IPC
         payloads of batches, about 40 bytes an order; a ``submit_one`` order counts
         ``wal.format.ROW_BYTES``), whichever of the two comes first.
+    memory_budget : int, optional
+        Most bytes the book state (pool, id index, ladders, bitsets, books; not the
+        per-call output buffers) may hold, default ``state.DEFAULT_MEMORY_BUDGET`` (4 GiB).
+        A row whose book state would outgrow it is rejected with ``MEMORY_BUDGET``
+        (docs/semantics.md); a book with a full-span ladder costs up to
+        ``64 * max_span_ticks`` bytes (the ladder and its arena's growth room).
     wal_options : dict, optional
         Keyword arguments of ``wal.writer.WalWriter``: ``segment_bytes``,
         ``max_queued_frames``, ``max_queued_bytes``, ``files`` (a ``wal.FileLayer``).
@@ -103,6 +121,7 @@ class Engine:
         snapshot_every=None,
         snapshot_every_bytes=None,
         wal_options=None,
+        memory_budget=s.DEFAULT_MEMORY_BUDGET,
     ):
         if stp not in STP_MODES:
             raise ValueError(f"stp: expected one of {sorted(STP_MODES)}, got {stp!r}")
@@ -115,6 +134,9 @@ class Engine:
         self.max_span_ticks = span
         self.max_price_ticks = int(max_price_ticks)
         self._state = s.new_state(stp=STP_MODES[stp], max_span_ticks=span, max_price_ticks=self.max_price_ticks)
+        if operator.index(memory_budget) < s.nbytes(self._state):
+            raise ValueError(f"memory_budget: expected at least {s.nbytes(self._state)} bytes, got {memory_budget}")
+        self.memory_budget = operator.index(memory_budget)
         self._out = s.new_outputs(1024, 2048)
         self._quote = np.zeros(4, dtype=np.int64)
         self._lock = threading.RLock()
@@ -230,7 +252,19 @@ class Engine:
             status, row = match_batch(self._state, self._out, columns, row)
             if status == s.OK:
                 return int(meta[s.M_N_TRADES]), int(meta[s.M_N_EVENTS])
-            self._grow(status)
+            try:
+                self._grow(status)
+            except MemoryBudgetError:
+                self._refuse(*(int(column[row]) for column in columns))
+                row += 1
+
+    def _refuse(self, ts, order_id, symbol, side, kind, tif, price, qty, account):
+        """Reject one row with ``MEMORY_BUDGET`` (a row that needed growth changed nothing yet)."""
+        meta = self._state.meta
+        if meta[s.M_N_EVENTS] >= self._out.events.shape[0]:
+            self._out = s.Outputs(self._out.trades, s.grown(self._out.events, 2 * self._out.events.shape[0]))
+        emit_event(meta, self._out.events, ts, symbol, order_id, REJECTED, MEMORY_BUDGET, price, qty)
+        meta[s.M_INPUT_SEQ] += 1
 
     def _check_open(self):
         """Raise ``EngineClosedError`` after ``close()``, ``WalPoisonedError`` once the WAL failed."""
@@ -422,9 +456,9 @@ class Engine:
 
         Raises
         ------
-        OverflowError
-            With a WAL, when a value does not fit its column's dtype (the row could not be
-            logged as it is matched).
+        ValueRangeError
+            When a value does not fit its column's dtype (a ``SchemaError`` and an
+            ``OverflowError``, as ``submit`` raises for such a batch): nothing is wrapped.
         """
         return self._acknowledge(
             self._submit_one_unacknowledged(ts, order_id, side, kind, price, qty, symbol=symbol, tif=tif, account=account)
@@ -440,13 +474,19 @@ class Engine:
         index = operator.index
         row = (index(ts), index(order_id), index(symbol), index(side), index(kind), index(tif),
                index(price), index(qty), index(account))
+        check_scalars(row)
         if self._wal is not None:
             check_row(row)
         with self._lock:
             self._check_open()
             status, n_trades, n_events, next_seq = match_one(*self._state, *self._out, *row)
             while status != s.OK:
-                self._grow(status)
+                try:
+                    self._grow(status)
+                except MemoryBudgetError:
+                    self._refuse(*row)
+                    status, n_trades, n_events, next_seq = s.OK, 0, 1, self.next_seq
+                    break
                 status, n_trades, n_events, next_seq = match_one(*self._state, *self._out, *row)
             trades, events = self._out
             result = SubmitResult(
@@ -537,17 +577,27 @@ class Engine:
                 s.grown(trades, max(trades.shape[0], rows)), s.grown(events, max(events.shape[0], 2 * rows))
             )
 
+    def _within_budget(self, *replaced):
+        """Raise ``MemoryBudgetError`` unless the state with ``replaced`` arrays swapped for new
+        ones of the given ``(old, new_nbytes)`` pairs fits ``memory_budget``."""
+        total = s.nbytes(self._state) + sum(new - old.nbytes for old, new in replaced)
+        if total > self.memory_budget:
+            raise MemoryBudgetError(f"the book state would need {total} bytes, over memory_budget={self.memory_budget}")
+
     def _grow(self, status):
+        """Grow what a kernel's ``NEED_*`` status names; ``MemoryBudgetError`` when over budget."""
         st = self._state
         meta = st.meta
         if status == s.NEED_POOL:
             capacity = 2 * st.pool.shape[0]
+            self._within_budget((st.pool, st.pool.nbytes * 2), (st.order_index, st.order_index.nbytes * 2))
             pool = s.grown(st.pool, capacity)
             order_index = s.empty_table(capacity, np.int64)
             rebuild_order_index(order_index, pool, meta[s.M_POOL_HWM])
             self._state = st._replace(pool=pool, order_index=order_index)
         elif status == s.NEED_BOOKS:
             capacity = 2 * st.books.shape[0]
+            self._within_budget((st.books, st.books.nbytes * 2), (st.book_index, st.book_index.nbytes * 2))
             books = s.grown(st.books, capacity)
             book_index = s.empty_table(capacity)
             rebuild_book_index(book_index, books, meta[s.M_N_BOOKS])
@@ -558,8 +608,14 @@ class Engine:
             needed = int(meta[s.M_NEED])
             live_levels = int(lengths.sum()) + needed
             live_words = sum(s.bitset_words(int(n)) for n in lengths if n) + s.bitset_words(needed)
-            levels = s.new_levels(2 * live_levels)
-            bits = np.zeros(2 * live_words, dtype=np.int64)
+            room = 2
+            try:
+                self._within_budget((st.levels, 2 * live_levels * 8 * s.L_FIELDS), (st.bits, 2 * live_words * 8))
+            except MemoryBudgetError:
+                room = 1
+                self._within_budget((st.levels, live_levels * 8 * s.L_FIELDS), (st.bits, live_words * 8))
+            levels = s.new_levels(room * live_levels)
+            bits = np.zeros(room * live_words, dtype=np.int64)
             compact_arenas(meta, st.books, st.levels, st.bits, levels, bits)
             self._state = st._replace(levels=levels, bits=bits)
         elif status == s.NEED_OUTPUT:
@@ -606,8 +662,13 @@ class Engine:
             return self._depth(symbol, levels)
 
     def _depth(self, symbol, levels):
+        levels = operator.index(levels)
+        if levels < 0:
+            raise ValueError(f"levels: expected an integer >= 0, got {levels}")
         book = self._book(symbol)
-        rows = np.zeros((2 * levels, len(DEPTH_SCHEMA)), dtype=np.int64)
+        books = self._state.books
+        sized = 0 if book < 0 else min(levels, int(books[book, s.B_N_BID])) + min(levels, int(books[book, s.B_N_ASK]))
+        rows = np.zeros((sized, len(DEPTH_SCHEMA)), dtype=np.int64)
         n = 0 if book < 0 else book_depth(self._state, book, levels, rows)
         return table_from_rows(rows[:n], DEPTH_SCHEMA)
 

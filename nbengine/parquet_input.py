@@ -16,7 +16,18 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from .schema import ORDER_DTYPES, prepare, to_ticks
+from .schema import ORDER_DTYPES, SchemaError, prepare, to_ticks
+
+__all__ = [
+    "parquet_files",
+    "hive_value",
+    "symbol_source_column",
+    "map_columns",
+    "ParquetReadError",
+    "count_rows_by_symbol",
+    "parquet_batches",
+]
+
 
 
 def parquet_files(paths):
@@ -41,7 +52,13 @@ def parquet_files(paths):
 
 
 def hive_value(path, key):
-    """The integer of the innermost ``key=<int>`` directory above ``path``, or None.
+    """The integer of the innermost ``key=<value>`` directory above ``path``, or None.
+
+    Raises
+    ------
+    ValueError
+        When that value is not an integer (``symbol=AAPL``): symbols are int32, and the
+        rows must not silently fall into symbol 0.
 
     Examples
     --------
@@ -51,9 +68,15 @@ def hive_value(path, key):
     True
     """
     for part in reversed(Path(path).parent.parts):
-        found = re.fullmatch(rf"{re.escape(key)}=(-?\d+)", part)
+        found = re.fullmatch(rf"{re.escape(key)}=(.*)", part)
         if found:
-            return int(found.group(1))
+            value = found.group(1)
+            if not re.fullmatch(r"-?\d+", value):
+                raise ValueError(
+                    f"{path}: partition {part!r}: {key} must be an integer, got {value!r} "
+                    f"(give the files a {key} column of int32, or map names to integers)"
+                )
+            return int(value)
     return None
 
 
@@ -106,7 +129,7 @@ def map_columns(batch, columns=None, tick_size=None):
     names = mapped
     batch = pa.RecordBatch.from_arrays(batch.columns, names=names)
     if tick_size is not None and "price" in names:
-        prices = batch.column("price").to_numpy(zero_copy_only=False).astype(np.float64)
+        prices = batch.column("price").to_numpy(zero_copy_only=False)
         arrays = list(batch.columns)
         arrays[names.index("price")] = pa.array(to_ticks(prices, tick_size))
         batch = pa.RecordBatch.from_arrays(arrays, names=names)
@@ -132,12 +155,37 @@ def _row_groups_with(metadata, column, symbols):
     return chosen
 
 
+class ParquetReadError(ValueError):
+    """A Parquet file that cannot be read (corrupt pages, not Parquet); names the file."""
+
+
 def _file_batches(path, batch_rows, column, row_groups=None, use_threads=True):
     """Record batches of one file, each with ``column`` (from a ``symbol=<s>`` directory if need be)."""
     symbol = hive_value(path, column)
-    parquet = pq.ParquetFile(path, pre_buffer=False)
-    for batch in parquet.iter_batches(batch_size=batch_rows, row_groups=row_groups, use_threads=use_threads):
-        yield _with_hive_symbol(batch, column, symbol)
+    try:
+        parquet = pq.ParquetFile(path, pre_buffer=False)
+        batches = parquet.iter_batches(batch_size=batch_rows, row_groups=row_groups, use_threads=use_threads)
+        for batch in batches:
+            yield _with_hive_symbol(batch, column, symbol)
+    except (OSError, pa.ArrowException) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ParquetReadError(f"{path}: cannot read Parquet data: {reason}") from None
+
+
+def _metadata(path):
+    """The Parquet footer of ``path``; an unreadable one names the file."""
+    try:
+        return pq.ParquetFile(path).metadata
+    except (OSError, pa.ArrowException) as exc:
+        raise ParquetReadError(f"{path}: cannot read Parquet metadata: {str(exc).strip().splitlines()[0]}") from None
+
+
+def _prepared(path, batch, columns, tick_size):
+    """``prepare(map_columns(...))`` of one file's batch; a schema error names the file."""
+    try:
+        return prepare(map_columns(batch, columns, tick_size))
+    except SchemaError as exc:
+        raise SchemaError(f"{path}: {exc}") from None
 
 
 def count_rows_by_symbol(paths, columns=None):
@@ -200,12 +248,12 @@ def parquet_batches(paths, batch_rows, columns=None, tick_size=None, symbols=Non
     column = symbol_source_column(columns)
     if symbols is not None:
         return None, _symbol_batches(files, batch_rows, columns, tick_size, column, sorted(symbols), use_threads)
-    total = sum(pq.ParquetFile(path).metadata.num_rows for path in files)
+    total = sum(_metadata(path).num_rows for path in files)
 
     def batches():
         for path in files:
             for batch in _file_batches(path, batch_rows, column, use_threads=use_threads):
-                yield prepare(map_columns(batch, columns, tick_size))
+                yield _prepared(path, batch, columns, tick_size)
 
     return total, batches()
 
@@ -214,14 +262,18 @@ def _symbol_batches(files, batch_rows, columns, tick_size, column, wanted, use_t
     value_set = pa.array(wanted)
 
     def joined(pending):
-        return prepare(map_columns(pa.Table.from_batches(pending).combine_chunks().to_batches()[0], columns, tick_size))
+        try:
+            table = pa.Table.from_batches(pending)
+        except pa.ArrowInvalid:
+            raise SchemaError(f"{path}: its columns differ from those of the files read before it") from None
+        return _prepared(path, table.combine_chunks().to_batches()[0], columns, tick_size)
 
     pending, rows = [], 0
     for path in files:
         hive = hive_value(path, column)
         if hive is not None and hive not in wanted:
             continue
-        groups = _row_groups_with(pq.ParquetFile(path).metadata, column, wanted)
+        groups = _row_groups_with(_metadata(path), column, wanted)
         for batch in _file_batches(path, batch_rows, column, groups, use_threads) if groups else ():
             if column not in batch.schema.names:
                 raise ValueError(f"{path}: no column {column!r} to select symbols {wanted} by")

@@ -25,6 +25,14 @@ import numpy as np
 from nbengine import codes
 from nbengine.statehash import HASH_COLUMNS, state_hash
 
+__all__ = [
+    "TRADE_COLUMNS",
+    "EVENT_COLUMNS",
+    "DEPTH_COLUMNS",
+    "ReferenceBook",
+]
+
+
 TRADE_COLUMNS = (
     "seq", "ts", "symbol", "price", "qty", "taker_order_id", "maker_order_id",
     "taker_side", "taker_account", "maker_account",
@@ -85,6 +93,10 @@ class _Book:
         if not self.levels[side]:
             return None
         return max(self.levels[side]) if side == codes.BUY else min(self.levels[side])
+
+    def side_total(self, side):
+        """Total quantity resting on ``side``."""
+        return sum(order.qty for order in self.live.values() if order.side == side)
 
     def resting_prices(self):
         """Prices of every resting order of both sides (the set ``R`` of the span rule)."""
@@ -256,12 +268,17 @@ class ReferenceBook:
             return codes.BAD_TIF
         if row.qty <= 0:
             return codes.BAD_QTY
+        if row.qty > codes.MAX_QTY:
+            return codes.QTY_LIMIT
         if is_limit:
             price_reason = self._price_reason(row.price)
             if price_reason:
                 return price_reason
         if row.order_id in book.live:
             return codes.DUPLICATE_ID
+        rests = is_limit and row.tif in (codes.GTC, codes.POST_ONLY)
+        if rests and book.side_total(row.side) + row.qty > codes.MAX_QTY:
+            return codes.QTY_LIMIT
         if is_limit and not self._span_ok(book, row.price):
             return codes.PRICE_SPAN
         limit_price = row.price if is_limit else None
@@ -276,11 +293,16 @@ class ReferenceBook:
     def _modify_reason(self, book, row):
         if row.qty <= 0:
             return codes.BAD_QTY
+        if row.qty > codes.MAX_QTY:
+            return codes.QTY_LIMIT
         price_reason = self._price_reason(row.price)
         if price_reason:
             return price_reason
         if row.order_id not in book.live:
             return codes.UNKNOWN_ID
+        target = book.live[row.order_id]
+        if book.side_total(target.side) - target.qty + row.qty > codes.MAX_QTY:
+            return codes.QTY_LIMIT
         if not self._span_ok(book, row.price):
             return codes.PRICE_SPAN
         return codes.NO_REASON
@@ -444,15 +466,23 @@ class ReferenceBook:
             in_levels = 0
             for side in _SIDES:
                 for price, queue in book.levels[side].items():
-                    assert queue, f"symbol {symbol}: empty level {side} @ {price} kept"
-                    assert 1 <= price <= self._max_price_ticks, f"symbol {symbol}: price {price}"
+                    if not (queue):
+                        raise AssertionError(f"symbol {symbol}: empty level {side} @ {price} kept")
+                    if not (1 <= price <= self._max_price_ticks):
+                        raise AssertionError(f"symbol {symbol}: price {price}")
                     for order in queue:
-                        assert (order.side, order.price) == (side, price), (symbol, order)
-                        assert order.qty > 0, (symbol, order)
-                        assert book.live.get(order.order_id) is order, (symbol, order)
+                        if not ((order.side, order.price) == (side, price)):
+                            raise AssertionError((symbol, order))
+                        if not (order.qty > 0):
+                            raise AssertionError((symbol, order))
+                        if not (book.live.get(order.order_id) is order):
+                            raise AssertionError((symbol, order))
                         in_levels += 1
-            assert in_levels == len(book.live), f"symbol {symbol}: id map holds stale orders"
+            if not (in_levels == len(book.live)):
+                raise AssertionError(f"symbol {symbol}: id map holds stale orders")
             bid, ask = book.best(codes.BUY), book.best(codes.SELL)
-            assert bid is None or ask is None or bid < ask, f"symbol {symbol}: {bid} >= {ask}"
+            if not (bid is None or ask is None or bid < ask):
+                raise AssertionError(f"symbol {symbol}: {bid} >= {ask}")
             prices = book.resting_prices()
-            assert not prices or max(prices) - min(prices) < self._max_span_ticks, symbol
+            if not (not prices or max(prices) - min(prices) < self._max_span_ticks):
+                raise AssertionError(symbol)

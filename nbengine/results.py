@@ -8,6 +8,15 @@ from . import state as s
 from .kernels.columns import event_columns, trade_columns
 from .schema import DEPTH_SCHEMA, EVENTS_SCHEMA, RESTING_SCHEMA, TRADES_SCHEMA
 
+__all__ = [
+    "NO_ROWS",
+    "table_from_rows",
+    "trades_table",
+    "events_table",
+    "SubmitResult",
+]
+
+
 _DTYPES = {
     schema: [np.dtype(str(field.type)) for field in schema]
     for schema in (TRADES_SCHEMA, EVENTS_SCHEMA, RESTING_SCHEMA, DEPTH_SCHEMA)

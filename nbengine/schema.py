@@ -12,6 +12,22 @@ import pyarrow.compute as pc
 from .codes import LIMIT, MARKET, MODIFY, PRICE_OFF_TICK
 from .state import ORDER_DTYPES, OrderColumns
 
+__all__ = [
+    "SCHEMA_VERSION",
+    "REQUIRED_COLUMNS",
+    "ORDERS_SCHEMA",
+    "TRADES_SCHEMA",
+    "EVENTS_SCHEMA",
+    "RESTING_SCHEMA",
+    "DEPTH_SCHEMA",
+    "SchemaError",
+    "ValueRangeError",
+    "check_scalars",
+    "prepare",
+    "to_ticks",
+]
+
+
 SCHEMA_VERSION = "1"
 _METADATA = {b"nbengine.schema_version": SCHEMA_VERSION.encode()}
 
@@ -86,6 +102,36 @@ class SchemaError(TypeError):
     """An order input whose columns do not fit the contract. Names column, expected and actual."""
 
 
+class ValueRangeError(SchemaError, OverflowError):
+    """An order value outside its column's dtype (e.g. a symbol beyond int32): never wrapped.
+
+    Raised the same way by ``submit``, ``submit_one`` and ``submit_rows``; it is both a
+    ``SchemaError`` and an ``OverflowError``.
+    """
+
+
+_RANGES = {name: (int(np.iinfo(dtype).min), int(np.iinfo(dtype).max)) for name, dtype in ORDER_DTYPES.items()}
+
+
+def check_scalars(row):
+    """Refuse a single order whose values do not fit their columns' dtypes.
+
+    ``row`` holds Python ints in ``OrderColumns`` order. Raises ``ValueRangeError`` naming
+    the first such column and its value, as ``prepare`` does for a batch.
+    """
+    ts, order_id, symbol, side, kind, tif, price, qty, account = row
+    if (
+        -128 <= side <= 127 and -128 <= kind <= 127 and -128 <= tif <= 127
+        and -(2**31) <= symbol < 2**31
+        and -(2**63) <= min(ts, order_id, price, qty, account)
+        and max(ts, order_id, price, qty, account) < 2**63
+    ):
+        return
+    for (name, (low, high)), value in zip(_RANGES.items(), row):
+        if not low <= value <= high:
+            raise ValueRangeError(f"column {name!r}: expected {ORDER_DTYPES[name]}, got {value} (out of {ORDER_DTYPES[name]} range)")
+
+
 def _readonly(array, dtype):
     """A read-only contiguous view (kernels see one array kind, so compile once)."""
     out = np.ascontiguousarray(array, dtype=dtype).view()
@@ -93,10 +139,50 @@ def _readonly(array, dtype):
     return out
 
 
-def _fail(name, actual, detail=""):
+def _fail(name, actual, detail="", error=SchemaError):
     expected = ORDER_DTYPES[name]
     hint = "int64 or timestamp" if name == "ts" else str(expected)
-    raise SchemaError(f"column {name!r}: expected {hint}, got {actual}{detail}")
+    raise error(f"column {name!r}: expected {hint}, got {actual}{detail}")
+
+
+def _integers_from_objects(name, values):
+    """An object array (Python ints beyond int64, None) as int64, or a one-line ``SchemaError``."""
+    for row, value in enumerate(values):
+        if value is None or (isinstance(value, float) and value != value):
+            raise SchemaError(f"column {name!r}: expected no nulls, got a null at row {row}")
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
+            _fail(name, f"{type(value).__name__} {value!r} at row {row}")
+        low, high = _RANGES[name]
+        if not low <= value <= high:
+            _fail(name, "object", f" (row {row} holds {value}, out of {ORDER_DTYPES[name]} range)", ValueRangeError)
+    return values.astype(ORDER_DTYPES[name])
+
+
+_NS_PER_UNIT = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}
+
+
+def _refuse_out_of_ns_range(counts, unit, typ):
+    """Raise for the first of ``counts`` (int64 in ``unit``) that int64 nanoseconds cannot hold."""
+    factor = _NS_PER_UNIT.get(unit)
+    if factor is None:
+        raise SchemaError(f"column 'ts': expected int64 or timestamp, got {typ} (unit {unit!r} unsupported)")
+    limit = (2**63 - 1) // factor
+    bad = np.flatnonzero((counts > limit) | (counts < -limit))
+    if bad.size:
+        raise ValueRangeError(
+            f"column 'ts': expected timestamps within the int64 nanosecond range (1677-09-21 to 2262-04-11), "
+            f"got {typ} {counts[bad[0]]} at row {bad[0]}"
+        )
+
+
+def _datetimes_as_ns(values):
+    """A numpy datetime64 array as int64 ns, refusing values that would wrap (never silently)."""
+    unit, step = np.datetime_data(values.dtype)
+    counts = values.view(np.int64)
+    if step != 1:
+        raise SchemaError(f"column 'ts': expected int64 or timestamp, got {values.dtype} (multiples of a unit)")
+    _refuse_out_of_ns_range(counts, unit, values.dtype)
+    return counts * _NS_PER_UNIT[unit]
 
 
 def _column_from_numpy(name, values):
@@ -104,18 +190,22 @@ def _column_from_numpy(name, values):
     dtype = ORDER_DTYPES[name]
     if values.ndim != 1:
         raise SchemaError(f"column {name!r}: expected a 1-D array, got shape {values.shape}")
+    if values.dtype == object:
+        return _readonly(_integers_from_objects(name, values), dtype)
     if name == "ts" and values.dtype.kind == "M":
-        values = values.astype("datetime64[ns]").view(np.int64)
+        values = _datetimes_as_ns(values)
     if values.dtype == dtype:
         return _readonly(values, dtype)
     if values.dtype.kind not in "iu":
+        if values.dtype.kind == "f" and np.isnan(values).any():
+            raise SchemaError(f"column {name!r}: expected no nulls, got a null at row {np.flatnonzero(np.isnan(values))[0]} (NaN)")
         detail = "; convert float prices with nbengine.to_ticks(prices, tick_size)" if name == "price" else ""
         _fail(name, values.dtype, detail)
     if values.size and not np.can_cast(values.dtype, dtype):
         info = np.iinfo(dtype)
         bad = np.flatnonzero((values < info.min) | (values > info.max))
         if bad.size:
-            _fail(name, values.dtype, f" (row {bad[0]} holds {values[bad[0]]}, out of {dtype} range)")
+            _fail(name, values.dtype, f" (row {bad[0]} holds {values[bad[0]]}, out of {dtype} range)", ValueRangeError)
     return _readonly(values.astype(dtype), dtype)
 
 
@@ -127,7 +217,11 @@ def _column_from_arrow(name, column):
     typ = column.type
     if typ != target:
         if name == "ts" and pa.types.is_timestamp(typ):
-            column = column.cast(pa.timestamp("ns")).cast(target)
+            column = column.cast(target)
+            if typ.unit != "ns":
+                counts = column.to_numpy()
+                _refuse_out_of_ns_range(counts, typ.unit, typ)
+                column = pa.array(counts * _NS_PER_UNIT[typ.unit], target)
         elif not pa.types.is_integer(typ):
             detail = "; convert float prices with nbengine.to_ticks(prices, tick_size)" if name == "price" else ""
             _fail(name, typ, detail)
@@ -135,7 +229,7 @@ def _column_from_arrow(name, column):
             try:
                 column = column.cast(target)
             except pa.ArrowInvalid as exc:
-                _fail(name, typ, f" ({exc})")
+                _fail(name, typ, f" ({exc})", ValueRangeError)
     if isinstance(column, pa.ChunkedArray):
         column = column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
     values = column.to_numpy(zero_copy_only=True)
@@ -144,9 +238,18 @@ def _column_from_arrow(name, column):
     return values
 
 
+def _refuse_duplicate_names(names):
+    """Raise when a contract column appears more than once (which one would be meant?)."""
+    for name in ORDER_DTYPES:
+        if names.count(name) > 1:
+            raise SchemaError(f"column {name!r}: expected once, got {names.count(name)} columns of that name")
+
+
 def _as_arrow(orders):
     if isinstance(orders, (pa.Table, pa.RecordBatch)):
         return orders
+    if type(orders).__module__.startswith("pandas"):
+        _refuse_duplicate_names(list(map(str, orders.columns)))
     if hasattr(orders, "__arrow_c_stream__") or hasattr(orders, "__arrow_c_array__"):
         return pa.table(orders)
     module = type(orders).__module__
@@ -211,6 +314,7 @@ def prepare(orders):
 
     else:
         table = _as_arrow(orders)
+        _refuse_duplicate_names(table.schema.names)
         names = set(table.schema.names)
 
         def fetch(name):
@@ -246,13 +350,18 @@ def to_ticks(prices, tick_size):
     Parameters
     ----------
     prices : array-like of float
+        Any float dtype; the tolerance follows it: a price is on the grid when it is
+        within one unit in the last place *of its own dtype* (plus 1e-9 relative) of a
+        multiple of ``tick_size``, so float32 prices such as ``np.float32(100.01)`` map
+        to their tick. Where the dtype cannot tell neighbouring ticks apart (an ulp of the
+        price is half a tick or more) the price is off the grid: nothing is guessed.
     tick_size : float
         Price of one tick, > 0.
 
     Returns
     -------
     numpy.ndarray of int64
-        ``prices / tick_size`` where that is an integer (within 1e-9 relative), and
+        ``prices / tick_size`` where that is an integer within the tolerance, and
         ``codes.PRICE_OFF_TICK`` where it is not (NaN included): such rows are rejected
         by the engine with reason ``OFF_TICK``.
 
@@ -263,10 +372,14 @@ def to_ticks(prices, tick_size):
     """
     if not tick_size > 0:
         raise ValueError(f"tick_size: expected > 0, got {tick_size}")
-    scaled = np.asarray(prices, dtype=np.float64) / tick_size
+    native = np.asarray(prices)
+    if native.dtype.kind != "f":
+        native = native.astype(np.float64)
+    scaled = native.astype(np.float64) / tick_size
     ticks = np.rint(scaled)
-    on_grid = np.abs(scaled - ticks) <= 1e-9 * np.maximum(1.0, np.abs(scaled))
-    on_grid &= np.abs(ticks) < 2.0**62
+    ulp = np.abs(np.spacing(native)).astype(np.float64) / tick_size
+    on_grid = np.abs(scaled - ticks) <= ulp + 1e-9 * np.maximum(1.0, np.abs(scaled))
+    on_grid &= (ulp < 0.5) & (np.abs(ticks) < 2.0**62)
     out = np.full(scaled.shape, PRICE_OFF_TICK, dtype=np.int64)
     out[on_grid] = ticks[on_grid]
     return out

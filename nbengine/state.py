@@ -13,9 +13,11 @@ meta : int64[M_FIELDS]
     Counters and options (``M_*`` indices).
 books : int64[book_capacity, B_FIELDS]
     One row per book (``B_*``): its symbol, its ladder's base price, length and arena
-    offsets, best bid / ask ladder indices (-1 when empty) and order counts per side.
-book_index : int32[power of two >= 2 * book_capacity]
-    Open-addressing table of book numbers keyed by symbol (-1 = empty).
+    offsets, best bid / ask ladder indices (-1 when empty), order counts and resting
+    quantity totals per side (each at most ``codes.MAX_QTY``).
+book_index : int32[power of two >= 2 * book_capacity, plus 1]
+    Open-addressing table of book numbers keyed by symbol (-1 = empty); the last entry
+    is the table's random hash key (``kernels.hashindex``).
 levels : int64[level_capacity, L_FIELDS]
     The arena of dense price ladders. A book's ladder is ``levels[off:off + length]``;
     index ``i`` holds price ``base + i``: total qty, order count, FIFO head and tail slot.
@@ -26,14 +28,105 @@ bits : int64[bit_capacity]
     top level, whose length is bounded by the ladder cap (never by the price span).
 pool : int64[pool_capacity, P_FIELDS]
     Resting orders; ``P_NEXT`` / ``P_PREV`` link each level's FIFO (and the free list).
-order_index : int64[power of two >= 2 * pool_capacity]
+order_index : int64[power of two >= 2 * pool_capacity, plus 1]
     Open-addressing table of pool slots keyed by (book, order_id): ``slot << 32 | hash``
-    (-1 = empty).
+    (-1 = empty); the last entry is the table's random hash key.
 """
 
+import secrets
 from typing import NamedTuple
 
 import numpy as np
+
+from .codes import MAX_QTY
+
+__all__ = [
+    "M_TRADE_SEQ",
+    "M_EVENT_SEQ",
+    "M_INPUT_SEQ",
+    "M_FREE_HEAD",
+    "M_POOL_HWM",
+    "M_N_BOOKS",
+    "M_LEVELS_USED",
+    "M_BITS_USED",
+    "M_STP",
+    "M_MAX_SPAN",
+    "M_MAX_PRICE",
+    "M_N_TRADES",
+    "M_N_EVENTS",
+    "M_NEED",
+    "M_LIVE_ORDERS",
+    "M_FIELDS",
+    "B_SYMBOL",
+    "B_BASE",
+    "B_LEN",
+    "B_LEVEL_OFF",
+    "B_BITS_OFF",
+    "B_BEST_BID",
+    "B_BEST_ASK",
+    "B_N_BID",
+    "B_N_ASK",
+    "B_QTY_BID",
+    "B_QTY_ASK",
+    "B_FIELDS",
+    "L_QTY",
+    "L_COUNT",
+    "L_HEAD",
+    "L_TAIL",
+    "L_FIELDS",
+    "P_ID",
+    "P_QTY",
+    "P_PRICE",
+    "P_ACCOUNT",
+    "P_TS",
+    "P_NEXT",
+    "P_PREV",
+    "P_BOOK",
+    "P_SIDE",
+    "P_FIELDS",
+    "T_SEQ",
+    "T_TS",
+    "T_SYMBOL",
+    "T_PRICE",
+    "T_QTY",
+    "T_TAKER_ID",
+    "T_MAKER_ID",
+    "T_TAKER_SIDE",
+    "T_TAKER_ACCOUNT",
+    "T_MAKER_ACCOUNT",
+    "T_FIELDS",
+    "E_SEQ",
+    "E_TS",
+    "E_SYMBOL",
+    "E_ORDER_ID",
+    "E_EVENT",
+    "E_REASON",
+    "E_PRICE",
+    "E_LEAVES",
+    "E_FIELDS",
+    "OK",
+    "NEED_POOL",
+    "NEED_BOOKS",
+    "NEED_ARENA",
+    "NEED_OUTPUT",
+    "MIN_LADDER",
+    "MAX_LADDER_CAP",
+    "DEFAULT_MEMORY_BUDGET",
+    "BookState",
+    "ORDER_DTYPES",
+    "OrderColumns",
+    "Outputs",
+    "bitset_words",
+    "empty_table",
+    "table_key",
+    "new_state",
+    "new_levels",
+    "new_outputs",
+    "grown",
+    "nbytes",
+    "check_invariants",
+]
+
 
 # meta
 M_TRADE_SEQ = 0
@@ -63,7 +156,9 @@ B_BEST_BID = 5
 B_BEST_ASK = 6
 B_N_BID = 7
 B_N_ASK = 8
-B_FIELDS = 9
+B_QTY_BID = 9
+B_QTY_ASK = 10
+B_FIELDS = 11
 
 # levels
 L_QTY = 0
@@ -121,6 +216,9 @@ MIN_LADDER = 256
 MAX_LADDER_CAP = 1 << 24
 """Largest ``max_span_ticks`` accepted (a 512 MiB ladder)."""
 
+DEFAULT_MEMORY_BUDGET = 4 << 30
+"""Default ``Engine(memory_budget=...)``: 4 GiB of book state."""
+
 
 class BookState(NamedTuple):
     """Every book of an engine, as arrays (see the module docstring)."""
@@ -175,12 +273,24 @@ def bitset_words(ladder_len):
     return ladder_len // 64 + max(1, ladder_len // 4096) + max(1, ladder_len // 262144)
 
 
-def empty_table(capacity, dtype=np.int32):
-    """An empty hash table (all -1) for up to ``capacity`` entries."""
+def empty_table(capacity, dtype=np.int32, key=None):
+    """An empty hash table (all -1) for up to ``capacity`` entries, its hash key last.
+
+    ``key`` is the table's hash key (``kernels.hashindex``), random when None; a grown
+    table may keep its predecessor's (``table_key``) or take a new one.
+    """
     size = 1
     while size < 2 * capacity:
         size *= 2
-    return np.full(size, -1, dtype=dtype)
+    table = np.full(size + 1, -1, dtype=dtype)
+    info = np.iinfo(dtype)
+    table[size] = secrets.randbelow(int(info.max) - int(info.min) + 1) + int(info.min) if key is None else key
+    return table
+
+
+def table_key(table):
+    """The hash key stored in the last entry of a hash table."""
+    return int(table[-1])
 
 
 def new_state(*, stp, max_span_ticks, max_price_ticks, pool_capacity=1024, book_capacity=8):
@@ -245,7 +355,8 @@ def _bit(words, i):
 
 
 def check_invariants(st):
-    """Assert the state's invariants in plain Python (tests call it after every batch).
+    """Check the state's invariants in plain Python; raise AssertionError on the first broken one
+    (explicitly, so the checks survive ``python -O``; tests call it after every batch).
 
     Checked: every level's FIFO links, totals and counts; one side and price per level;
     the three bitset levels agree with the levels; best prices are the extreme non-empty
@@ -255,12 +366,13 @@ def check_invariants(st):
     meta, books, levels, bits, pool, order_index = (
         st.meta, st.books, st.levels, st.bits, st.pool, st.order_index,
     )
-    indexed = {int(entry) >> 32 for entry in order_index if entry >= 0}
+    indexed = {int(entry) >> 32 for entry in order_index[:-1] if entry >= 0}
     resting = set()
     for book in range(int(meta[M_N_BOOKS])):
         n = int(books[book, B_LEN])
         if n == 0:
-            assert books[book, B_N_BID] == 0 and books[book, B_N_ASK] == 0, f"book {book}: orders without ladder"
+            if not (books[book, B_N_BID] == 0 and books[book, B_N_ASK] == 0):
+                raise AssertionError(f"book {book}: orders without ladder")
             continue
         off, boff, base = int(books[book, B_LEVEL_OFF]), int(books[book, B_BITS_OFF]), int(books[book, B_BASE])
         words0, words1 = n // 64, max(1, n // 4096)
@@ -270,41 +382,62 @@ def check_invariants(st):
         sides = {1: [], -1: []}
         for i in range(n):
             count = int(levels[off + i, L_COUNT])
-            assert _bit(level0, i) == (count > 0), f"book {book} level {i}: bit disagrees with count {count}"
+            if not (_bit(level0, i) == (count > 0)):
+                raise AssertionError(f"book {book} level {i}: bit disagrees with count {count}")
             if count == 0:
-                assert levels[off + i, L_HEAD] == -1 and levels[off + i, L_QTY] == 0, f"book {book} level {i}: empty but linked"
+                if not (levels[off + i, L_HEAD] == -1 and levels[off + i, L_QTY] == 0):
+                    raise AssertionError(f"book {book} level {i}: empty but linked")
                 continue
             slot, prev, seen, total = int(levels[off + i, L_HEAD]), -1, 0, 0
             level_side = int(pool[slot, P_SIDE])
             while slot >= 0:
-                assert pool[slot, P_PREV] == prev, f"book {book} level {i}: broken prev link at slot {slot}"
-                assert pool[slot, P_PRICE] == base + i and pool[slot, P_BOOK] == book, f"slot {slot}: wrong level"
-                assert pool[slot, P_SIDE] == level_side, f"book {book} level {i}: mixed sides"
-                assert pool[slot, P_QTY] > 0, f"slot {slot}: resting with qty {pool[slot, P_QTY]}"
+                if not (pool[slot, P_PREV] == prev):
+                    raise AssertionError(f"book {book} level {i}: broken prev link at slot {slot}")
+                if not (pool[slot, P_PRICE] == base + i and pool[slot, P_BOOK] == book):
+                    raise AssertionError(f"slot {slot}: wrong level")
+                if not (pool[slot, P_SIDE] == level_side):
+                    raise AssertionError(f"book {book} level {i}: mixed sides")
+                if not (pool[slot, P_QTY] > 0):
+                    raise AssertionError(f"slot {slot}: resting with qty {pool[slot, P_QTY]}")
                 resting.add(slot)
                 total += int(pool[slot, P_QTY])
                 seen += 1
                 prev, slot = slot, int(pool[slot, P_NEXT])
-            assert levels[off + i, L_TAIL] == prev, f"book {book} level {i}: tail is not the last order"
-            assert seen == count and total == levels[off + i, L_QTY], f"book {book} level {i}: totals disagree"
+            if not (levels[off + i, L_TAIL] == prev):
+                raise AssertionError(f"book {book} level {i}: tail is not the last order")
+            if not (seen == count and total == levels[off + i, L_QTY]):
+                raise AssertionError(f"book {book} level {i}: totals disagree")
             sides[level_side].append(i)
         for j in range(words0):
-            assert _bit(level1, j) == (level0[j] != 0), f"book {book}: level-1 bit {j} stale"
+            if not (_bit(level1, j) == (level0[j] != 0)):
+                raise AssertionError(f"book {book}: level-1 bit {j} stale")
         for k in range(words1):
-            assert _bit(level2, k) == (level1[k] != 0), f"book {book}: level-2 bit {k} stale"
+            if not (_bit(level2, k) == (level1[k] != 0)):
+                raise AssertionError(f"book {book}: level-2 bit {k} stale")
         best_bid = max(sides[1], default=-1)
         best_ask = min(sides[-1], default=-1)
-        assert books[book, B_BEST_BID] == best_bid, f"book {book}: best bid {books[book, B_BEST_BID]} != {best_bid}"
-        assert books[book, B_BEST_ASK] == best_ask, f"book {book}: best ask {books[book, B_BEST_ASK]} != {best_ask}"
-        assert not sides[1] or not sides[-1] or best_bid < best_ask, f"book {book}: crossed"
-        for side, field in ((1, B_N_BID), (-1, B_N_ASK)):
+        if not (books[book, B_BEST_BID] == best_bid):
+            raise AssertionError(f"book {book}: best bid {books[book, B_BEST_BID]} != {best_bid}")
+        if not (books[book, B_BEST_ASK] == best_ask):
+            raise AssertionError(f"book {book}: best ask {books[book, B_BEST_ASK]} != {best_ask}")
+        if not (not sides[1] or not sides[-1] or best_bid < best_ask):
+            raise AssertionError(f"book {book}: crossed")
+        for side, field, qty_field in ((1, B_N_BID, B_QTY_BID), (-1, B_N_ASK, B_QTY_ASK)):
             orders = sum(int(levels[off + i, L_COUNT]) for i in sides[side])
-            assert books[book, field] == orders, f"book {book}: side {side} count {books[book, field]} != {orders}"
-    assert indexed == resting, "order index and resting orders disagree"
-    assert meta[M_LIVE_ORDERS] == len(resting), "live order count is wrong"
+            if not (books[book, field] == orders):
+                raise AssertionError(f"book {book}: side {side} count {books[book, field]} != {orders}")
+            total = sum(int(levels[off + i, L_QTY]) for i in sides[side])
+            if not (books[book, qty_field] == total <= MAX_QTY):
+                raise AssertionError(f"book {book}: side {side} total {books[book, qty_field]} != {total}")
+    if not (indexed == resting):
+        raise AssertionError("order index and resting orders disagree")
+    if not (meta[M_LIVE_ORDERS] == len(resting)):
+        raise AssertionError("live order count is wrong")
     free, slot = set(), int(meta[M_FREE_HEAD])
     while slot >= 0:
-        assert slot not in free and slot not in resting, f"free list revisits slot {slot}"
+        if not (slot not in free and slot not in resting):
+            raise AssertionError(f"free list revisits slot {slot}")
         free.add(slot)
         slot = int(pool[slot, P_NEXT])
-    assert len(free) + len(resting) == meta[M_POOL_HWM], "pool slots leaked"
+    if not (len(free) + len(resting) == meta[M_POOL_HWM]):
+        raise AssertionError("pool slots leaked")

@@ -105,14 +105,15 @@ def test_bad_options_raise(kwargs, message):
         nbengine.Engine(**kwargs)
 
 
-def test_resting_memory_per_order_is_bounded():
+@pytest.mark.parametrize("n", [1000, 4097, 20000])
+def test_resting_memory_per_live_order_is_bounded(n):
     engine = nbengine.Engine()
-    n = 4096
+    empty = engine.nbytes
     engine.submit({"ts": np.zeros(n, np.int64), "order_id": np.arange(n), "kind": np.zeros(n, np.int8),
                    "side": np.ones(n, np.int8), "price": 1000 - np.arange(n) % 100, "qty": np.ones(n, np.int64)})
-    pool_and_index = engine._state.pool.nbytes + engine._state.order_index.nbytes
-    assert pool_and_index / engine._state.pool.shape[0] <= 100
     assert engine.live_orders == n
+    # 88 bytes an order (README), at most doubled by growth rounding, over the live orders.
+    assert (engine.nbytes - empty) / engine.live_orders <= 2 * 88 + 8
 
 
 def test_public_codes_have_contract_values():

@@ -49,6 +49,9 @@ CASES = {
     ),
     "PRICE_SPAN": (dict(kind=LIMIT, side=SELL, price=100 + 64, qty=1), codes.PRICE_SPAN),
     "PRICE_SPAN modify": (dict(kind=MODIFY, order_id=1, price=103 - 64, qty=5), codes.PRICE_SPAN),
+    "QTY_LIMIT": (dict(kind=MARKET, side=BUY, qty=codes.MAX_QTY + 1), codes.QTY_LIMIT),
+    "QTY_LIMIT side total": (dict(kind=LIMIT, side=SELL, price=110, qty=codes.MAX_QTY - 9), codes.QTY_LIMIT),
+    "QTY_LIMIT modify": (dict(kind=MODIFY, order_id=2, price=102, qty=codes.MAX_QTY), codes.QTY_LIMIT),
 }
 
 
@@ -72,7 +75,7 @@ def test_bad_row_is_rejected_and_book_untouched(case):
 
 def test_every_reason_code_is_exercised():
     used = {reason for _, reason in CASES.values()}
-    reasons = set(codes.REASON_NAMES) - {codes.NO_REASON, codes.SELF_TRADE}
+    reasons = set(codes.REASON_NAMES) - {codes.NO_REASON, codes.SELF_TRADE, codes.MEMORY_BUDGET}  # budget: test_hostile
     assert reasons <= used
 
 

@@ -2,6 +2,9 @@
 
 from .._jit import JIT_DISABLED, kernel
 
+__all__ = ["bits_through", "highest_bit", "lowest_bit", "single_bit"]
+
+
 _MASK64 = (1 << 64) - 1
 
 if JIT_DISABLED:

@@ -11,6 +11,15 @@ from .. import state
 from .._jit import hot_kernel, kernel
 from .bitops import bits_through, highest_bit, lowest_bit, single_bit
 
+__all__ = [
+    "bitset_words",
+    "bit_set",
+    "bit_clear",
+    "next_set",
+    "prev_set",
+]
+
+
 bitset_words = kernel(state.bitset_words)
 
 

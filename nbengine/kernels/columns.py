@@ -6,6 +6,12 @@ strided ``astype`` per column, which reads the whole block again for each column
 
 from .._jit import kernel
 
+__all__ = [
+    "trade_columns",
+    "event_columns",
+]
+
+
 
 @kernel
 def trade_columns(rows, seq, ts, symbol, price, qty, taker_order_id, maker_order_id, taker_side,

@@ -18,6 +18,8 @@ from ..state import (
     B_LEVEL_OFF,
     B_N_ASK,
     B_N_BID,
+    B_QTY_ASK,
+    B_QTY_BID,
     L_COUNT,
     L_FIELDS,
     L_HEAD,
@@ -37,6 +39,15 @@ from ..state import (
     P_SIDE,
 )
 from .bitset import bit_clear, bit_set, bitset_words, next_set, prev_set
+
+__all__ = [
+    "SPAN_EXCEEDED",
+    "push_back",
+    "unlink",
+    "fit_price",
+    "compact_arenas",
+]
+
 
 SPAN_EXCEEDED = -1
 """``fit_price`` result: the price breaks the span rule."""
@@ -60,10 +71,12 @@ def push_back(st, book, idx, slot):
     levels[col, L_COUNT] += 1
     if pool[slot, P_SIDE] == BUY:
         books[book, B_N_BID] += 1
+        books[book, B_QTY_BID] += pool[slot, P_QTY]
         if books[book, B_BEST_BID] < idx:
             books[book, B_BEST_BID] = idx
     else:
         books[book, B_N_ASK] += 1
+        books[book, B_QTY_ASK] += pool[slot, P_QTY]
         best = books[book, B_BEST_ASK]
         if best < 0 or idx < best:
             books[book, B_BEST_ASK] = idx
@@ -89,8 +102,10 @@ def unlink(st, book, idx, slot):
     is_bid = pool[slot, P_SIDE] == BUY
     if is_bid:
         books[book, B_N_BID] -= 1
+        books[book, B_QTY_BID] -= pool[slot, P_QTY]
     else:
         books[book, B_N_ASK] -= 1
+        books[book, B_QTY_ASK] -= pool[slot, P_QTY]
     if levels[col, L_COUNT] > 0:
         return
     n = books[book, B_LEN]

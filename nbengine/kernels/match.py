@@ -26,6 +26,7 @@ from ..codes import (
     FOK_UNFILLABLE,
     GTC,
     IOC,
+    MAX_QTY,
     LIMIT,
     MARKET,
     MODIFIED,
@@ -35,6 +36,7 @@ from ..codes import (
     POST_ONLY,
     PRICE_OFF_TICK,
     PRICE_SPAN,
+    QTY_LIMIT,
     REJECTED,
     SELF_TRADE,
     SELL,
@@ -57,6 +59,8 @@ from ..state import (
     B_LEVEL_OFF,
     B_N_ASK,
     B_N_BID,
+    B_QTY_ASK,
+    B_QTY_BID,
     B_SYMBOL,
     E_EVENT,
     E_LEAVES,
@@ -106,6 +110,14 @@ from ..state import (
 from .bitset import next_set, prev_set
 from .hashindex import delete_order, find_book, find_order, insert_book, insert_order
 from .ladder import SPAN_EXCEEDED, fit_price, push_back, unlink
+
+__all__ = [
+    "emit_event",
+    "process_order",
+    "match_batch",
+    "match_one",
+]
+
 
 
 @hot_kernel
@@ -275,6 +287,7 @@ def _take(st, out, book, ts, order_id, side, is_market, tif, price, qty, account
         else:
             pool[maker, P_QTY] = maker_qty - fill
             levels[books[book, B_LEVEL_OFF] + idx, L_QTY] -= fill
+            books[book, B_QTY_ASK if side == BUY else B_QTY_BID] -= fill
     if leaves == 0:
         emit_event(meta, out.events, ts, symbol, order_id, FILLED, NO_REASON, event_price, 0)
     elif is_market or tif == IOC or tif == FOK:
@@ -318,13 +331,27 @@ def _price_reason(meta, price):
 
 
 @hot_kernel
+def _side_total(books, book, side):
+    """Resting quantity of ``side`` in ``book`` (0 when the book does not exist)."""
+    if book < 0:
+        return 0
+    return books[book, B_QTY_BID if side == BUY else B_QTY_ASK]
+
+
+@hot_kernel
 def _has_output_room(st, out, book, qty):
-    """Whether the outputs can take every row one taker of ``qty`` may emit in ``book``."""
+    """Whether the outputs can take every row one taker of ``qty`` may emit in ``book``.
+
+    ``qty`` is the row's raw value: any int64, negative and huge included. A taker emits at
+    most one trade per resting order, one FILLED or SELF_TRADE event per maker, and at
+    most four events of its own, so the need is bounded by the book, never by ``qty``
+    (a row with ``qty <= 0`` is a one-event reject).
+    """
     meta = st.meta
     resting = 0
     if book >= 0:
         resting = st.books[book, B_N_BID] + st.books[book, B_N_ASK]
-    trades_needed = min(resting, qty)
+    trades_needed = min(resting, max(qty, 0))
     events_needed = trades_needed + 4
     if meta[M_STP] == STP_CANCEL_MAKER or meta[M_STP] == STP_CANCEL_BOTH:
         events_needed += resting
@@ -349,6 +376,9 @@ def _new_order(st, out, book, ts, order_id, symbol, side, kind, tif, price, qty,
     if qty <= 0:
         _reject(meta, events, ts, symbol, order_id, BAD_QTY, price, qty)
         return OK
+    if qty > MAX_QTY:
+        _reject(meta, events, ts, symbol, order_id, QTY_LIMIT, price, qty)
+        return OK
     is_market = kind == MARKET
     if not is_market:
         reason = _price_reason(meta, price)
@@ -357,6 +387,9 @@ def _new_order(st, out, book, ts, order_id, symbol, side, kind, tif, price, qty,
             return OK
     if book >= 0 and find_order(st.order_index, st.pool, book, order_id) >= 0:
         _reject(meta, events, ts, symbol, order_id, DUPLICATE_ID, price, qty)
+        return OK
+    if not is_market and (tif == GTC or tif == POST_ONLY) and qty > MAX_QTY - _side_total(books, book, side):
+        _reject(meta, events, ts, symbol, order_id, QTY_LIMIT, price, qty)
         return OK
     idx = -1
     if not is_market:
@@ -410,6 +443,9 @@ def _modify(st, out, book, ts, order_id, symbol, price, qty):
     if qty <= 0:
         _reject(meta, events, ts, symbol, order_id, BAD_QTY, price, qty)
         return OK
+    if qty > MAX_QTY:
+        _reject(meta, events, ts, symbol, order_id, QTY_LIMIT, price, qty)
+        return OK
     reason = _price_reason(meta, price)
     if reason != NO_REASON:
         _reject(meta, events, ts, symbol, order_id, reason, price, qty)
@@ -421,9 +457,14 @@ def _modify(st, out, book, ts, order_id, symbol, price, qty):
         _reject(meta, events, ts, symbol, order_id, UNKNOWN_ID, price, qty)
         return OK
     old_qty = pool[slot, P_QTY]
+    side = pool[slot, P_SIDE]
+    if qty - old_qty > MAX_QTY - _side_total(books, book, side):
+        _reject(meta, events, ts, symbol, order_id, QTY_LIMIT, price, qty)
+        return OK
     if price == pool[slot, P_PRICE] and qty <= old_qty:
         pool[slot, P_QTY] = qty
         levels[books[book, B_LEVEL_OFF] + price - books[book, B_BASE], L_QTY] -= old_qty - qty
+        books[book, B_QTY_BID if side == BUY else B_QTY_ASK] -= old_qty - qty
         emit_event(meta, events, ts, symbol, order_id, MODIFIED, NO_REASON, price, qty)
         return OK
     status, idx = fit_price(st, book, price)
@@ -432,7 +473,6 @@ def _modify(st, out, book, ts, order_id, symbol, price, qty):
     if idx == SPAN_EXCEEDED:
         _reject(meta, events, ts, symbol, order_id, PRICE_SPAN, price, qty)
         return OK
-    side = pool[slot, P_SIDE]
     account = pool[slot, P_ACCOUNT]
     _remove_order(st, book, slot)
     emit_event(meta, events, ts, symbol, order_id, MODIFIED, NO_REASON, price, qty)

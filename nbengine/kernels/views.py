@@ -19,6 +19,12 @@ from ..state import (
 )
 from .match import _next_opposite
 
+__all__ = [
+    "resting_orders",
+    "book_depth",
+]
+
+
 
 @kernel
 def resting_orders(st, book, out, row):
