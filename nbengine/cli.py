@@ -443,3 +443,6 @@ def main(argv=None):
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+__all__ = ["main"]

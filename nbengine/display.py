@@ -285,3 +285,18 @@ def engine_html(engine, title="Engine"):
     )
     books = books_html(engine, symbols) if symbols else ""
     return f'<div class="nbengine-engine"><p><b>{html.escape(title)}</b> {html.escape(summary)}</p>{books}</div>'
+
+
+__all__ = [
+    "ENGINE_BOOKS",
+    "Ladder",
+    "Levels",
+    "RESULT_ROWS",
+    "books_html",
+    "engine_html",
+    "event_counts",
+    "ladder_html",
+    "ladder_text",
+    "result_html",
+    "table_html",
+]

@@ -22,3 +22,6 @@ def progress_bar(total, *, quiet=False, unit="rows", stream=None):
         return
     with tqdm(total=total, unit=unit, unit_scale=True, file=stream, dynamic_ncols=True) as bar:
         yield lambda done: bar.update(max(0, done - bar.n))
+
+
+__all__ = ["progress_bar"]

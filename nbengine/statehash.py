@@ -31,3 +31,6 @@ def state_hash(columns):
         [np.asarray(columns[c], dtype="<i8").reshape(-1) for c in HASH_COLUMNS]
     )
     return hashlib.sha256(np.ascontiguousarray(rows).tobytes()).hexdigest()
+
+
+__all__ = ["HASH_COLUMNS", "state_hash"]

@@ -29,3 +29,6 @@ def warmup():
     engine.run_kernel(stepping.close_group, ctl, touched)
     engine.qty_ahead([0], [4])
     engine.bbo(0, without_account=-1)
+
+
+__all__ = ["warmup"]

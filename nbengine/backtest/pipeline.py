@@ -122,3 +122,6 @@ class WriteNow:
 
     def __exit__(self, exc_type, exc, traceback):
         return None
+
+
+__all__ = ["WriteBehind", "WriteNow", "prefetch"]

@@ -342,3 +342,16 @@ def backtest_partitioned(
     summary = _merge(results, wall, warmup_seconds, workers)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+__all__ = [
+    "ATTEMPT_PREFIX",
+    "PARTITIONS_PER_WORKER_THREAD",
+    "Partition",
+    "TASK_RETRIES",
+    "WORKER_ENVIRON",
+    "backtest_partitioned",
+    "balance_partitions",
+    "dask_client",
+    "run_partition",
+]

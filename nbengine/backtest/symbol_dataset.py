@@ -201,3 +201,6 @@ class SymbolDataset:
             self.close()
         else:
             self._close_files()
+
+
+__all__ = ["MAX_BUFFERED_BYTES", "MAX_OPEN_FILES", "ROWS_PER_GROUP", "SYMBOL_PARTITIONING", "SymbolDataset"]

@@ -35,3 +35,6 @@ class DirectoryLock:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+__all__ = ["DirectoryLock", "LOCK_NAME"]

@@ -40,3 +40,6 @@ class SnapshotFailedWarning(UserWarning):
     the engine records the error as ``Engine.snapshot_error`` and tries again once another
     ``snapshot_every`` orders (or ``snapshot_every_bytes`` bytes) were logged.
     """
+
+
+__all__ = ["SnapshotFailedWarning", "WalConfigError", "WalCorruptionError", "WalError", "WalPoisonedError"]

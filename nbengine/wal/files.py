@@ -151,3 +151,6 @@ def free_name(path, suffix):
         n += 1
         candidate = f"{path}.{n}{suffix}"
     return candidate
+
+
+__all__ = ["FileLayer", "copy_file_durably", "free_name", "write_file_durably"]

@@ -257,3 +257,31 @@ if SCHEMA_VERSION != "1":
     raise RuntimeError(f"orders schema version {SCHEMA_VERSION}: a new orders schema needs a new WAL FORMAT_VERSION")
 if _rows_layout(1)[1].size != ROW_BYTES:
     raise RuntimeError(f"one order's values take {_rows_layout(1)[1].size} bytes, ROW_BYTES says {ROW_BYTES}")
+
+
+__all__ = [
+    "FORMAT_VERSION",
+    "FRAME_HEADER",
+    "FrameHeader",
+    "LOG_ID_BYTES",
+    "MAX_ROWS_PER_FRAME",
+    "RECORD_ORDERS",
+    "ROW_BYTES",
+    "SEGMENT_HEADER",
+    "SEGMENT_MAGIC",
+    "SEGMENT_SUFFIX",
+    "SegmentHeader",
+    "WalConfig",
+    "check_row",
+    "checksum_seed",
+    "decode_frame_header",
+    "decode_payload",
+    "decode_segment_header",
+    "encode_frame_header",
+    "encode_payload",
+    "encode_rows_payload",
+    "encode_segment_header",
+    "frame_crc_ok",
+    "new_log_id",
+    "segment_name",
+]

@@ -220,3 +220,6 @@ class WalReader:
                 self.corruption = corruption
                 return
             self.torn = torn
+
+
+__all__ = ["Record", "TornTail", "WalReader", "list_segments", "scan_segment"]

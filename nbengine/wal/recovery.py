@@ -185,3 +185,6 @@ def repair(report, files=None):
     if not segments:
         return None
     return segments[-1]
+
+
+__all__ = ["LogContents", "RecoveryReport", "repair"]

@@ -136,3 +136,6 @@ def load_latest(directory):
         int(meta["nbengine.event_seq"]),
         table,
     )
+
+
+__all__ = ["POINTER_NAME", "Snapshot", "load_latest", "prune", "snapshot_name", "write_snapshot"]

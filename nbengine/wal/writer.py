@@ -443,3 +443,6 @@ def _orders_frame(entries, seed):
     payload = encode_rows_payload([entry[1] for entry in entries])
     first_seq = entries[0][2]
     return encode_frame_header(payload, first_seq, len(entries), seed), payload, first_seq, len(entries), len(entries), len(entries) * ROW_BYTES
+
+
+__all__ = ["DEFAULT_MAX_QUEUED_BYTES", "DEFAULT_MAX_QUEUED_FRAMES", "DEFAULT_SEGMENT_BYTES", "WalWriter"]
