@@ -18,6 +18,7 @@ import nbengine
 from nbengine.cli import main
 from nbengine.generate import standard_mix, to_table
 from nbengine.parquet_input import count_rows_by_symbol
+from nbengine.parquet_input import ParquetReadError
 from nbengine.backtest.scaleout import ATTEMPT_PREFIX, WORKER_ENVIRON, balance_partitions, dask_client
 from nbengine.schema import EVENTS_SCHEMA, TRADES_SCHEMA
 
@@ -185,7 +186,7 @@ def test_a_symbol_subset_of_hive_input_never_opens_other_symbols_files(hive_flow
     (hive_flow / "symbol=99" / "not-parquet.parquet").write_bytes(b"not parquet at all")
     try:
         subset = nbengine.backtest(hive_flow, tmp_path / "subset", symbols=[2, 5], batch_rows=500, quiet=True)
-        with pytest.raises(pa.ArrowInvalid):
+        with pytest.raises(ParquetReadError, match="not-parquet.parquet: cannot read Parquet"):
             nbengine.backtest(hive_flow, tmp_path / "all", batch_rows=500, quiet=True)
     finally:
         (hive_flow / "symbol=99" / "not-parquet.parquet").unlink()
