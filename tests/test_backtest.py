@@ -288,3 +288,15 @@ def test_a_read_only_out_is_one_line(tmp_path, monkeypatch):
     monkeypatch.setattr(type(tmp_path), "mkdir", refused)
     with pytest.raises(SystemExit, match="out: cannot write in .*: permission denied"):
         main(["backtest", str(tmp_path / "in.parquet"), "--out", str(tmp_path / "out"), "--quiet"])
+
+
+def test_summary_volume_never_wraps(tmp_path):
+    """Issue 14 #4: five trades of MAX_QTY lots summed in one int64 (or uint64) wrap around."""
+    from nbengine.codes import MAX_QTY
+
+    n = 5
+    flow = {"ts": list(range(2 * n)), "order_id": list(range(1, 2 * n + 1)), "kind": [0] * (2 * n),
+            "side": [-1, 1] * n, "price": [100] * (2 * n), "qty": [MAX_QTY] * (2 * n)}
+    pq.write_table(pa.table(flow), tmp_path / "in.parquet")
+    summary = backtest(tmp_path / "in.parquet", tmp_path / "out", quiet=True)
+    assert summary["trades"] == n and summary["volume"] == n * MAX_QTY

@@ -189,6 +189,16 @@ def _lobster_batches(paths, batch_rows, orderbook, price_unit, counts):
     return sum(orders["ts"].size for orders in flows), batches()
 
 
+def exact_sum(values):
+    """The sum of int64 ``values`` as a Python int, exact whatever their count and size.
+
+    Each value is split into its high and low 31 bits, summed apiece in int64 (no wrap below
+    2**32 values) and joined: a summary total never wraps around.
+    """
+    values = np.asarray(values, dtype=np.int64)
+    return (int(np.sum(values >> 31)) << 31) + int(np.sum(values & ((1 << 31) - 1)))
+
+
 class _Totals:
     """Writes result tables and counts what they hold; each method runs on its own writer thread."""
 
@@ -200,7 +210,7 @@ class _Totals:
     def write_trades(self, writer, trades):
         if trades.num_rows:
             self.trades += trades.num_rows
-            self.volume += int(np.sum(trades.column("qty").to_numpy(), dtype=np.uint64))
+            self.volume += exact_sum(trades.column("qty").to_numpy())
             writer.write_table(trades)
 
     def write_events(self, writer, events):
@@ -322,4 +332,4 @@ def run_local(
 
 
 __all__ = ["COMPRESSIONS", "FORMATS", "IMPACTS", "LAYOUTS", "ROWS_PER_GROUP", "check_options", "clear_results",
-           "run_local"]
+           "exact_sum", "run_local"]
