@@ -157,7 +157,7 @@ def _backtest(args):
     )
     if strategy is not None:
         wake_on = "bbo" if args.wake_on is None and args.wake_every is None else args.wake_on
-        options.update(wake_every_ns=args.wake_every, wake_on=wake_on,
+        options.update(wake_every_ns=args.wake_every, wake_on=wake_on, impact=args.impact,
                        latency=Latency(entry_ns=args.entry_latency, response_ns=args.response_latency))
     try:
         if args.workers is None and args.scheduler is None:
@@ -387,6 +387,9 @@ def main(argv=None):
     bt.add_argument("--wake-on", choices=["bbo"], default=None,
                     help="bbo: wake the strategy at every change of a best bid or ask of its symbols "
                          "(the default when --wake-every is not given either)")
+    bt.add_argument("--impact", choices=["full", "none"], default="full",
+                    help="full: liquidity the strategy takes is gone for the replay; none: the strategy never "
+                         "changes the replayed market (default: full)")
     bt.add_argument("--entry-latency", type=int, default=0, metavar="NS",
                     help="ns from a strategy's decision to its order reaching the book (default 0)")
     bt.add_argument("--response-latency", type=int, default=0, metavar="NS",

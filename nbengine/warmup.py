@@ -25,7 +25,10 @@ def warmup():
     touched, watched = np.zeros((4, 5), dtype=np.int64), np.zeros(0, dtype=np.int64)
     flow = prepare({"ts": [1, 2], "order_id": [4, 5], "kind": [LIMIT, LIMIT], "side": [BUY, SELL],
                     "price": [99, 102], "qty": [1, 1]})
-    engine.run_kernel(stepping.match_until, flow, ctl, touched, watched)
+    shadow = np.zeros((1, stepping.S_FIELDS), dtype=np.int64)
+    fills = np.zeros((1, stepping.F_FIELDS), dtype=np.int64)
+    engine.run_kernel(stepping.match_until, flow, ctl, touched, watched, shadow, fills)
+    engine.run_kernel(stepping.crossing_levels, 0, BUY, 101, False, np.zeros((1, 2), dtype=np.int64))
     engine.run_kernel(stepping.close_group, ctl, touched)
     engine.qty_ahead([0], [4])
     engine.bbo(0, without_account=-1)

@@ -374,3 +374,73 @@ def test_replayed_messages_on_orders_the_strategy_consumed_apply_as_far_as_they_
     untouched = _run(path, tmp_path / "late", Recorder(plan={15: lambda ctx: ctx.submit(0, BUY, 100, 5, tif=IOC)}),
                      latency=nbengine.Latency(entry_ns=10))[0]
     assert untouched["strategy"]["replayed_on_consumed"] == {"rejected": 0, "modified": 0}
+
+
+def test_impact_none_leaves_the_replayed_market_as_it_was(mixed_flow, tmp_path):
+    plain = nbengine.backtest(mixed_flow, tmp_path / "plain", quiet=True)
+    summary, tables = _run(mixed_flow, tmp_path / "none", MidQuoter(symbol=0, half_spread=1, size=3, max_position=9),
+                           wake_on="bbo", impact="none", latency=nbengine.Latency(1000, 1000))
+    assert summary["strategy"]["fills"] > 0
+    for name in ("trades.parquet", "events.parquet"):
+        assert tables[name].equals(pq.read_table(tmp_path / "plain" / name)), name
+    assert summary["state_hash"] == plain["state_hash"] and summary["orders"] == plain["orders"]
+    full = _run(mixed_flow, tmp_path / "full", MidQuoter(symbol=0, half_spread=1, size=3, max_position=9),
+                wake_on="bbo", impact="full", latency=nbengine.Latency(1000, 1000))[0]
+    assert full["state_hash"] != plain["state_hash"]
+
+
+def test_impact_none_fills_a_resting_order_from_what_trades_behind_it_or_beyond_its_price(tmp_path):
+    """Own bid of 5 at 100 joins behind 3 lots (id 1); id 2 (4 lots) joins behind it; a sell of 5 at 100
+    trades 3 with id 1 and 2 with id 2 in the replay: 2 of them passed our queue position. A sell sweeping to
+    99 then trades the other 2 of id 2 at 100 and 1 at 99: our last lot fills from what went beyond 100."""
+    path = _write(tmp_path, {
+        "ts": [0, 1, 20, 30, 40, 50], "order_id": [1, 9, 2, 3, 4, 5], "kind": [LIMIT] * 6,
+        "side": [BUY, BUY, BUY, SELL, SELL, BUY], "price": [100, 99, 100, 100, 99, 90], "qty": [3, 1, 4, 5, 3, 1],
+    })
+    seen = {}
+    recorder = Recorder(plan={
+        10: lambda ctx: ctx.submit(0, BUY, 100, 5),
+        25: lambda ctx: seen.setdefault(25, ctx.own_orders(0)),
+        35: lambda ctx: seen.setdefault(35, ctx.own_orders(0)),
+    })
+    summary, tables = _run(path, tmp_path / "out", recorder, impact="none")
+    assert [(o.state, o.qty_ahead) for o in seen[25]] == [("resting", 3)]
+    assert [(o.qty, o.qty_ahead) for o in seen[35]] == [(3, 0)]
+    fills = [(f["ts"], f["price"], f["qty"], f["leaves"], f["liquidity"]) for f in tables["own_fills.parquet"].to_pylist()]
+    assert fills == [(30, 100, 2, 3, "maker"), (40, 100, 3, 0, "maker")]
+    replayed = [(t["maker_order_id"], t["price"], t["qty"]) for t in tables["trades.parquet"].to_pylist()]
+    assert replayed == [(1, 100, 3), (2, 100, 2), (2, 100, 2), (9, 99, 1)]
+
+
+def test_impact_none_cancels_ahead_move_a_resting_order_up_and_takers_take_without_removing(tmp_path):
+    path = _write(tmp_path, {
+        "ts": [0, 1, 2, 20, 60], "order_id": [1, 2, 3, 1, 4], "kind": [LIMIT, LIMIT, LIMIT, CANCEL, LIMIT],
+        "side": [BUY, BUY, SELL, 0, BUY], "price": [100, 100, 105, 0, 90], "qty": [3, 2, 4, 0, 1],
+    })
+    seen = {}
+    recorder = Recorder(plan={
+        10: lambda ctx: (ctx.submit(0, BUY, 100, 5), ctx.submit(0, BUY, 106, 3, tif=IOC),
+                         ctx.submit(0, BUY, 106, 9, tif=nbengine.FOK), ctx.submit(0, BUY, 105, 1, tif=nbengine.POST_ONLY)),
+        30: lambda ctx: seen.setdefault(30, ctx.own_orders(0)),
+    })
+    summary, tables = _run(path, tmp_path / "out", recorder, impact="none")
+    assert [(o.order_id, o.qty_ahead) for o in seen[30]] == [(-1, 2)]
+    updates = [(u.order_id, u.event, u.reason) for _, u in recorder.of("order")]
+    assert updates == [(-1, "ack", None), (-2, "ack", None), (-3, "reject", "FOK_UNFILLABLE"),
+                       (-4, "reject", "WOULD_TAKE")]
+    assert [(f["order_id"], f["price"], f["qty"], f["liquidity"]) for f in tables["own_fills.parquet"].to_pylist()] == [
+        (-2, 105, 3, "taker")]
+    assert summary["resting_orders"] == 3  # the replay's ids 2, 3, 4: own orders never enter its book
+    assert nbengine.backtest(path, tmp_path / "plain", quiet=True)["state_hash"] == summary["state_hash"]
+
+
+def test_impact_none_a_replayed_modify_down_ahead_moves_a_resting_order_up_by_what_it_removed(tmp_path):
+    path = _write(tmp_path, {
+        "ts": [0, 20, 30], "order_id": [1, 1, 2], "kind": [LIMIT, nbengine.MODIFY, LIMIT],
+        "side": [SELL, 0, BUY], "price": [100, 100, 90], "qty": [10, 4, 1],
+    })
+    seen = {}
+    recorder = Recorder(plan={10: lambda ctx: ctx.submit(0, SELL, 100, 2),
+                              25: lambda ctx: seen.setdefault(25, ctx.own_orders(0))})
+    _run(path, tmp_path / "out", recorder, impact="none")
+    assert [(o.order_id, o.qty_ahead) for o in seen[25]] == [(-1, 4)]

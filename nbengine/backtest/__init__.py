@@ -91,8 +91,9 @@ def backtest(
     wake_on : {None, "bbo"}
         ``"bbo"``: wake it at every time whose events changed the best bid or ask (price
         or quantity) of one of ``strategy.symbols`` (all when None).
-    impact : {"full"}
-        Liquidity that own orders take is gone for the replayed flow.
+    impact : {"full", "none"}
+        ``"full"``: liquidity that own orders take is gone for the replayed flow.
+        ``"none"``: own orders never change the replayed market (``docs/strategy.md``).
     wal_dir : str or Path, optional
         Log every batch to this write-ahead-log directory (``durability="group"``: the
         next batch is matched while the previous one syncs, and a batch's results are

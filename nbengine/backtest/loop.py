@@ -19,17 +19,32 @@ import pyarrow as pa
 
 from ..codes import (
     ACCEPTED,
+    BAD_PRICE,
+    BAD_QTY,
+    BAD_SIDE,
+    BAD_TIF,
+    BUY,
     CANCEL,
     CANCELLED,
     EXPIRED,
     FILLED,
+    FOK,
+    FOK_UNFILLABLE,
+    GTC,
+    IOC,
     LIMIT,
     MARKET,
+    MAX_QTY,
     MODIFIED,
     MODIFY,
+    NO_REASON,
+    POST_ONLY,
+    QTY_LIMIT,
     REASON_NAMES,
     REJECTED,
+    SELL,
     UNKNOWN_ID,
+    WOULD_TAKE,
 )
 from ..kernels import stepping
 from ..state import (
@@ -57,6 +72,9 @@ OWN_ACCOUNT = -1
 
 WAKE_ON = (None, "bbo")
 """``wake_on`` values."""
+
+IMPACTS = ("full", "none")
+"""``impact`` values: own fills take replayed liquidity away, or never change the replayed market."""
 
 TOUCHED_ROWS = 256
 """Watched books one group of equal timestamps may change before it counts as a change anyway."""
@@ -124,6 +142,24 @@ class _Ledger:
         return self.cash.get(symbol, 0) + self.position.get(symbol, 0) * mid - self.fees.get(symbol, 0.0)
 
 
+class _Reports:
+    """What one exchange row tells the strategy, in the order it learns it."""
+
+    __slots__ = ("first", "fills", "last", "silent")
+
+    def __init__(self):
+        self.first = []
+        """Acks, rejects, cancels, modifies."""
+        self.fills = []
+        self.last = []
+        """Expiries (after the fills of the same row)."""
+        self.silent = []
+        """``own_orders.parquet`` rows reported through fills (FILLED)."""
+
+    def empty(self):
+        return not (self.first or self.fills or self.last or self.silent)
+
+
 class _Order:
     """One own order: what the strategy sent and knows, and what the exchange holds."""
 
@@ -177,6 +213,8 @@ class StrategyLoop:
     wake_on : {None, "bbo"}
         ``"bbo"``: ``on_wake`` at every time whose events changed the best bid or ask
         (price or quantity) of a symbol in ``strategy.symbols`` (all when None).
+    impact : {"full", "none"}
+        ``"none"``: own orders never change the replayed market (``docs/strategy.md``).
     flush : callable
         ``flush(trades, events)`` takes the int64 output rows (``state.T_*`` / ``E_*``) as
         they accumulate, in order; they are views, valid during the call.
@@ -184,8 +222,10 @@ class StrategyLoop:
         Output rows gathered before ``flush`` is called.
     """
 
-    def __init__(self, engine, strategy, *, latency=None, fees=None, wake_every_ns=None, wake_on=None, flush,
-                 flush_rows=1 << 16):
+    def __init__(self, engine, strategy, *, latency=None, fees=None, wake_every_ns=None, wake_on=None,
+                 impact="full", flush, flush_rows=1 << 16):
+        if impact not in IMPACTS:
+            raise ValueError(f"impact: expected one of {IMPACTS}, got {impact!r}")
         if wake_on not in WAKE_ON:
             raise ValueError(f"wake_on: expected one of {WAKE_ON}, got {wake_on!r}")
         if wake_every_ns is not None and _int("wake_every_ns", wake_every_ns) <= 0:
@@ -205,6 +245,12 @@ class StrategyLoop:
         self.ctl = stepping.new_control(OWN_ACCOUNT, watch)
         self.touched = np.zeros((TOUCHED_ROWS, 5), dtype=np.int64)
         self.own_row = OrderColumns(*(np.zeros(1, dtype=dtype) for dtype in ORDER_DTYPES.values()))
+        self.shadowed = impact == "none"
+        self.shadow = np.zeros((16 if self.shadowed else 0, stepping.S_FIELDS), dtype=np.int64)
+        self.shadow_fills = np.zeros((self.shadow.shape[0], stepping.F_FIELDS), dtype=np.int64)
+        self.shadow_rows = {}
+        self.free_shadow_rows = []
+        self.crossing = np.zeros((64, 2), dtype=np.int64)
         self.flush = flush
         self.flush_rows = flush_rows
         self.heap = []
@@ -278,7 +324,11 @@ class StrategyLoop:
         listed = [order for order in self.open.values() if symbol is None or order.symbol == symbol]
         resting = [order for order in listed if order.state == "resting"]
         ahead = {}
-        if resting:
+        if resting and self.shadowed:
+            rows = self.shadow_rows
+            ahead = {o.order_id: int(self.shadow[rows[o.order_id], stepping.S_AHEAD]) for o in resting
+                     if o.order_id in rows}
+        elif resting:
             queue = self.engine.qty_ahead([o.symbol for o in resting], [o.order_id for o in resting]).tolist()
             ahead = {order.order_id: None if n < 0 else n for order, n in zip(resting, queue)}
         return [
@@ -330,8 +380,11 @@ class StrategyLoop:
         ctl[stepping.C_REPLAYED] = 1
         while True:
             ctl[stepping.C_BOUND] = self.heap[0][0] if self.heap else _NEVER
-            _, code = self.engine.run_kernel(stepping.match_until, columns, ctl, self.touched, self.watched)
-            if code == stepping.STOP_OWN:
+            _, code = self.engine.run_kernel(stepping.match_until, columns, ctl, self.touched, self.watched,
+                                             self.shadow, self.shadow_fills)
+            if code == stepping.STOP_OWN and self.shadowed:
+                self._shadow_filled()
+            elif code == stepping.STOP_OWN:
                 self._harvest(int(columns.ts[ctl[stepping.C_ROW] - 1]), None)
             elif code == stepping.STOP_BOUND:
                 self._step(int(ctl[stepping.C_BOUND]))
@@ -391,6 +444,9 @@ class StrategyLoop:
         raise RuntimeError(f"the strategy handled {MAX_STEPS_AT_ONE_TIME:,} items at time {now} without time moving on")
 
     def _arrive(self, now, payload):
+        if self.shadowed:
+            self._arrive_shadowed(now, payload)
+            return
         decision_ts, _, order_id, symbol, side, kind, tif, price, qty = payload
         columns = self.own_row
         for column, value in zip(columns, (now, order_id, symbol, side, kind, tif, price, qty, OWN_ACCOUNT)):
@@ -400,12 +456,134 @@ class StrategyLoop:
         ctl[stepping.C_ROW] = 0
         ctl[stepping.C_REPLAYED] = 0
         ctl[stepping.C_BOUND] = now
-        _, code = self.engine.run_kernel(stepping.match_until, columns, ctl, self.touched, self.watched)
+        _, code = self.engine.run_kernel(stepping.match_until, columns, ctl, self.touched, self.watched,
+                                         self.shadow, self.shadow_fills)
         if code != stepping.STOP_INPUT:
             raise RuntimeError(f"an own order arriving at {now} stopped the kernel with code {code}")
         ctl[stepping.C_ROW] = row
         ctl[stepping.C_REPLAYED] = replayed
         self._harvest(now, (kind, decision_ts, now))
+
+    # -- impact="none": own orders outside the book ----------------------------------------
+
+    def _arrive_shadowed(self, now, payload):
+        """Apply an own request to the shadow book (``kernels.stepping``): the replayed book is only read."""
+        decision_ts, _, order_id, symbol, side, kind, tif, price, qty = payload
+        order = self.orders[order_id]
+        request = (kind, decision_ts, now)
+        reports = _Reports()
+        row = self.shadow_rows.get(order_id)
+        if kind == CANCEL:
+            if row is None:
+                self._event(reports, order, request, REJECTED, UNKNOWN_ID, 0, 0, now)
+            else:
+                self._event(reports, order, request, CANCELLED, NO_REASON, int(self.shadow[row, stepping.S_PRICE]),
+                            int(self.shadow[row, stepping.S_LEAVES]), now)
+                self._unshadow(order_id)
+        elif kind == MODIFY:
+            reason = BAD_QTY if qty <= 0 else QTY_LIMIT if qty > MAX_QTY else self._price_reason(price)
+            if reason == NO_REASON and row is None:
+                reason = UNKNOWN_ID
+            if reason != NO_REASON:
+                self._event(reports, order, request, REJECTED, reason, price, qty, now)
+            elif price == self.shadow[row, stepping.S_PRICE] and qty <= self.shadow[row, stepping.S_LEAVES]:
+                self.shadow[row, stepping.S_LEAVES] = qty
+                self._event(reports, order, request, MODIFIED, NO_REASON, price, qty, now)
+            else:
+                side = int(self.shadow[row, stepping.S_SIDE])
+                self._unshadow(order_id)
+                self._event(reports, order, request, MODIFIED, NO_REASON, price, qty, now)
+                self._take_shadowed(reports, order, request, now, side, LIMIT, GTC, price, qty)
+        else:
+            reason = self._new_order_reason(side, kind, tif, price, qty)
+            if reason != NO_REASON:
+                self._event(reports, order, request, REJECTED, reason, price, qty, now)
+            else:
+                self._take_shadowed(reports, order, request, now, side, kind, tif, price, qty, accept=True)
+        self._schedule(now, reports)
+
+    def _price_reason(self, price):
+        return BAD_PRICE if price < 1 or price > self.engine.max_price_ticks else NO_REASON
+
+    def _new_order_reason(self, side, kind, tif, price, qty):
+        """The engine's checks of a new order (docs/semantics.md) that apply outside the book."""
+        if side not in (BUY, SELL):
+            return BAD_SIDE
+        if tif not in (GTC, IOC, FOK, POST_ONLY) or (kind == MARKET and tif == POST_ONLY):
+            return BAD_TIF
+        if qty <= 0:
+            return BAD_QTY
+        if qty > MAX_QTY:
+            return QTY_LIMIT
+        return NO_REASON if kind == MARKET else self._price_reason(price)
+
+    def _take_shadowed(self, reports, order, request, now, side, kind, tif, price, qty, accept=False):
+        """Take the displayed liquidity an order crosses without removing it; rest or expire the rest."""
+        is_market = kind == MARKET
+        while True:
+            _, n, same = self.engine.run_kernel(stepping.crossing_levels, order.symbol, side, price, is_market,
+                                                self.crossing)
+            if n < self.crossing.shape[0]:
+                break
+            self.crossing = np.zeros((2 * n, 2), dtype=np.int64)
+        levels = self.crossing[:n].tolist()
+        event_price = 0 if is_market else price
+        if tif == FOK and sum(level_qty for _, level_qty in levels) < qty:
+            self._event(reports, order, request, REJECTED, FOK_UNFILLABLE, event_price, qty, now)
+            return
+        if tif == POST_ONLY and levels:
+            self._event(reports, order, request, REJECTED, WOULD_TAKE, event_price, qty, now)
+            return
+        if accept:
+            self._event(reports, order, request, ACCEPTED, NO_REASON, event_price, qty, now)
+        order.exchange_leaves = leaves = qty
+        for level_price, level_qty in levels:
+            if leaves == 0:
+                break
+            fill = min(leaves, level_qty)
+            leaves -= fill
+            self._fill(reports, order, now, side, level_price, fill, "taker")
+        if leaves == 0:
+            self._event(reports, order, request, FILLED, NO_REASON, event_price, 0, now)
+        elif is_market or tif in (IOC, FOK):
+            self._event(reports, order, request, EXPIRED, NO_REASON, event_price, leaves, now)
+        else:
+            self._shadow_rest(order, side, price, leaves, now, same)
+
+    def _shadow_rest(self, order, side, price, leaves, now, ahead):
+        if self.free_shadow_rows:
+            row = self.free_shadow_rows.pop()
+        else:
+            row = int(self.ctl[stepping.C_N_SHADOW])
+            if row == self.shadow.shape[0]:
+                self.shadow = np.concatenate([self.shadow, np.zeros_like(self.shadow)])
+                self.shadow_fills = np.zeros((self.shadow.shape[0], stepping.F_FIELDS), dtype=np.int64)
+            self.ctl[stepping.C_N_SHADOW] = row + 1
+        self.shadow[row] = (order.order_id, order.symbol, side, price, leaves, now, ahead, 1)
+        self.shadow_rows[order.order_id] = row
+
+    def _unshadow(self, order_id):
+        row = self.shadow_rows.pop(order_id)
+        self.shadow[row, stepping.S_LIVE] = 0
+        self.free_shadow_rows.append(row)
+
+    def _shadow_filled(self):
+        """Report the shadow fills the kernel wrote for the replayed row it stopped after."""
+        count = int(self.ctl[stepping.C_N_FILLS])
+        self.ctl[stepping.C_N_FILLS] = 0
+        reports = _Reports()
+        ts = None
+        for ts, _, row, qty in self.shadow_fills[:count].tolist():
+            order_id = int(self.shadow[row, stepping.S_ID])
+            order = self.orders[order_id]
+            side, price = int(self.shadow[row, stepping.S_SIDE]), int(self.shadow[row, stepping.S_PRICE])
+            self._fill(reports, order, ts, side, price, qty, "maker")
+            if self.shadow[row, stepping.S_LIVE] == 0:
+                self._event(reports, order, None, FILLED, NO_REASON, price, 0, ts)
+                self.shadow_rows.pop(order_id)
+                self.free_shadow_rows.append(row)
+        if ts is not None:
+            self._schedule(ts, reports)
 
     def _harvest(self, exchange_ts, request):
         """Turn the own orders' new output rows into reports, delivered after a response latency.
@@ -418,27 +596,11 @@ class StrategyLoop:
         new_events = events[self.scanned_events:]
         self.scanned_trades = trades.shape[0]
         self.scanned_events = events.shape[0]
-        first, fills, last = [], [], []
+        reports = _Reports()
         for event in new_events[new_events[:, E_ORDER_ID] < 0]:
             order = self.orders[int(event[E_ORDER_ID])]
-            code = int(event[E_EVENT])
-            kind, decision_ts, arrival_ts = request if request is not None else (
-                order.kind, order.decision_ts, order.arrival_ts
-            )
-            self.updates.append([order.order_id, order.symbol, _REQUESTS[kind], code, int(event[E_REASON]),
-                                 int(event[E_PRICE]), int(event[E_LEAVES]), decision_ts, arrival_ts,
-                                 int(event[E_TS])])
-            if code == MODIFIED:
-                order.exchange_leaves = int(event[E_LEAVES])
-            if code in _UPDATE_NAMES:
-                reason = int(event[E_REASON])
-                update = [int(event[E_TS]), order.order_id, order.symbol, _UPDATE_NAMES[code],
-                          REASON_NAMES[reason] if reason else None, int(event[E_PRICE]), int(event[E_LEAVES]),
-                          _REQUESTS[kind]]
-                (last if code == EXPIRED else first).append(("update", update, len(self.updates) - 1))
-            elif code == FILLED:
-                fills_index = len(self.updates) - 1
-                last.append(("filled", None, fills_index))
+            self._event(reports, order, request, int(event[E_EVENT]), int(event[E_REASON]), int(event[E_PRICE]),
+                        int(event[E_LEAVES]), int(event[E_TS]))
         own = (new_trades[:, T_TAKER_ACCOUNT] == OWN_ACCOUNT) | (new_trades[:, T_MAKER_ACCOUNT] == OWN_ACCOUNT)
         for trade in new_trades[own]:
             for account, id_field, side, liquidity in (
@@ -447,31 +609,54 @@ class StrategyLoop:
             ):
                 if trade[account] != OWN_ACCOUNT:
                     continue
-                order = self.orders[int(trade[id_field])]
                 if liquidity == "taker" and trade[T_MAKER_ACCOUNT] != OWN_ACCOUNT:
                     self.consumed.add(int(trade[T_MAKER_ID]))
-                price, qty = int(trade[T_PRICE]), int(trade[T_QTY])
-                order.exchange_leaves -= qty
-                fee = self.fees.fee(liquidity, price, qty)
-                self.truth.add(order.symbol, side, price, qty, fee)
-                position = abs(self.truth.position[order.symbol])
-                self.max_position[order.symbol] = max(self.max_position.get(order.symbol, 0), position)
-                self.turnover += price * qty
-                fill = [int(trade[T_TS]), order.order_id, order.symbol, side, price, qty, order.exchange_leaves,
-                        liquidity, fee]
-                self.fills.append(fill)
-                fills.append(("fill", fill, len(self.fills) - 1))
-        reports = first + fills + [item for item in last if item[0] == "update"]
-        filled = [item[2] for item in last if item[0] == "filled"]
-        if not reports and not filled:
+                self._fill(reports, self.orders[int(trade[id_field])], int(trade[T_TS]), side, int(trade[T_PRICE]),
+                           int(trade[T_QTY]), liquidity)
+        self._schedule(exchange_ts, reports)
+
+    def _event(self, reports, order, request, code, reason, price, leaves, exchange_ts):
+        """Record an exchange event of an own order; queue its report (fills report FILLED)."""
+        kind, decision_ts, arrival_ts = request if request is not None else (
+            order.kind, order.decision_ts, order.arrival_ts
+        )
+        self.updates.append([order.order_id, order.symbol, _REQUESTS[kind], code, reason, price, leaves, decision_ts,
+                             arrival_ts, exchange_ts])
+        if code == MODIFIED:
+            order.exchange_leaves = leaves
+        index = len(self.updates) - 1
+        if code in _UPDATE_NAMES:
+            update = [exchange_ts, order.order_id, order.symbol, _UPDATE_NAMES[code],
+                      REASON_NAMES[reason] if reason else None, price, leaves, _REQUESTS[kind]]
+            (reports.last if code == EXPIRED else reports.first).append(("update", update, index))
+        else:
+            reports.silent.append(index)
+
+    def _fill(self, reports, order, ts, side, price, qty, liquidity):
+        """Record a fill of an own order in the exchange's books of the run; queue its report."""
+        order.exchange_leaves -= qty
+        fee = self.fees.fee(liquidity, price, qty)
+        self.truth.add(order.symbol, side, price, qty, fee)
+        position = abs(self.truth.position[order.symbol])
+        self.max_position[order.symbol] = max(self.max_position.get(order.symbol, 0), position)
+        self.turnover += price * qty
+        fill = [ts, order.order_id, order.symbol, side, price, qty, order.exchange_leaves, liquidity, fee]
+        self.fills.append(fill)
+        reports.fills.append(("fill", fill, len(self.fills) - 1))
+
+    def _schedule(self, exchange_ts, reports):
+        """Deliver ``reports`` at ``exchange_ts`` + a response latency, never before earlier reports."""
+        if reports.empty():
             return
         report_ts = max(exchange_ts + self.latency.response(), self.last_report_ts)
         self.last_report_ts = report_ts
-        for _, _, index in first + [item for item in last]:
+        for _, _, index in reports.first + reports.last:
             self.updates[index].append(report_ts)
-        for _, fill, _ in fills:
+        for index in reports.silent:
+            self.updates[index].append(report_ts)
+        for _, fill, _ in reports.fills:
             fill.insert(1, report_ts)
-        self._push(report_ts, _REPORT, reports)
+        self._push(report_ts, _REPORT, reports.first + reports.fills + reports.last)
 
     def _deliver(self, reports):
         """Hand reports to the strategy, updating what it knows first."""
@@ -584,4 +769,4 @@ class StrategyLoop:
         return worst
 
 
-__all__ = ["FILLS_SCHEMA", "OWN_ACCOUNT", "RECORDS_SCHEMA", "UPDATES_SCHEMA", "WAKE_ON", "StrategyLoop"]
+__all__ = ["FILLS_SCHEMA", "IMPACTS", "OWN_ACCOUNT", "RECORDS_SCHEMA", "UPDATES_SCHEMA", "WAKE_ON", "StrategyLoop"]

@@ -17,7 +17,7 @@ from ..progress import progress_bar
 from ..results import events_table, trades_table
 from ..schema import EVENTS_SCHEMA, TRADES_SCHEMA
 from ..warmup import warmup
-from .loop import StrategyLoop
+from .loop import IMPACTS, StrategyLoop
 from .pipeline import WriteBehind, WriteNow, prefetch
 from .symbol_dataset import SymbolDataset
 
@@ -27,8 +27,6 @@ LAYOUTS = ("files", "by_symbol")
 
 COMPRESSIONS = ("snappy", "none", "lz4", "zstd")
 
-IMPACTS = ("full",)
-"""``impact`` values: own fills consume the replayed liquidity they take."""
 
 WRITER_OPTIONS = {"use_dictionary": False, "write_statistics": ["seq", "ts", "symbol"]}
 """Parquet writer options for results. Dictionary encoding tripled the write time of
@@ -314,7 +312,7 @@ def run_local(
                 strategy_summary = None
             else:
                 loop = StrategyLoop(engine, strategy, latency=latency, fees=fees, wake_every_ns=wake_every_ns,
-                                    wake_on=wake_on, flush=lambda t, e: write(trades_table(t), events_table(e)))
+                                    wake_on=wake_on, impact=impact, flush=lambda t, e: write(trades_table(t), events_table(e)))
                 strategy_summary = loop.run(_counted(read, update))
                 for name, table in loop.tables().items():
                     pq.write_table(table, staging / name, compression=compression)

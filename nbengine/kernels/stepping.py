@@ -10,7 +10,12 @@ depends on how the flow was cut into batches:
 - at a *group* boundary (a row whose ``ts`` is above the open group's) where the best bid
   or ask (price or quantity) of a watched book differs from before the group: the group's
   rows are all matched, the new row is not;
-- after a replayed row that traded against an order of the strategy's account.
+- after a replayed row that traded against an order of the strategy's account, or (with
+  ``impact="none"``) that filled a *shadow* order: the strategy's resting orders kept
+  outside the book (``shadow``, ``S_*`` fields), which never change the replayed market. A
+  shadow order at price P fills from what a replayed aggressor trades behind it at P (the
+  quantity ahead of it, ``S_AHEAD``, goes first) or beyond P; replayed cancels and
+  modifies of orders ahead of it move it up. Its fills go to ``fills`` (``F_*`` fields).
 
 Rows sharing one ``ts`` form one group and are never split by a stop, except by a bound
 equal to their ``ts`` (own orders arriving at that time join the group).
@@ -18,16 +23,20 @@ equal to their ``ts`` (own orders arriving at that time join the group).
 ``ctl`` is an int64[C_FIELDS] array of the ``C_*`` fields, kept across calls; ``touched``
 an int64[n, 5] scratch of the watched symbols a group touched with their best prices before
 it (symbol, bid price, bid qty, ask price, ask qty; -1 for an empty side's price); ``watched``
-the sorted symbols a best-price change is reported for (``C_WATCH`` = ``WATCH_LISTED``).
+the sorted symbols a best-price change is reported for (``C_WATCH`` = ``WATCH_LISTED``);
+``shadow`` int64[n, S_FIELDS] and ``fills`` int64[m, F_FIELDS] with m >= ``ctl[C_N_SHADOW]``
+(empty when ``impact="full"``).
 """
 
 import numpy as np
 
 from .._jit import kernel
+from ..codes import BUY, CANCEL, MODIFY, SELL
 from ..state import (
     B_BASE,
     B_BEST_ASK,
     B_BEST_BID,
+    B_LEN,
     B_LEVEL_OFF,
     L_HEAD,
     L_QTY,
@@ -38,9 +47,13 @@ from ..state import (
     P_NEXT,
     P_PRICE,
     P_QTY,
+    P_SIDE,
+    P_TS,
     T_MAKER_ACCOUNT,
+    T_PRICE,
+    T_QTY,
+    T_TAKER_SIDE,
 )
-from ..codes import BUY, SELL
 from .hashindex import find_book, find_order
 from .match import _next_opposite, process_order
 
@@ -65,7 +78,37 @@ C_TRADES_BEFORE = 8
 """After ``STOP_OWN``: the trade row count before the row that stopped the kernel."""
 C_REPLAYED = 9
 """1 when the rows are replayed flow (stop after own fills), 0 for the strategy's own rows."""
-C_FIELDS = 10
+C_N_SHADOW = 10
+"""Rows of ``shadow`` in use (``impact="none"``; 0 otherwise)."""
+C_N_FILLS = 11
+"""Rows of ``fills`` written since the caller last emptied it."""
+C_TARGET = 12
+"""Scratch: whether the row's CANCEL / MODIFY target rests (then its side, price, ts, qty follow)."""
+C_TARGET_SIDE = 13
+C_TARGET_PRICE = 14
+C_TARGET_TS = 15
+C_TARGET_QTY = 16
+C_FIELDS = 17
+
+# shadow[]: the strategy's resting orders with impact="none", kept outside the book
+S_ID = 0
+S_SYMBOL = 1
+S_SIDE = 2
+S_PRICE = 3
+S_LEAVES = 4
+S_ARRIVAL = 5
+"""When it joined its level: replayed orders resting there with ``ts`` <= this are ahead of it."""
+S_AHEAD = 6
+"""Replayed quantity ahead of it in its level's queue."""
+S_LIVE = 7
+S_FIELDS = 8
+
+# fills[]: shadow fills written by `match_until`
+F_TS = 0
+F_TAKER_ID = 1
+F_SHADOW = 2
+F_QTY = 3
+F_FIELDS = 4
 
 NO_GROUP = np.iinfo(np.int64).min
 """``ctl[C_GROUP_TS]`` when no group is open."""
@@ -180,7 +223,111 @@ def _close(st, ctl, touched):
 
 
 @kernel
-def match_until(st, out, orders, ctl, touched, watched):
+def _target_before(st, ctl, symbol, kind, order_id):
+    """Note the resting target of a CANCEL / MODIFY row before it is applied (``C_TARGET*``)."""
+    ctl[C_TARGET] = 0
+    if kind != CANCEL and kind != MODIFY:
+        return
+    book = find_book(st.book_index, st.books, symbol)
+    if book < 0:
+        return
+    slot = find_order(st.order_index, st.pool, book, order_id)
+    if slot < 0:
+        return
+    pool = st.pool
+    ctl[C_TARGET] = 1
+    ctl[C_TARGET_SIDE] = pool[slot, P_SIDE]
+    ctl[C_TARGET_PRICE] = pool[slot, P_PRICE]
+    ctl[C_TARGET_TS] = pool[slot, P_TS]
+    ctl[C_TARGET_QTY] = pool[slot, P_QTY]
+
+
+@kernel
+def _shadow_after_row(st, out, ctl, shadow, fills, symbol, order_id, ts, trades_before):
+    """Move shadow orders up for what left the queue ahead of them; fill them from trades behind or beyond.
+
+    Returns whether a shadow order filled (rows appended to ``fills``).
+    """
+    pool = st.pool
+    if ctl[C_TARGET] == 1:
+        removed = ctl[C_TARGET_QTY]
+        book = find_book(st.book_index, st.books, symbol)
+        slot = find_order(st.order_index, pool, book, order_id)
+        if slot >= 0 and pool[slot, P_PRICE] == ctl[C_TARGET_PRICE] and pool[slot, P_TS] == ctl[C_TARGET_TS]:
+            removed -= pool[slot, P_QTY]
+        for k in range(ctl[C_N_SHADOW]):
+            if (shadow[k, S_LIVE] == 1 and shadow[k, S_SYMBOL] == symbol and shadow[k, S_SIDE] == ctl[C_TARGET_SIDE]
+                    and shadow[k, S_PRICE] == ctl[C_TARGET_PRICE] and ctl[C_TARGET_TS] <= shadow[k, S_ARRIVAL]):
+                shadow[k, S_AHEAD] = max(0, shadow[k, S_AHEAD] - removed)
+    trades = out.trades
+    n_trades = st.meta[M_N_TRADES]
+    if n_trades == trades_before:
+        return False
+    maker_side = -trades[trades_before, T_TAKER_SIDE]
+    filled = False
+    for k in range(ctl[C_N_SHADOW]):
+        if shadow[k, S_LIVE] == 0 or shadow[k, S_SYMBOL] != symbol or shadow[k, S_SIDE] != maker_side:
+            continue
+        price = shadow[k, S_PRICE]
+        at_price = 0
+        beyond = 0
+        for t in range(trades_before, n_trades):
+            if trades[t, T_PRICE] == price:
+                at_price += trades[t, T_QTY]
+            elif (trades[t, T_PRICE] < price) == (maker_side == BUY):
+                beyond += trades[t, T_QTY]
+        fill = min(shadow[k, S_LEAVES], max(0, at_price - shadow[k, S_AHEAD]) + beyond)
+        shadow[k, S_AHEAD] = max(0, shadow[k, S_AHEAD] - at_price)
+        if fill > 0:
+            row = ctl[C_N_FILLS]
+            fills[row, F_TS] = ts
+            fills[row, F_TAKER_ID] = order_id
+            fills[row, F_SHADOW] = k
+            fills[row, F_QTY] = fill
+            ctl[C_N_FILLS] = row + 1
+            shadow[k, S_LEAVES] -= fill
+            if shadow[k, S_LEAVES] == 0:
+                shadow[k, S_LIVE] = 0
+            filled = True
+    return filled
+
+
+@kernel
+def crossing_levels(st, out, symbol, side, price, is_market, rows):
+    """Levels a ``side`` taker at ``price`` (any price when ``is_market``) would cross, best first.
+
+    Writes (price, qty) into ``rows`` (int64[k, 2]) and returns ``(OK, n, same)``: ``n`` the
+    rows written (``k`` may cut them short) and ``same`` the quantity resting at ``price`` on
+    ``side`` (what a new order there would queue behind). ``out`` is unused (the
+    ``Engine.run_kernel`` signature).
+    """
+    same = 0
+    book = find_book(st.book_index, st.books, symbol)
+    if book < 0:
+        return OK, 0, same
+    books, levels = st.books, st.levels
+    idx = price - books[book, B_BASE]
+    field = B_BEST_BID if side == BUY else B_BEST_ASK
+    own_best = books[book, field]
+    if own_best >= 0 and 0 <= idx < books[book, B_LEN]:
+        head = levels[books[book, B_LEVEL_OFF] + idx, L_HEAD]
+        if head >= 0 and st.pool[head, P_SIDE] == side:
+            same = levels[books[book, B_LEVEL_OFF] + idx, L_QTY]
+    n = 0
+    level = books[book, B_BEST_ASK] if side == BUY else books[book, B_BEST_BID]
+    while level >= 0 and n < rows.shape[0]:
+        level_price = books[book, B_BASE] + level
+        if not is_market and ((side == BUY and level_price > price) or (side == SELL and level_price < price)):
+            break
+        rows[n, 0] = level_price
+        rows[n, 1] = levels[books[book, B_LEVEL_OFF] + level, L_QTY]
+        n += 1
+        level = _next_opposite(st, book, side, level)
+    return OK, n, same
+
+
+@kernel
+def match_until(st, out, orders, ctl, touched, watched, shadow, fills):
     """Match ``orders`` (``state.OrderColumns``, ``ts`` non-decreasing) from ``ctl[C_ROW]`` on.
 
     Stops as the module docstring says. Returns ``(status, code)``: ``state.OK`` and a
@@ -208,10 +355,14 @@ def match_until(st, out, orders, ctl, touched, watched):
         if ts > ctl[C_BOUND]:
             return OK, STOP_BOUND
         symbol = np.int64(orders.symbol[row])
+        order_id = orders.order_id[row]
         _touch(st, ctl, touched, watched, symbol)
+        shadowed = replayed and ctl[C_N_SHADOW] > 0
+        if shadowed:
+            _target_before(st, ctl, symbol, np.int64(orders.kind[row]), order_id)
         trades_before = meta[M_N_TRADES]
         status = process_order(
-            st, out, ts, orders.order_id[row], symbol, np.int64(orders.side[row]), np.int64(orders.kind[row]),
+            st, out, ts, order_id, symbol, np.int64(orders.side[row]), np.int64(orders.kind[row]),
             np.int64(orders.tif[row]), orders.price[row], orders.qty[row], orders.account[row],
         )
         if status != OK:
@@ -221,6 +372,8 @@ def match_until(st, out, orders, ctl, touched, watched):
             ctl[C_GROUP_TS] = ts
         row += 1
         ctl[C_ROW] = row
+        if shadowed and _shadow_after_row(st, out, ctl, shadow, fills, symbol, order_id, ts, trades_before):
+            return OK, STOP_OWN
         if replayed:
             for t in range(trades_before, meta[M_N_TRADES]):
                 if trades[t, T_MAKER_ACCOUNT] == own_account:
@@ -286,6 +439,6 @@ def quote_without(st, symbol, account, out):
 
 
 __all__ = [
-    "C_FIELDS", "NO_GROUP", "STOP_BBO", "STOP_BOUND", "STOP_INPUT", "STOP_OWN", "WATCH_ALL",
+    "C_FIELDS", "F_FIELDS", "NO_GROUP", "S_FIELDS", "crossing_levels", "STOP_BBO", "STOP_BOUND", "STOP_INPUT", "STOP_OWN", "WATCH_ALL",
     "WATCH_LISTED", "WATCH_NONE", "close_group", "match_until", "new_control", "qty_ahead", "quote_without",
 ]
