@@ -22,7 +22,7 @@ import operator
 
 import numpy as np
 
-from ._jit import kernel
+from ._jit import JIT_DISABLED, kernel
 from .codes import BUY, CANCEL, FOK, GTC, IOC, LIMIT, MARKET, MODIFY, POST_ONLY, SELL
 from .state import ORDER_DTYPES
 
@@ -772,6 +772,17 @@ def _splitmix64(state):
     z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
     z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
     return z ^ (z >> np.uint64(31))
+
+
+if JIT_DISABLED:
+    _MASK64 = (1 << 64) - 1
+
+    def _splitmix64(state):  # noqa: F811 (the same mixer on Python ints)
+        """``_splitmix64`` as plain Python: numpy's uint64 scalars warn on the wrap the mixer relies on."""
+        z = (int(state) + 0x9E3779B97F4A7C15) & _MASK64
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+        return np.uint64(z ^ (z >> 31))
 
 
 class _SymbolGroups:
