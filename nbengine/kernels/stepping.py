@@ -74,21 +74,19 @@ C_STOP_TS = 6
 """After ``STOP_BBO``: the time of the group whose best prices changed."""
 C_ROW = 7
 """The next row to match (kept here so a grown state resumes where it stopped)."""
-C_TRADES_BEFORE = 8
-"""After ``STOP_OWN``: the trade row count before the row that stopped the kernel."""
-C_REPLAYED = 9
+C_REPLAYED = 8
 """1 when the rows are replayed flow (stop after own fills), 0 for the strategy's own rows."""
-C_N_SHADOW = 10
+C_N_SHADOW = 9
 """Rows of ``shadow`` in use (``impact="none"``; 0 otherwise)."""
-C_N_FILLS = 11
+C_N_FILLS = 10
 """Rows of ``fills`` written since the caller last emptied it."""
-C_TARGET = 12
+C_TARGET = 11
 """Scratch: whether the row's CANCEL / MODIFY target rests (then its side, price, ts, qty follow)."""
-C_TARGET_SIDE = 13
-C_TARGET_PRICE = 14
-C_TARGET_TS = 15
-C_TARGET_QTY = 16
-C_FIELDS = 17
+C_TARGET_SIDE = 12
+C_TARGET_PRICE = 13
+C_TARGET_TS = 14
+C_TARGET_QTY = 15
+C_FIELDS = 16
 
 # shadow[]: the strategy's resting orders with impact="none", kept outside the book
 S_ID = 0
@@ -377,7 +375,6 @@ def match_until(st, out, orders, ctl, touched, watched, shadow, fills):
         if replayed:
             for t in range(trades_before, meta[M_N_TRADES]):
                 if trades[t, T_MAKER_ACCOUNT] == own_account:
-                    ctl[C_TRADES_BEFORE] = trades_before
                     return OK, STOP_OWN
     return OK, STOP_INPUT
 
