@@ -444,3 +444,17 @@ def test_impact_none_a_replayed_modify_down_ahead_moves_a_resting_order_up_by_wh
                               25: lambda ctx: seen.setdefault(25, ctx.own_orders(0))})
     _run(path, tmp_path / "out", recorder, impact="none")
     assert [(o.order_id, o.qty_ahead) for o in seen[25]] == [(-1, 4)]
+
+
+def test_orders_sent_at_the_last_wake_up_still_arrive_by_the_end(tmp_path):
+    """A best-price wake-up at the last time; its zero-latency order arrives then and trades."""
+    path = _write(tmp_path, {"ts": [0, 5], "order_id": [1, 2], "kind": [LIMIT, LIMIT], "side": [SELL, SELL],
+                             "price": [101, 100], "qty": [1, 2]})
+
+    class TakeTheNewAsk(nbengine.Strategy):
+        def on_wake(self, ctx):
+            if ctx.now == 5:
+                ctx.submit(0, BUY, 100, 2, tif=IOC)
+
+    summary, tables = _run(path, tmp_path / "out", TakeTheNewAsk(), wake_on="bbo")
+    assert [(f["ts"], f["price"], f["qty"]) for f in tables["own_fills.parquet"].to_pylist()] == [(5, 100, 2)]

@@ -397,12 +397,16 @@ class StrategyLoop:
 
     def _end(self):
         end = self.last_ts
-        while self.heap and self.heap[0][0] <= end:
-            due = self.heap[0][0]
-            self._close_group_before(due)
-            if self.heap and self.heap[0][0] == due:
-                self._step(due)
-        self._close_group_before(_NEVER)
+        while True:
+            while self.heap and self.heap[0][0] <= end:
+                due = self.heap[0][0]
+                self._close_group_before(due)
+                if self.heap and self.heap[0][0] == due:
+                    self._step(due)
+            if self.ctl[stepping.C_GROUP_TS] == stepping.NO_GROUP:
+                break
+            # The last group may wake the strategy, whose orders may arrive by the end.
+            self._close_group_before(_NEVER)
         self.ctx.now = end
         self.strategy.on_end(self.ctx)
         self._maybe_flush(at_least=1)
