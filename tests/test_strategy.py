@@ -458,3 +458,24 @@ def test_orders_sent_at_the_last_wake_up_still_arrive_by_the_end(tmp_path):
 
     summary, tables = _run(path, tmp_path / "out", TakeTheNewAsk(), wake_on="bbo")
     assert [(f["ts"], f["price"], f["qty"]) for f in tables["own_fills.parquet"].to_pylist()] == [(5, 100, 2)]
+
+
+def test_cli_runs_a_strategy_class_and_refuses_bad_ones_in_one_line(mixed_flow, tmp_path, capsys):
+    from nbengine.cli import main
+
+    base = ["backtest", str(mixed_flow), "--out", str(tmp_path / "out"), "--quiet"]
+    main(base + ["--strategy", "nbengine.backtest.examples:MidQuoter", "--strategy-args",
+                 '{"half_spread": 1, "size": 3, "max_position": 9}', "--wake-every", "4000",
+                 "--entry-latency", "500", "--response-latency", "500"])
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["strategy"]["fills"] > 0 and (tmp_path / "out" / "strategy.parquet").exists()
+    for extra, message in (
+        (["--strategy", "nbengine.backtest.examples"], "--strategy expects MODULE:CLASS"),
+        (["--strategy", "nbengine.backtest.examples:Nope"], "--strategy nbengine.backtest.examples:Nope: "),
+        (["--strategy", "nbengine.backtest.examples:MidQuoter", "--strategy-args", "{bad"], "--strategy-args {bad: "),
+        (["--strategy", "nbengine.backtest.examples:MidQuoter", "--strategy-args", '{"nope": 1}'],
+         "--strategy-args .*unexpected keyword argument 'nope'"),
+        (["--strategy-args", "{}"], "--strategy-args goes with --strategy"),
+    ):
+        with pytest.raises(SystemExit, match=message):
+            main(base + extra)
