@@ -479,3 +479,27 @@ def test_cli_runs_a_strategy_class_and_refuses_bad_ones_in_one_line(mixed_flow, 
     ):
         with pytest.raises(SystemExit, match=message):
             main(base + extra)
+
+
+def test_a_group_changing_more_watched_books_than_it_tracks_still_wakes(tmp_path, monkeypatch):
+    monkeypatch.setattr(strategy_loop, "TOUCHED_ROWS", 1)
+    path = _write(tmp_path, {"ts": [0, 0, 7, 7], "order_id": [1, 2, 3, 4], "kind": [LIMIT] * 4, "symbol": [0, 1, 0, 1],
+                             "side": [BUY, BUY, SELL, SELL], "price": [99, 99, 101, 101], "qty": [1, 1, 1, 1]})
+    recorder = Recorder()
+    _run(path, tmp_path / "out", recorder, wake_on="bbo")
+    assert [now for now, _ in recorder.of("wake")] == [0, 7]
+
+
+def test_impact_none_with_books_and_symbols_the_shadow_order_is_not_in(tmp_path):
+    """Replayed trades in another symbol, a cancel in a symbol without a book, an own order in one either."""
+    path = _write(tmp_path, {
+        "ts": [0, 1, 15, 20, 30, 40], "order_id": [1, 2, 6, 3, 77, 5],
+        "kind": [LIMIT, LIMIT, LIMIT, LIMIT, CANCEL, LIMIT], "symbol": [0, 1, 0, 1, 7, 0],
+        "side": [BUY, BUY, BUY, SELL, 0, SELL], "price": [100, 50, 100, 50, 0, 100], "qty": [2, 1, 5, 1, 0, 3],
+    })
+    recorder = Recorder(plan={10: lambda ctx: (ctx.submit(0, BUY, 100, 4), ctx.submit(5, SELL, 10, 1))})
+    summary, tables = _run(path, tmp_path / "out", recorder, impact="none")
+    fills = [(f["order_id"], f["symbol"], f["qty"]) for f in tables["own_fills.parquet"].to_pylist()]
+    assert fills == [(-1, 0, 1)]  # the sell of 3 at 40 takes 2 ahead of us and 1 of id 6, behind us: that one is ours
+    assert summary["strategy"]["position"] == {"0": 1}
+    assert [(u.order_id, u.event) for _, u in recorder.of("order")] == [(-1, "ack"), (-2, "ack")]

@@ -148,10 +148,9 @@ def _best(st, book, field):
 
 @kernel
 def _is_watched(ctl, watched, symbol):
+    """Whether best-price changes of ``symbol`` wake the strategy (``ctl[C_WATCH]`` is not ``WATCH_NONE``)."""
     if ctl[C_WATCH] == WATCH_ALL:
         return True
-    if ctl[C_WATCH] == WATCH_NONE:
-        return False
     k = np.searchsorted(watched, symbol)
     return k < watched.shape[0] and watched[k] == symbol
 
