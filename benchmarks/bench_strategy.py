@@ -1,6 +1,6 @@
 """Strategy backtests: the example quoter in a replay, against the same replay without it.
 
-Two inputs: the bundled sample's generator (1 M orders of a 6.5-hour session, 4 symbols)
+Two inputs: the bundled sample's generator (200,000 orders of a 6.5-hour session, 4 symbols)
 and, when ``../shared/data/lobster`` is beside the checkout, the faithful flow of the AMZN
 level-5 day (``lobster.faithful``, written to Parquet once in ``setup_cache`` so the timed
 runs replay the flow and leave the LOBSTER reconstruction out). ``wake`` is how the strategy
@@ -23,7 +23,7 @@ from . import VERSION
 
 LOBSTER = Path(__file__).resolve().parents[2] / "shared/data/lobster"
 DAY = "AMZN_2012-06-21_34200000_57600000"
-INPUTS = ["session_1m", "amzn_level5"]
+INPUTS = ["session_200k", "amzn_level5"]
 WAKES = ["plain", "bbo", "1s"]
 
 
@@ -43,8 +43,8 @@ class StrategyBacktest:
     timeout = 600
 
     def setup_cache(self):
-        flow = generate.session_mix(1_000_000, seed=2026, symbols=4)
-        pq.write_table(generate.to_table(flow), _input("session_1m"), row_group_size=65_536)
+        flow = generate.session_mix(200_000, seed=2026, symbols=4)
+        pq.write_table(generate.to_table(flow), _input("session_200k"), row_group_size=65_536)
         messages = LOBSTER / f"{DAY}_message_5.csv.gz"
         if messages.exists():
             from nbengine.loaders import lobster
