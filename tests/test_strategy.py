@@ -11,6 +11,7 @@ from nbengine import BUY, CANCEL, IOC, LIMIT, SELL
 from nbengine.backtest import loop as strategy_loop
 from nbengine.backtest.examples import MidQuoter, QueueJoiner
 from nbengine.generate import standard_mix, to_table
+from nbengine.readable import numeric
 from nbengine.reference import ReferenceBook
 
 from .conftest import JIT_DISABLED
@@ -31,7 +32,7 @@ def _write(tmp_path, columns, name="flow.parquet"):
 def _run(path, out, strategy, **options):
     options.setdefault("quiet", True)
     summary = nbengine.backtest(path, out, strategy=strategy, **options)
-    return summary, {name: pq.read_table(out / name) for name in OUTPUTS}
+    return summary, {name: numeric(pq.read_table(out / name)) for name in OUTPUTS}
 
 
 class Recorder(nbengine.Strategy):

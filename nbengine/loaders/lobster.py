@@ -56,7 +56,9 @@ __all__ = [
     "MESSAGE_SCHEMA",
     "OPENING_ID_BASE",
     "SubNanosecondTimeWarning",
+    "TIME_ZONE",
     "faithful",
+    "file_context",
     "load",
     "messages_table",
     "opening_book",
@@ -103,6 +105,42 @@ OPENING_ROW_REASON = "reflected in the opening book (orderbook row 0 is the book
 
 _TIME_PATTERN = r"^(?P<seconds>[0-9]{1,12})(?:\.(?P<fraction>[0-9]{1,9})(?P<sub_ns>[0-9]*))?$"
 _TEXT_NAMES = ["time", "type", "order_id", "size", "price", "direction"]
+
+
+TIME_ZONE = "America/New_York"
+"""LOBSTER times are NASDAQ's: seconds after midnight, New York time."""
+
+_FILE_NAME = r"(?P<ticker>[A-Za-z0-9.\-]+)_(?P<date>\d{4}-\d{2}-\d{2})_"
+
+
+def file_context(path):
+    """``(ticker, midnight_ns)`` from a LOBSTER file name such as ``AMZN_2012-06-21_34200000_57600000_message_5.csv``.
+
+    ``midnight_ns`` is midnight of the file's date in New York, in ns since the Unix
+    epoch: the time a message's ``ts`` (ns after midnight) counts from. Either is None
+    when the name does not tell.
+
+    Examples
+    --------
+    >>> file_context("data/AMZN_2012-06-21_34200000_57600000_message_5.csv")
+    ('AMZN', 1340251200000000000)
+    >>> file_context("messages.csv")
+    (None, None)
+    """
+    import datetime as dt
+    import os
+    import re
+    import zoneinfo
+
+    found = re.match(_FILE_NAME, os.path.basename(str(path)))
+    if found is None:
+        return None, None
+    try:
+        day = dt.date.fromisoformat(found.group("date"))
+    except ValueError:
+        return found.group("ticker"), None
+    midnight = dt.datetime(day.year, day.month, day.day, tzinfo=zoneinfo.ZoneInfo(TIME_ZONE))
+    return found.group("ticker"), int(midnight.timestamp()) * 10**9
 
 
 class SubNanosecondTimeWarning(UserWarning):
