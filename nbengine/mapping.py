@@ -56,6 +56,8 @@ class MappingError(SchemaError, ValueError):
         One line per problem (``column 'sym': not an order column; ...``).
     """
 
+    plan = None
+
     def __init__(self, problems, where=""):
         self.problems = list(problems)
         self.where = where
@@ -350,6 +352,7 @@ class Mapping:
             if source not in names:
                 problems.append(f"columns: {source}={target}: no column {source!r}; the input has {names}")
         sources = {}  # contract name -> source name
+        suggested = set()
         for name in names:
             if name in self.ignore and name not in self.columns:
                 continue
@@ -363,6 +366,7 @@ class Mapping:
             elif self.strict and name not in self.columns:
                 close = suggest(name)
                 if close is not None and close not in sources and close not in self.columns.values():
+                    suggested.add(close)
                     hint = (f"; did you mean {close!r}? (rename it with columns={{{name!r}: {close!r}}}, "
                             f"--map {name}={close})")
                 else:
@@ -383,7 +387,7 @@ class Mapping:
                 continue
             source = sources.get(name)
             if source is None:
-                if name in REQUIRED_COLUMNS:
+                if name in REQUIRED_COLUMNS and name not in suggested:
                     hint = ""
                     if name == "kind":
                         hint = "; fill it with constants={'kind': 'LIMIT'} (--set kind=LIMIT)"
@@ -424,9 +428,12 @@ class Mapping:
             if action != "keep":
                 identity = False
             steps.append((name, source, action, argument))
+        plan = _Plan([step[0] for step in steps], steps, identity, tz)
         if problems:
-            raise MappingError(problems, where)
-        return _Plan([step[0] for step in steps], steps, identity, tz)
+            error = MappingError(problems, where)
+            error.plan = plan  # what could be planned: its value maps are still checked
+            raise error
+        return plan
 
     # -- one batch ----------------------------------------------------------------------
 
@@ -459,6 +466,23 @@ class Mapping:
         if problems:
             raise MappingError(problems, where)
         return pa.RecordBatch.from_arrays(arrays, names=plan.names)
+
+    def check_values(self, schema, read_column, where=""):
+        """Problems of the values of ``schema``'s value-mapped text columns (one line each).
+
+        ``read_column(source)`` returns the whole column (an Arrow array); called only
+        for columns whose values are mapped, so that a file's unmapped values are
+        reported with its other problems, before anything is matched.
+        """
+        problems = []
+        try:
+            plan = self.plan(schema, where)
+        except MappingError as exc:
+            plan = exc.plan
+        for name, source, action, argument in plan.steps:
+            if action == "values":
+                _map_values(name, source, read_column(source), argument, problems)
+        return problems
 
     def time_zone(self, schema):
         """The time zone of ``ts`` in inputs of ``schema`` (None: none or not a timestamp)."""

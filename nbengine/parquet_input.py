@@ -291,9 +291,14 @@ class ParquetSource:
             try:
                 self.mapping.plan(schema.remove_metadata(), where=str(path))
             except MappingError as exc:
-                problems.extend(f"{path}: {p}" for p in exc.problems)
+                problems.extend((path, p) for p in exc.problems)
+            problems.extend((path, p) for p in self.mapping.check_values(
+                schema.remove_metadata(), lambda source: _whole_column(path, source, self.column)))
         if problems:
-            raise MappingError(problems)
+            paths = {path for path, _ in problems}
+            if len(paths) == 1:
+                raise MappingError([p for _, p in problems], where=str(paths.pop()))
+            raise MappingError([f"{path}: {p}" for path, p in problems])
         self.schema = next(iter(seen), None)
 
     def context(self):
@@ -322,6 +327,15 @@ class ParquetSource:
                     yield _prepared(path, batch, mapping)
 
         return total, batches()
+
+
+def _whole_column(path, source, symbol_column):
+    """Column ``source`` of the file ``path`` (only that column is read)."""
+    if source == symbol_column and source not in _metadata(path).schema.to_arrow_schema().names:
+        return pa.array([hive_value(path, symbol_column)])
+    parquet = pq.ParquetFile(path, pre_buffer=False)
+    return pa.chunked_array([b.column(0) for b in parquet.iter_batches(batch_size=1 << 20, columns=[source])],
+                            parquet.schema_arrow.field(source).type).combine_chunks()
 
 
 def parquet_batches(paths, batch_rows, columns=None, tick_size=None, symbols=None, use_threads=True, **mapping):
