@@ -11,6 +11,7 @@ table (before ``Engine.submit``); ``nbengine.backtest`` uses it for every batch.
 
 import difflib
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +42,10 @@ _ALIASES = {
     "time_in_force": "tif", "timeinforce": "tif",
     "trader": "account", "owner": "account", "user": "account",
 }
+
+
+_PANDAS_INDEX = re.compile(r"__index_level_\d+__")
+"""A pandas index written into a Parquet file: ignored like ``ignore_columns``."""
 
 
 def _contract_type(name):
@@ -354,7 +359,7 @@ class Mapping:
         sources = {}  # contract name -> source name
         suggested = set()
         for name in names:
-            if name in self.ignore and name not in self.columns:
+            if (name in self.ignore or _PANDAS_INDEX.fullmatch(name)) and name not in self.columns:
                 continue
             target = self.columns.get(name, name)
             if target in ORDER_DTYPES:

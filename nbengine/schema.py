@@ -185,6 +185,20 @@ def _datetimes_as_ns(values):
     return counts * _NS_PER_UNIT[unit]
 
 
+def _arrow_name(dtype):
+    """A numpy dtype in the words of Arrow types (``<U1`` → ``string``), as errors speak."""
+    if dtype.kind in "US":
+        return "string" if dtype.kind == "U" else "binary"
+    try:
+        return str(pa.from_numpy_dtype(dtype))
+    except (pa.ArrowNotImplementedError, TypeError):
+        return str(dtype)
+
+
+def _text_hint(name):
+    return f"; map names to codes with nbengine.map_orders(orders, values={{{name!r}: {{...}}}})"
+
+
 def _column_from_numpy(name, values):
     values = np.asarray(values)
     dtype = ORDER_DTYPES[name]
@@ -200,12 +214,15 @@ def _column_from_numpy(name, values):
         if values.dtype.kind == "f" and np.isnan(values).any():
             raise SchemaError(f"column {name!r}: expected no nulls, got a null at row {np.flatnonzero(np.isnan(values))[0]} (NaN)")
         detail = "; convert float prices with nbengine.to_ticks(prices, tick_size)" if name == "price" else ""
-        _fail(name, values.dtype, detail)
+        if values.dtype.kind in "US":
+            detail = _text_hint(name)
+        _fail(name, _arrow_name(values.dtype), detail)
     if values.size and not np.can_cast(values.dtype, dtype):
         info = np.iinfo(dtype)
         bad = np.flatnonzero((values < info.min) | (values > info.max))
         if bad.size:
-            _fail(name, values.dtype, f" (row {bad[0]} holds {values[bad[0]]}, out of {dtype} range)", ValueRangeError)
+            _fail(name, _arrow_name(values.dtype), f" (row {bad[0]} holds {values[bad[0]]}, out of {dtype} range)",
+                  ValueRangeError)
     return _readonly(values.astype(dtype), dtype)
 
 
@@ -224,6 +241,8 @@ def _column_from_arrow(name, column):
                 column = pa.array(counts * _NS_PER_UNIT[typ.unit], target)
         elif not pa.types.is_integer(typ):
             detail = "; convert float prices with nbengine.to_ticks(prices, tick_size)" if name == "price" else ""
+            if pa.types.is_string(typ) or pa.types.is_large_string(typ) or pa.types.is_dictionary(typ):
+                detail = _text_hint(name)
             _fail(name, typ, detail)
         else:
             try:
