@@ -19,9 +19,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .codes import BUY, CANCEL, FOK, GTC, IOC, LIMIT, MARKET, MODIFY, POST_ONLY, SELL
-from .schema import ORDER_DTYPES, REQUIRED_COLUMNS, SchemaError, to_ticks
+from .schema import ORDER_DTYPES, REQUIRED_COLUMNS, SchemaError, order_columns, to_ticks
 
-__all__ = ["CONSTANT_NAMES", "Mapping", "MappingError", "SymbolTable", "map_orders", "order_columns"]
+__all__ = ["CONSTANT_NAMES", "Mapping", "MappingError", "SymbolTable", "map_orders", "order_columns", "suggest"]
 
 CONSTANT_NAMES = {
     "side": {"BUY": BUY, "SELL": SELL},
@@ -203,30 +203,6 @@ def _stored_names(path):
         raise ValueError(f"symbol_table: {path} holds no symbol names (its 'symbols' entry is empty)")
     by_id = sorted((i, n) for n, i in symbols.items())
     return [n for _, n in by_id]
-
-
-def order_columns(columns):
-    """A dict of contract columns as numpy arrays in the contract dtypes, in contract order.
-
-    Absent ``symbol``, ``tif`` and ``account`` are zeros; every other column must be there.
-    The one helper that turns a dict into order columns (generators, loaders, strategies).
-
-    Examples
-    --------
-    >>> cols = order_columns({"ts": [1], "order_id": [2], "side": [1], "kind": [0], "price": [5], "qty": [1]})
-    >>> list(cols) == list(ORDER_DTYPES), cols["symbol"].dtype
-    (True, dtype('int32'))
-    """
-    n = len(columns["ts"])
-    out = {}
-    for name, dtype in ORDER_DTYPES.items():
-        if name in columns:
-            out[name] = np.asarray(columns[name]).astype(dtype, copy=False)
-        elif name in ("symbol", "tif", "account"):
-            out[name] = np.zeros(n, dtype=dtype)
-        else:
-            raise KeyError(f"column {name!r}: required, missing")
-    return out
 
 
 def _as_arrow(orders):

@@ -272,7 +272,7 @@ def readable(table, *, tz=None, tick_size=None, symbols=None, ts_offset=0):
     >>> t.select(["symbol", "taker_side", "price", "px"]).to_pylist()
     [{'symbol': 'AAPL', 'taker_side': 'BUY', 'price': 101, 'px': 1.01}]
     >>> nbengine.readable(res.events).column("event").to_pylist()
-    ['ACCEPTED', 'ACCEPTED', 'FILLED', 'FILLED']
+    ['ACCEPTED', 'ACCEPTED', 'FILLED']
     """
     names = getattr(symbols, "names", symbols)
     context = Context(tz=tz, tick_size=tick_size, symbols=None if names is None else tuple(names),

@@ -23,6 +23,8 @@ __all__ = [
     "SchemaError",
     "ValueRangeError",
     "check_scalars",
+    "numpy_dtypes",
+    "order_columns",
     "prepare",
     "to_ticks",
 ]
@@ -37,6 +39,42 @@ _NEEDED_BY_KIND = {
     "price": (LIMIT, MODIFY),
     "qty": (LIMIT, MARKET, MODIFY),
 }
+
+
+# ORDER_DTYPES (imported from state, where the kernels see it) is the one definition of the
+# order columns' names, order and dtypes: ORDERS_SCHEMA, the WAL's record layout, the
+# generators and loaders all derive from it.
+
+
+def order_columns(columns):
+    """A dict of order columns as contiguous numpy arrays in the contract dtypes, in contract order.
+
+    The one helper that turns a dict into order columns (generators, loaders, the WAL,
+    strategies): names and dtypes come from ``ORDER_DTYPES``. Absent ``symbol``, ``tif``
+    and ``account`` are zeros; any other absent column raises ``KeyError``. Arrays already
+    contiguous in their dtype are not copied.
+
+    Examples
+    --------
+    >>> cols = order_columns({"ts": [1], "order_id": [2], "side": [1], "kind": [0], "price": [5], "qty": [1]})
+    >>> list(cols) == list(ORDER_DTYPES), cols["symbol"].dtype
+    (True, dtype('int32'))
+    """
+    n = len(columns["ts"])
+    out = {}
+    for name, dtype in ORDER_DTYPES.items():
+        if name in columns:
+            out[name] = np.ascontiguousarray(columns[name], dtype=dtype)
+        elif name in ("symbol", "tif", "account"):
+            out[name] = np.zeros(n, dtype=dtype)
+        else:
+            raise KeyError(f"column {name!r}: required, missing")
+    return out
+
+
+def numpy_dtypes(schema):
+    """The numpy dtypes of a schema's fixed-width columns, in order (result tables are built from them)."""
+    return [np.dtype(field.type.to_pandas_dtype()) for field in schema]
 
 
 def _schema(fields):

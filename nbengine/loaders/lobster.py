@@ -47,7 +47,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
 from ..codes import CANCEL, GTC, IOC, LIMIT, MODIFY, PRICE_OFF_TICK
-from ..generate import COLUMNS
+from ..schema import ORDER_DTYPES, order_columns
 
 __all__ = [
     "DEFAULT_PRICE_UNIT",
@@ -153,7 +153,7 @@ class LobsterOrders(NamedTuple):
     Attributes
     ----------
     orders : dict of str to numpy.ndarray
-        The order columns (``generate.COLUMNS`` names and dtypes), opening-book
+        The order columns (``state.ORDER_DTYPES`` names and dtypes), opening-book
         placeholders first, then one row per converted message in file order.
     source_row : numpy.ndarray of int64
         For each order row, the message row it came from (-1 for placeholders).
@@ -409,7 +409,7 @@ def to_orders(messages, *, orderbook=None, price_unit=DEFAULT_PRICE_UNIT, symbol
     if orderbook is not None:
         parts.insert(0, opening_book(orderbook[0], price_unit=price_unit, ts=ts[0] if ts.size else 0))
         source.insert(0, np.full(parts[0]["ts"].size, -1))
-    orders = {name: np.concatenate([p[name] for p in parts]) for name in COLUMNS}
+    orders = {name: np.concatenate([p[name] for p in parts]) for name in ORDER_DTYPES}
     orders["symbol"][:] = symbol
     skipped = messages.filter(pa.array(~converted)).add_column(0, "row", pa.array(rows[~converted]))
     skipped = skipped.append_column("reason", pa.array(skip_reason[~converted].tolist(), pa.string()))
@@ -429,10 +429,7 @@ def load(messages_path, orderbook_path=None, *, price_unit=DEFAULT_PRICE_UNIT, s
 
 
 def _orders(**columns):
-    n = len(columns["ts"])
-    columns.setdefault("symbol", np.zeros(n))
-    columns.setdefault("account", np.zeros(n))
-    return {name: np.asarray(columns[name]).astype(dtype) for name, dtype in COLUMNS.items()}
+    return order_columns(columns)
 
 
 def faithful(messages_path, orderbook_path, *, price_unit=DEFAULT_PRICE_UNIT, rows=None, symbol=0, progress=None):
