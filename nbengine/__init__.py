@@ -14,6 +14,8 @@ from .codes import (
 )
 from .backtest import Fees, Latency, Strategy, backtest
 from .engine import BBO, Engine, EngineClosedError, SubmitResult
+from .mapping import MappingError, SymbolTable, map_orders
+from .readable import numeric, readable
 from .schema import SchemaError, ValueRangeError, prepare, to_ticks
 from .warmup import warmup
 from .wal.errors import WalConfigError, WalCorruptionError, WalError, WalPoisonedError
@@ -34,18 +36,23 @@ __all__ = [
     "Latency",
     "MARKET",
     "MODIFY",
+    "MappingError",
     "POST_ONLY",
     "SELL",
     "SchemaError",
     "Strategy",
     "SubmitResult",
+    "SymbolTable",
     "ValueRangeError",
     "WalConfigError",
     "WalCorruptionError",
     "WalError",
     "WalPoisonedError",
     "backtest",
+    "map_orders",
+    "numeric",
     "prepare",
+    "readable",
     "to_ticks",
     "warmup",
 ]

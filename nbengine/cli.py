@@ -1,8 +1,16 @@
-"""The ``nbengine`` command line: ``generate``, ``backtest``, ``lobster-check``, ``wal-dump``, ``recover``, ``bench``."""
+"""The ``nbengine`` command line: ``generate``, ``backtest``, ``lobster-check``, ``wal-dump``, ``recover``, ``bench``.
+
+Every mistake of the user is one line on stderr (``nbengine COMMAND: ...``) and exit status
+1 or 2, never a traceback; a warning is one line too; a cold kernel cache prints one
+notice while the kernels compile.
+"""
 
 import argparse
 import json
 import sys
+import threading
+import time
+import warnings
 
 from .codes import STP_MODES
 
@@ -78,15 +86,90 @@ def _generate(args):
     print(f"wrote {args.orders:,} orders over {args.symbols} symbols (seed {args.seed}, {span}) to {args.out}")
 
 
-def _column_map(pairs):
-    """``["px=price", ...]`` → ``{"px": "price", ...}``."""
-    mapping = {}
+DESCRIPTION = (
+    "nbengine: a limit-order-book matching engine. Commands: generate (a synthetic order flow), "
+    "backtest (match Parquet or LOBSTER files, write readable trades/events), lobster-check (replay a "
+    "LOBSTER day against its orderbook file), wal-dump and recover (inspect and replay a write-ahead log), "
+    "bench (measure this machine). 'nbengine COMMAND --help' describes each."
+)
+
+COMPILE_NOTICE_AFTER = 1.0
+"""Seconds the kernels may take to load before the cold-cache notice is printed."""
+
+
+def warm_up(command, stream=None):
+    """``nbengine.warmup()``, with a one-line notice on ``stream`` (stderr) when it takes long.
+
+    A warm cache loads in well under a second and prints nothing; a cold one compiles for
+    tens of seconds: one line says so when it starts, one how long it took.
+    """
+    from .warmup import warmup
+
+    stream = sys.stderr if stream is None else stream
+    done = threading.Event()
+    started = time.perf_counter()
+    noticed = []
+
+    def notice():
+        if not done.wait(COMPILE_NOTICE_AFTER):
+            noticed.append(True)
+            print(f"nbengine {command}: compiling the kernels (first run; they are cached afterwards, "
+                  "this takes about 30 s)...", file=stream, flush=True)
+
+    watcher = threading.Thread(target=notice, name="nbengine-compile-notice", daemon=True)
+    watcher.start()
+    try:
+        warmup()
+    finally:
+        done.set()
+        watcher.join()
+    if noticed:
+        print(f"nbengine {command}: kernels compiled in {time.perf_counter() - started:.1f} s", file=stream, flush=True)
+
+
+def _one_line_warnings(command):
+    """Print every warning as one line (``nbengine COMMAND: warning: ...``), no source line."""
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        text = " ".join(str(message).split())
+        print(f"nbengine {command}: warning: {text} ({category.__name__})", file=file or sys.stderr)
+
+    warnings.showwarning = show
+
+
+def _pairs(option, pairs, form):
+    """``["a=b", ...]`` → ``[("a", "b"), ...]``, or one line naming the malformed one."""
+    found = []
     for pair in pairs:
         source, sep, target = pair.partition("=")
-        if not sep or not source or not target:
-            raise SystemExit(f"nbengine backtest: --map expects SOURCE=COLUMN, got {pair!r}")
-        mapping[source] = target
-    return mapping
+        if not sep or not source.strip() or not target.strip():
+            raise SystemExit(f"nbengine backtest: {option} expects {form}, got {pair!r}")
+        found.append((source.strip(), target.strip()))
+    return found
+
+
+def _column_map(pairs):
+    """``["px=price", ...]`` → ``{"px": "price", ...}``."""
+    return dict(_pairs("--map", pairs, "SOURCE=COLUMN"))
+
+
+def _constants(pairs):
+    """``["kind=LIMIT", ...]`` → ``{"kind": "LIMIT"}`` (integers as ints)."""
+    return {column: int(value) if value.lstrip("-").isdigit() else value
+            for column, value in _pairs("--set", pairs, "COLUMN=VALUE")}
+
+
+def _value_maps(specs):
+    """``["side:B=BUY,S=SELL", ...]`` → ``{"side": {"B": "BUY", "S": "SELL"}}``."""
+    maps = {}
+    for spec in specs:
+        column, sep, rest = spec.partition(":")
+        if not sep or not column.strip() or not rest.strip():
+            raise SystemExit(f"nbengine backtest: --value expects COLUMN:FROM=TO,..., got {spec!r}")
+        table = maps.setdefault(column.strip(), {})
+        for source, target in _pairs("--value", rest.split(","), "COLUMN:FROM=TO,..."):
+            table[source] = int(target) if target.lstrip("-").isdigit() else target
+    return maps
 
 
 def _scale_out_conflict(args):
@@ -153,17 +236,32 @@ def _backtest(args):
     options = dict(
         batch_rows=args.batch_rows, stp=args.stp, columns=_column_map(args.map), tick_size=args.tick_size,
         format=args.format, orderbook=args.orderbook, price_unit=args.price_unit, quiet=args.quiet,
-        strategy=strategy, wal_dir=args.wal, compression=args.compression,
+        strategy=strategy, wal_dir=args.wal, compression=args.compression, values=_value_maps(args.value),
+        constants=_constants(args.set), ignore_columns=args.ignore, symbol_table=args.symbol_table,
     )
+    if args.quotes:
+        options["quotes"] = True
+    if args.format == "lobster":
+        given = [name for name, value in (("--map", args.map), ("--value", args.value), ("--set", args.set),
+                                          ("--ignore", args.ignore), ("--symbol-table", args.symbol_table),
+                                          ("--tick-size", args.tick_size)) if value]
+        if given:
+            raise SystemExit(f"nbengine backtest: {', '.join(given)} map Parquet input; LOBSTER files have "
+                             "their own layout (--price-unit sets the tick)")
+        for name in ("columns", "values", "constants", "ignore_columns", "symbol_table"):
+            options.pop(name)
     if strategy is not None:
         wake_on = "bbo" if args.wake_on is None and args.wake_every is None else args.wake_on
         options.update(wake_every_ns=args.wake_every, wake_on=wake_on, impact=args.impact,
                        latency=Latency(entry_ns=args.entry_latency, response_ns=args.response_latency))
+    warm_up("backtest")
     try:
         if args.workers is None and args.scheduler is None:
             layout = args.layout or "files"
             summary = backtest(args.paths, args.out, layout=layout, **options)
             written = "trades.parquet, events.parquet" if layout == "files" else "trades/symbol=*/, events/symbol=*/"
+            written += ", quotes.parquet" if args.quotes else ""
+            written += ", own_fills.parquet, own_orders.parquet, strategy.parquet" if strategy is not None else ""
             written += ", summary.json"
         else:
             from .backtest.scaleout import dask_client
@@ -172,8 +270,8 @@ def _backtest(args):
                 summary = backtest(args.paths, args.out, partition_by="symbol", client=client,
                                    partitions=args.partitions, **options)
             written = "trades/symbol=*/, events/symbol=*/, summary.json"
-    except (ValueError, FileNotFoundError, SchemaError, ImportError, WalError) as exc:
-        raise SystemExit(f"nbengine backtest: {exc}") from exc
+    except (ValueError, OSError, SchemaError, ImportError, WalError) as exc:
+        raise SystemExit(f"nbengine backtest: {exc}") from None
     print(json.dumps(summary, indent=2))
     print(f"results in {args.out}/ ({written})")
 
@@ -266,11 +364,10 @@ def _wal_dump(args):
 def _recover(args):
     """Replay read-only and report; a corrupt or unreadable log is one line (segment and offset), exit 1."""
     from .engine import Engine
-    from .warmup import warmup
     from .durability import replay
     from .wal.errors import WalCorruptionError, WalError
 
-    warmup()
+    warm_up("recover")
     try:
         engine, report = replay(Engine, args.dir, salvage=args.salvage)
     except (WalError, FileNotFoundError) as exc:
@@ -309,8 +406,11 @@ def _batch_sizes(text):
 
 def main(argv=None):
     """Entry point of the ``nbengine`` console script."""
-    parser = argparse.ArgumentParser(prog="nbengine", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
+    from . import __version__
+
+    parser = argparse.ArgumentParser(prog="nbengine", description=DESCRIPTION)
+    parser.add_argument("--version", action="version", version=f"nbengine {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     from .generate import START_TS
 
@@ -354,17 +454,40 @@ def main(argv=None):
     gen.add_argument("--out", required=True, help="output .parquet path (required)")
     gen.set_defaults(run=_generate)
 
-    bt = commands.add_parser("backtest", help="match Parquet order files, write trades/events/summary")
-    bt.add_argument("paths", nargs="+", help="Parquet files or directories")
-    bt.add_argument("--out", required=True, help="output directory")
-    bt.add_argument("--batch-rows", type=int, default=65536)
-    bt.add_argument("--stp", choices=sorted(STP_MODES), default="none")
+    bt = commands.add_parser(
+        "backtest", help="match Parquet order files, write readable trades/events and a summary",
+        description="Match every order of Parquet files (or LOBSTER message files) and write trades.parquet, "
+        "events.parquet and summary.json into --out. The files read without joins: ts as timestamps in the "
+        "input's time zone, ticker names, side/event/reason names, px (currency) beside price (ticks) when a "
+        "tick size is known. Files in other columns, names and units map with --map, --value, --set, "
+        "--tick-size and --ignore; every problem of the input is reported at once. See docs/data.md.",
+    )
+    bt.add_argument("paths", nargs="+", help="Parquet files or directories (or LOBSTER message files)")
+    bt.add_argument("--out", required=True, help="output directory (required)")
+    bt.add_argument("--batch-rows", type=int, default=65536,
+                    help="rows per batch read and matched; results do not depend on it (default %(default)s)")
+    bt.add_argument("--stp", choices=sorted(STP_MODES), default="none",
+                    help="self-trade prevention by account (default %(default)s)")
     bt.add_argument("--format", choices=["parquet", "lobster"], default="parquet",
                     help="parquet: order-schema files; lobster: LOBSTER message files")
     bt.add_argument("--map", action="append", default=[], metavar="SOURCE=COLUMN",
-                    help="read column SOURCE as order column COLUMN (repeatable; parquet)")
+                    help="read column SOURCE as order column COLUMN, e.g. --map sym=symbol (repeatable)")
+    bt.add_argument("--value", action="append", default=[], metavar="COLUMN:FROM=TO,...",
+                    help="map values of COLUMN, e.g. --value side:B=BUY,S=SELL; targets are codes or the names "
+                         "BUY, SELL, LIMIT, MARKET, CANCEL, MODIFY, GTC, IOC, FOK, POST_ONLY (repeatable)")
+    bt.add_argument("--set", action="append", default=[], metavar="COLUMN=VALUE",
+                    help="fill a column the files lack, e.g. --set kind=LIMIT (repeatable)")
+    bt.add_argument("--ignore", action="append", default=[], metavar="COLUMN",
+                    help="drop an input column; any other column outside the order contract is an error (repeatable)")
+    bt.add_argument("--symbol-table", default=None, metavar="PATH",
+                    help="ids of ticker names from an earlier run (its summary.json or output directory); "
+                         "default: the input's names in sorted order")
     bt.add_argument("--tick-size", type=float, default=None,
-                    help="prices are currency amounts: convert to ticks of this size (off-grid rows are rejected)")
+                    help="prices are currency amounts: convert to ticks of this size (off-grid rows are rejected "
+                         "OFF_TICK, never rounded); results get px")
+    bt.add_argument("--quotes", action="store_true",
+                    help="also write quotes.parquet: every change of a symbol's best bid/ask (ts, symbol, bid, "
+                         "bid_qty, ask, ask_qty); not with a strategy or --workers")
     bt.add_argument("--orderbook", default=None, help="LOBSTER orderbook file: its first row is the opening book")
     bt.add_argument("--price-unit", type=int, default=100, help="LOBSTER price units per tick (100 = one cent)")
     bt.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -441,7 +564,12 @@ def main(argv=None):
     bench.set_defaults(run=_bench)
 
     args = parser.parse_args(argv)
-    return args.run(args) or 0
+    _one_line_warnings(args.command)
+    try:
+        return args.run(args) or 0
+    except KeyboardInterrupt:
+        print(f"nbengine {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -47,7 +47,8 @@ __all__ = [
 GENERATOR_VERSION = 1
 
 COLUMNS = ORDER_DTYPES
-"""Column names in output order, mapped to their numpy dtypes."""
+"""Column names in output order, mapped to their numpy dtypes: ``state.ORDER_DTYPES`` itself,
+the one definition of the order contract's columns (not a copy)."""
 
 START_TS = 1_704_205_800_000_000_000
 """Default start of the session: 2024-01-02 09:30:00 New York time (14:30:00 UTC), in ns
@@ -506,12 +507,9 @@ def to_table(columns):
     """
     import pyarrow as pa
 
-    schema = pa.schema(
-        [
-            pa.field(name, pa.from_numpy_dtype(dtype), nullable=False)
-            for name, dtype in COLUMNS.items()
-        ]
-    )
+    from .schema import ORDERS_SCHEMA
+
+    schema = ORDERS_SCHEMA.remove_metadata()
     arrays = [pa.array(columns[field.name], type=field.type) for field in schema]
     return pa.Table.from_arrays(arrays, schema=schema)
 
@@ -876,10 +874,9 @@ def _earlier_limit_rows(seed, symbol, is_limit, groups, targeted):
 
 def _columns(**arrays):
     """The generator output: ``arrays`` in ``COLUMNS`` order, cast to its dtypes."""
-    return {
-        name: np.asarray(arrays[name]).astype(dtype, copy=False)
-        for name, dtype in COLUMNS.items()
-    }
+    from .schema import order_columns
+
+    return order_columns(arrays)
 
 
 def _check_int(name, value, *, low, high=2**63):

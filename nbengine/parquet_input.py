@@ -16,9 +16,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from .schema import ORDER_DTYPES, SchemaError, prepare, to_ticks
+from .mapping import Mapping, MappingError, SymbolTable
+from .readable import Context
+from .schema import SchemaError, prepare, to_ticks
 
 __all__ = [
+    "ParquetSource",
+    "symbol_names",
     "parquet_files",
     "hive_value",
     "symbol_source_column",
@@ -52,31 +56,27 @@ def parquet_files(paths):
 
 
 def hive_value(path, key):
-    """The integer of the innermost ``key=<value>`` directory above ``path``, or None.
+    """The value of the innermost ``key=<value>`` directory above ``path``: an int, a name, or None.
 
-    Raises
-    ------
-    ValueError
-        When that value is not an integer (``symbol=AAPL``): symbols are int32, and the
-        rows must not silently fall into symbol 0.
+    A name (``symbol=AAPL``) is a ticker: the mapping gives it a symbol id, as it does to
+    ticker strings in a column.
 
     Examples
     --------
     >>> hive_value(Path("orders/symbol=7/part-0.parquet"), "symbol")
     7
+    >>> hive_value(Path("orders/symbol=AAPL/part-0.parquet"), "symbol")
+    'AAPL'
     >>> hive_value(Path("orders/part-0.parquet"), "symbol") is None
     True
     """
+    from urllib.parse import unquote
+
     for part in reversed(Path(path).parent.parts):
         found = re.fullmatch(rf"{re.escape(key)}=(.*)", part)
         if found:
-            value = found.group(1)
-            if not re.fullmatch(r"-?\d+", value):
-                raise ValueError(
-                    f"{path}: partition {part!r}: {key} must be an integer, got {value!r} "
-                    f"(give the files a {key} column of int32, or map names to integers)"
-                )
-            return int(value)
+            value = unquote(found.group(1))
+            return int(value) if re.fullmatch(r"-?\d+", value) else value
     return None
 
 
@@ -86,28 +86,11 @@ def symbol_source_column(columns=None):
 
 
 def map_columns(batch, columns=None, tick_size=None):
-    """Rename ``batch``'s columns onto the order schema and convert float prices to ticks.
+    """Rename ``batch``'s columns onto the order schema and convert prices to ticks.
 
-    Parameters
-    ----------
-    batch : pyarrow.RecordBatch
-    columns : dict of str to str, optional
-        Source column name → order-schema name (e.g. ``{"px": "price", "size": "qty"}``).
-        Columns not named keep their names.
-    tick_size : float, optional
-        When given, ``price`` is an amount of currency, converted with ``nbengine.to_ticks``:
-        a price off the tick grid becomes ``PRICE_OFF_TICK`` and the engine rejects that
-        row with ``OFF_TICK`` (nothing is rounded).
-
-    Returns
-    -------
-    pyarrow.RecordBatch
-
-    Raises
-    ------
-    ValueError
-        When a mapped column is missing, a target is not an order-schema column, or two
-        columns would end up with the same name.
+    `nbengine.mapping.Mapping` with ``columns`` and ``tick_size`` only, other columns
+    passed through (kept for callers of the earlier interface; backtests use the whole
+    mapping).
 
     Examples
     --------
@@ -116,23 +99,23 @@ def map_columns(batch, columns=None, tick_size=None):
     2005
     """
     columns = columns or {}
+    mapping = Mapping(columns=columns, strict=False)
     names = batch.schema.names
-    for source, target in columns.items():
-        if source not in names:
-            raise ValueError(f"column map {source}={target}: no column {source!r}; the input has {names}")
-        if target not in ORDER_DTYPES:
-            raise ValueError(f"column map {source}={target}: {target!r} is not an order column {list(ORDER_DTYPES)}")
+    problems = [f"column map {s}={t}: no column {s!r}; the input has {names}" for s, t in columns.items()
+                if s not in names]
     mapped = [columns.get(name, name) for name in names]
     twice = sorted({name for name in mapped if mapped.count(name) > 1})
     if twice:
-        raise ValueError(f"column map {columns}: more than one column would be named {twice} (input has {names})")
-    names = mapped
-    batch = pa.RecordBatch.from_arrays(batch.columns, names=names)
-    if tick_size is not None and "price" in names:
+        problems.append(f"column map {columns}: more than one column would be named {twice} (input has {names})")
+    if problems:
+        raise MappingError(problems)
+    del mapping
+    batch = pa.RecordBatch.from_arrays(batch.columns, names=mapped)
+    if tick_size is not None and "price" in mapped:
         prices = batch.column("price").to_numpy(zero_copy_only=False)
         arrays = list(batch.columns)
-        arrays[names.index("price")] = pa.array(to_ticks(prices, tick_size))
-        batch = pa.RecordBatch.from_arrays(arrays, names=names)
+        arrays[mapped.index("price")] = pa.array(to_ticks(prices, tick_size))
+        batch = pa.RecordBatch.from_arrays(arrays, names=mapped)
     return batch
 
 
@@ -140,7 +123,10 @@ def _with_hive_symbol(batch, column, symbol):
     """``batch`` with a ``column`` of ``symbol`` added when it has none (a hive-partitioned file)."""
     if symbol is None or column in batch.schema.names:
         return batch
-    values = pa.array(np.full(batch.num_rows, symbol, dtype=np.int32))
+    if isinstance(symbol, str):
+        values = pa.DictionaryArray.from_arrays(pa.array(np.zeros(batch.num_rows, dtype=np.int32)), pa.array([symbol]))
+    else:
+        values = pa.array(np.full(batch.num_rows, symbol, dtype=np.int32))
     return pa.RecordBatch.from_arrays([*batch.columns, values], names=[*batch.schema.names, column])
 
 
@@ -180,17 +166,27 @@ def _metadata(path):
         raise ParquetReadError(f"{path}: cannot read Parquet metadata: {str(exc).strip().splitlines()[0]}") from None
 
 
-def _prepared(path, batch, columns, tick_size):
-    """``prepare(map_columns(...))`` of one file's batch; a schema error names the file."""
+def _prepared(path, batch, mapping):
+    """``prepare(mapping.apply(batch))`` of one file's batch; an error names the file."""
     try:
-        return prepare(map_columns(batch, columns, tick_size))
+        return prepare(mapping.apply(batch, where=str(path)))
+    except MappingError:
+        raise
     except SchemaError as exc:
         raise SchemaError(f"{path}: {exc}") from None
 
 
-def count_rows_by_symbol(paths, columns=None):
+def count_rows_by_symbol(paths, columns=None, symbol_table=None):
     """Rows per symbol of Parquet input: from the metadata of hive-partitioned files, else
     by reading only the symbol column.
+
+    Parameters
+    ----------
+    paths : list of str or Path
+    columns : dict, optional
+        The column map (which source column is ``symbol``).
+    symbol_table : nbengine.SymbolTable, optional
+        Ids of ticker names (required when the symbols are names).
 
     Returns
     -------
@@ -204,6 +200,14 @@ def count_rows_by_symbol(paths, columns=None):
     """
     column = symbol_source_column(columns)
     counts = {}
+
+    def add(symbol, n):
+        if isinstance(symbol, str):
+            if symbol_table is None:
+                raise ValueError(f"symbol {symbol!r}: ticker names need a symbol table to count by id")
+            symbol = symbol_table.id(symbol)
+        counts[symbol] = counts.get(symbol, 0) + n
+
     for path in parquet_files(paths):
         parquet = pq.ParquetFile(path, pre_buffer=False)
         symbol = hive_value(path, column)
@@ -212,16 +216,129 @@ def count_rows_by_symbol(paths, columns=None):
                 raise ValueError(
                     f"{path}: no column {column!r} and no {column}=<s> directory; it has {parquet.schema_arrow.names}"
                 )
-            counts[symbol] = counts.get(symbol, 0) + parquet.metadata.num_rows
+            add(symbol, parquet.metadata.num_rows)
             continue
         for batch in parquet.iter_batches(batch_size=1 << 20, columns=[column]):
             values = pc.value_counts(batch.column(0))
             for value, n in zip(values.field("values").to_pylist(), values.field("counts").to_pylist()):
-                counts[value] = counts.get(value, 0) + n
+                add(value, n)
     return dict(sorted(counts.items()))
 
 
-def parquet_batches(paths, batch_rows, columns=None, tick_size=None, symbols=None, use_threads=True):
+def symbol_names(paths, columns=None):
+    """The ticker names of Parquet input (string symbol columns, ``symbol=<name>/`` directories), sorted.
+
+    Reads only the symbol column of files whose symbol column is text; an input of
+    integer symbols gives an empty list.
+    """
+    column = symbol_source_column(columns)
+    names = set()
+    for path in parquet_files(paths):
+        hive = hive_value(path, column)
+        if hive is not None:  # the directory names the symbol (files are not opened here)
+            if isinstance(hive, str):
+                names.add(hive)
+            continue
+        schema = _metadata(path).schema.to_arrow_schema()
+        if column in schema.names:
+            typ = schema.field(column).type
+            typ = typ.value_type if pa.types.is_dictionary(typ) else typ
+            if pa.types.is_string(typ) or pa.types.is_large_string(typ):
+                parquet = pq.ParquetFile(path, pre_buffer=False)
+                for batch in parquet.iter_batches(batch_size=1 << 20, columns=[column]):
+                    names.update(pc.unique(batch.column(0).cast(pa.string())).drop_null().to_pylist())
+    return sorted(names)
+
+
+class ParquetSource:
+    """Parquet input mapped onto the order contract: batches, and what makes results readable.
+
+    Parameters
+    ----------
+    paths : list of str or Path
+        Files or directories (searched recursively, files in sorted path order).
+    columns, values, constants, tick_size, ignore_columns, symbol_table
+        See `nbengine.mapping.map_orders`. Ticker names (a text symbol column, or
+        ``symbol=<name>/`` directories) are read first, so every name has its id (in
+        sorted order after those of ``symbol_table``) before the first batch: ids do not
+        depend on batches, partitions or the order files are read in.
+    """
+
+    def __init__(self, paths, *, columns=None, values=None, constants=None, tick_size=None, ignore_columns=None,
+                 symbol_table=None):
+        self.files = parquet_files(paths)
+        self.column = symbol_source_column(columns)
+        table = SymbolTable(symbol_table) if symbol_table is not None else SymbolTable()
+        names = symbol_names(self.files, columns)
+        table.add(names)
+        self.mapping = Mapping(columns=columns, values=values, constants=constants, tick_size=tick_size,
+                               ignore_columns=ignore_columns, symbol_table=table)
+        self.named = bool(len(table))
+        self.schema = None
+
+    def _check_schemas(self, files):
+        """Check the schema of every file to read now: every problem before any matching."""
+        problems, seen = [], {}
+        for path in files:
+            schema = _metadata(path).schema.to_arrow_schema()
+            hive = hive_value(path, self.column)
+            if hive is not None and self.column not in schema.names:
+                typ = pa.dictionary(pa.int32(), pa.string()) if isinstance(hive, str) else pa.int32()
+                schema = schema.append(pa.field(self.column, typ))
+            if schema in seen:
+                continue
+            seen[schema] = path
+            try:
+                self.mapping.plan(schema.remove_metadata(), where=str(path))
+            except MappingError as exc:
+                problems.extend((path, p) for p in exc.problems)
+            problems.extend((path, p) for p in self.mapping.check_values(
+                schema.remove_metadata(), lambda source: _whole_column(path, source, self.column)))
+        if problems:
+            paths = {path for path, _ in problems}
+            if len(paths) == 1:
+                raise MappingError([p for _, p in problems], where=str(paths.pop()))
+            raise MappingError([f"{path}: {p}" for path, p in problems])
+        self.schema = next(iter(seen), None)
+
+    def context(self):
+        """The `nbengine.readable.Context` of results of this input (after `batches`)."""
+        tz = None
+        if self.schema is not None:
+            tz = self.mapping.time_zone(self.schema.remove_metadata())
+        return Context(tz=tz, tick_size=self.mapping.tick_size,
+                       symbols=tuple(self.mapping.symbol_table.names) if self.named else None)
+
+    def batches(self, batch_rows, symbols=None, use_threads=True):
+        """``(total rows or None, iterator of OrderColumns)``; see `parquet_batches`."""
+        mapping = self.mapping
+        if symbols is not None:
+            wanted = sorted(mapping.symbol_table.id(s) if isinstance(s, str) else int(s) for s in symbols)
+            table = mapping.symbol_table
+            self._check_schemas([path for path in self.files if _hive_id(path, self.column, table) in (None, *wanted)])
+            return None, _symbol_batches(self.files, batch_rows, mapping, self.column, wanted, use_threads)
+        total = sum(_metadata(path).num_rows for path in self.files)
+        self._check_schemas(self.files)
+        column = self.column
+
+        def batches():
+            for path in self.files:
+                for batch in _file_batches(path, batch_rows, column, use_threads=use_threads):
+                    yield _prepared(path, batch, mapping)
+
+        return total, batches()
+
+
+def _whole_column(path, source, symbol_column):
+    """Column ``source`` of the file ``path`` (only that column is read)."""
+    if source == symbol_column and source not in _metadata(path).schema.to_arrow_schema().names:
+        return pa.array([hive_value(path, symbol_column)])
+    parquet = pq.ParquetFile(path, pre_buffer=False)
+    return pa.chunked_array([b.column(0) for b in parquet.iter_batches(batch_size=1 << 20, columns=[source])],
+                            parquet.schema_arrow.field(source).type).combine_chunks()
+
+
+def parquet_batches(paths, batch_rows, columns=None, tick_size=None, symbols=None, use_threads=True, **mapping):
     """Prepared order batches of Parquet input, one record batch in memory at a time.
 
     Parameters
@@ -230,9 +347,10 @@ def parquet_batches(paths, batch_rows, columns=None, tick_size=None, symbols=Non
         Files or directories (searched recursively, files in sorted path order).
     batch_rows : int
         Rows per batch read.
-    columns, tick_size
-        See `map_columns`.
-    symbols : collection of int, optional
+    columns, tick_size, **mapping
+        See `nbengine.mapping.map_orders` (``values``, ``constants``, ``ignore_columns``,
+        ``symbol_table``).
+    symbols : collection of int or str, optional
         Only the rows of these symbols: files of other ``symbol=<s>`` directories and row
         groups whose statistics exclude them are not read; the rest is filtered, and the
         filtered batches joined up to ``batch_rows`` rows.
@@ -244,40 +362,43 @@ def parquet_batches(paths, batch_rows, columns=None, tick_size=None, symbols=Non
     (int or None, iterator of OrderColumns)
         The total rows (None with ``symbols``: not known before reading) and the batches.
     """
-    files = parquet_files(paths)
-    column = symbol_source_column(columns)
-    if symbols is not None:
-        return None, _symbol_batches(files, batch_rows, columns, tick_size, column, sorted(symbols), use_threads)
-    total = sum(_metadata(path).num_rows for path in files)
-
-    def batches():
-        for path in files:
-            for batch in _file_batches(path, batch_rows, column, use_threads=use_threads):
-                yield _prepared(path, batch, columns, tick_size)
-
-    return total, batches()
+    source = ParquetSource(paths, columns=columns, tick_size=tick_size, **mapping)
+    return source.batches(batch_rows, symbols, use_threads)
 
 
-def _symbol_batches(files, batch_rows, columns, tick_size, column, wanted, use_threads):
-    value_set = pa.array(wanted)
+def _hive_id(path, column, table):
+    """The symbol id of ``path``'s ``column=<s>`` directory (names through ``table``), or None."""
+    hive = hive_value(path, column)
+    return table.id(hive) if isinstance(hive, str) else hive
+
+
+def _symbol_batches(files, batch_rows, mapping, column, wanted, use_threads):
+    table = mapping.symbol_table
+    names = [table.names[i] for i in wanted if 0 <= i < len(table)]
 
     def joined(pending):
         try:
-            table = pa.Table.from_batches(pending)
+            joined_table = pa.Table.from_batches(pending)
         except pa.ArrowInvalid:
             raise SchemaError(f"{path}: its columns differ from those of the files read before it") from None
-        return _prepared(path, table.combine_chunks().to_batches()[0], columns, tick_size)
+        return _prepared(path, joined_table.combine_chunks().to_batches()[0], mapping)
 
     pending, rows = [], 0
     for path in files:
-        hive = hive_value(path, column)
+        hive = _hive_id(path, column, table)
         if hive is not None and hive not in wanted:
             continue
-        groups = _row_groups_with(_metadata(path), column, wanted)
+        schema = _metadata(path).schema.to_arrow_schema()
+        text = column in schema.names and not pa.types.is_integer(schema.field(column).type)
+        groups = list(range(_metadata(path).num_row_groups)) if text else _row_groups_with(_metadata(path), column, wanted)
+        value_set = pa.array(names if text else wanted)
         for batch in _file_batches(path, batch_rows, column, groups, use_threads) if groups else ():
             if column not in batch.schema.names:
                 raise ValueError(f"{path}: no column {column!r} to select symbols {wanted} by")
-            batch = batch.filter(pc.is_in(batch.column(column), value_set=value_set))
+            if hive is None:
+                values = batch.column(column)
+                values = values.cast(pa.string()) if text else values
+                batch = batch.filter(pc.is_in(values, value_set=value_set))
             if batch.num_rows:
                 pending.append(batch)
                 rows += batch.num_rows

@@ -6,7 +6,7 @@ import pyarrow as pa
 from . import display
 from . import state as s
 from .kernels.columns import event_columns, trade_columns
-from .schema import DEPTH_SCHEMA, EVENTS_SCHEMA, RESTING_SCHEMA, TRADES_SCHEMA
+from .schema import DEPTH_SCHEMA, EVENTS_SCHEMA, RESTING_SCHEMA, TRADES_SCHEMA, numpy_dtypes
 
 __all__ = [
     "NO_ROWS",
@@ -17,10 +17,7 @@ __all__ = [
 ]
 
 
-_DTYPES = {
-    schema: [np.dtype(str(field.type)) for field in schema]
-    for schema in (TRADES_SCHEMA, EVENTS_SCHEMA, RESTING_SCHEMA, DEPTH_SCHEMA)
-}
+_DTYPES = {schema: numpy_dtypes(schema) for schema in (TRADES_SCHEMA, EVENTS_SCHEMA, RESTING_SCHEMA, DEPTH_SCHEMA)}
 
 
 NO_ROWS = np.zeros((0, s.T_FIELDS), dtype=np.int64)

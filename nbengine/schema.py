@@ -23,6 +23,8 @@ __all__ = [
     "SchemaError",
     "ValueRangeError",
     "check_scalars",
+    "numpy_dtypes",
+    "order_columns",
     "prepare",
     "to_ticks",
 ]
@@ -37,6 +39,42 @@ _NEEDED_BY_KIND = {
     "price": (LIMIT, MODIFY),
     "qty": (LIMIT, MARKET, MODIFY),
 }
+
+
+# ORDER_DTYPES (imported from state, where the kernels see it) is the one definition of the
+# order columns' names, order and dtypes: ORDERS_SCHEMA, the WAL's record layout, the
+# generators and loaders all derive from it.
+
+
+def order_columns(columns):
+    """A dict of order columns as contiguous numpy arrays in the contract dtypes, in contract order.
+
+    The one helper that turns a dict into order columns (generators, loaders, the WAL,
+    strategies): names and dtypes come from ``ORDER_DTYPES``. Absent ``symbol``, ``tif``
+    and ``account`` are zeros; any other absent column raises ``KeyError``. Arrays already
+    contiguous in their dtype are not copied.
+
+    Examples
+    --------
+    >>> cols = order_columns({"ts": [1], "order_id": [2], "side": [1], "kind": [0], "price": [5], "qty": [1]})
+    >>> list(cols) == list(ORDER_DTYPES), cols["symbol"].dtype
+    (True, dtype('int32'))
+    """
+    n = len(columns["ts"])
+    out = {}
+    for name, dtype in ORDER_DTYPES.items():
+        if name in columns:
+            out[name] = np.ascontiguousarray(columns[name], dtype=dtype)
+        elif name in ("symbol", "tif", "account"):
+            out[name] = np.zeros(n, dtype=dtype)
+        else:
+            raise KeyError(f"column {name!r}: required, missing")
+    return out
+
+
+def numpy_dtypes(schema):
+    """The numpy dtypes of a schema's fixed-width columns, in order (result tables are built from them)."""
+    return [np.dtype(field.type.to_pandas_dtype()) for field in schema]
 
 
 def _schema(fields):
@@ -185,6 +223,20 @@ def _datetimes_as_ns(values):
     return counts * _NS_PER_UNIT[unit]
 
 
+def _arrow_name(dtype):
+    """A numpy dtype in the words of Arrow types (``<U1`` → ``string``), as errors speak."""
+    if dtype.kind in "US":
+        return "string" if dtype.kind == "U" else "binary"
+    try:
+        return str(pa.from_numpy_dtype(dtype))
+    except (pa.ArrowNotImplementedError, TypeError):
+        return str(dtype)
+
+
+def _text_hint(name):
+    return f"; map names to codes with nbengine.map_orders(orders, values={{{name!r}: {{...}}}})"
+
+
 def _column_from_numpy(name, values):
     values = np.asarray(values)
     dtype = ORDER_DTYPES[name]
@@ -200,12 +252,15 @@ def _column_from_numpy(name, values):
         if values.dtype.kind == "f" and np.isnan(values).any():
             raise SchemaError(f"column {name!r}: expected no nulls, got a null at row {np.flatnonzero(np.isnan(values))[0]} (NaN)")
         detail = "; convert float prices with nbengine.to_ticks(prices, tick_size)" if name == "price" else ""
-        _fail(name, values.dtype, detail)
+        if values.dtype.kind in "US":
+            detail = _text_hint(name)
+        _fail(name, _arrow_name(values.dtype), detail)
     if values.size and not np.can_cast(values.dtype, dtype):
         info = np.iinfo(dtype)
         bad = np.flatnonzero((values < info.min) | (values > info.max))
         if bad.size:
-            _fail(name, values.dtype, f" (row {bad[0]} holds {values[bad[0]]}, out of {dtype} range)", ValueRangeError)
+            _fail(name, _arrow_name(values.dtype), f" (row {bad[0]} holds {values[bad[0]]}, out of {dtype} range)",
+                  ValueRangeError)
     return _readonly(values.astype(dtype), dtype)
 
 
@@ -224,6 +279,8 @@ def _column_from_arrow(name, column):
                 column = pa.array(counts * _NS_PER_UNIT[typ.unit], target)
         elif not pa.types.is_integer(typ):
             detail = "; convert float prices with nbengine.to_ticks(prices, tick_size)" if name == "price" else ""
+            if pa.types.is_string(typ) or pa.types.is_large_string(typ) or pa.types.is_dictionary(typ):
+                detail = _text_hint(name)
             _fail(name, typ, detail)
         else:
             try:

@@ -290,12 +290,13 @@ def _read_all(*paths, **kwargs):
     return list(batches)
 
 
-def test_ticker_partitions_are_refused_not_merged_into_symbol_zero(tmp_path):
-    for ticker in ("AAPL", "MSFT"):
+def test_ticker_partitions_map_to_their_own_symbols_not_symbol_zero(tmp_path):
+    """Issue 16: ``symbol=AAPL/`` was refused; now each ticker is its own book (ids in name order)."""
+    for ticker in ("MSFT", "AAPL"):
         _write_orders(tmp_path / f"symbol={ticker}" / "part-0.parquet")
-    with pytest.raises(ValueError, match="'AAPL'") as info:
-        _read_all(tmp_path)
-    assert "\n" not in str(info.value)
+    batches = _read_all(tmp_path)
+    assert sorted({int(s) for batch in batches for s in set(batch.symbol.tolist())}) == [0, 1]
+    assert sum(batch.symbol.shape[0] for batch in batches if batch.symbol[0] == 0) == 2000
 
 
 def test_corrupt_parquet_pages_name_the_file(tmp_path):

@@ -19,6 +19,7 @@ from nbengine.cli import main
 from nbengine.generate import standard_mix, to_table
 from nbengine.parquet_input import count_rows_by_symbol
 from nbengine.parquet_input import ParquetReadError
+from nbengine.readable import numeric
 from nbengine.backtest.scaleout import ATTEMPT_PREFIX, WORKER_ENVIRON, balance_partitions, dask_client
 from nbengine.schema import EVENTS_SCHEMA, TRADES_SCHEMA
 
@@ -75,8 +76,8 @@ def _per_symbol_order(table, names):
 
 def _assert_equal_to_one_process(out, one_out):
     for name, schema in (("trades", TRADES_SCHEMA), ("events", EVENTS_SCHEMA)):
-        partitioned = ds.dataset(out / name, partitioning="hive").to_table()
-        single = pq.read_table(one_out / f"{name}.parquet")
+        partitioned = numeric(ds.dataset(out / name, partitioning="hive").to_table())
+        single = numeric(pq.read_table(one_out / f"{name}.parquet"))
         assert_columns_equal(_per_symbol_order(single, schema.names), _per_symbol_order(partitioned, schema.names), name)
 
 
@@ -118,8 +119,8 @@ def test_a_symbol_subset_equals_one_submit_of_those_rows(flow, tmp_path):
     rows = table.filter(pc.is_in(table.column("symbol"), pa.array([1, 4], pa.int32())))
     whole = nbengine.Engine().submit(rows)
     assert summary["orders"] == rows.num_rows
-    assert pq.read_table(tmp_path / "trades.parquet").equals(whole.trades)
-    assert pq.read_table(tmp_path / "events.parquet").equals(whole.events)
+    assert numeric(pq.read_table(tmp_path / "trades.parquet")).equals(whole.trades)
+    assert numeric(pq.read_table(tmp_path / "events.parquet")).equals(whole.events)
 
 
 @pytest.mark.parametrize("options, message", [

@@ -11,6 +11,7 @@ from nbengine import BUY, CANCEL, IOC, LIMIT, SELL
 from nbengine.backtest import loop as strategy_loop
 from nbengine.backtest.examples import MidQuoter, QueueJoiner
 from nbengine.generate import standard_mix, to_table
+from nbengine.readable import numeric
 from nbengine.reference import ReferenceBook
 
 from .conftest import JIT_DISABLED
@@ -31,7 +32,7 @@ def _write(tmp_path, columns, name="flow.parquet"):
 def _run(path, out, strategy, **options):
     options.setdefault("quiet", True)
     summary = nbengine.backtest(path, out, strategy=strategy, **options)
-    return summary, {name: pq.read_table(out / name) for name in OUTPUTS}
+    return summary, {name: numeric(pq.read_table(out / name)) for name in OUTPUTS}
 
 
 class Recorder(nbengine.Strategy):
@@ -382,7 +383,7 @@ def test_impact_none_leaves_the_replayed_market_as_it_was(mixed_flow, tmp_path):
                            wake_on="bbo", impact="none", latency=nbengine.Latency(1000, 1000))
     assert summary["strategy"]["fills"] > 0
     for name in ("trades.parquet", "events.parquet"):
-        assert tables[name].equals(pq.read_table(tmp_path / "plain" / name)), name
+        assert tables[name].equals(numeric(pq.read_table(tmp_path / "plain" / name))), name
     assert summary["state_hash"] == plain["state_hash"] and summary["orders"] == plain["orders"]
     full = _run(mixed_flow, tmp_path / "full", MidQuoter(symbol=0, half_spread=1, size=3, max_position=9),
                 wake_on="bbo", impact="full", latency=nbengine.Latency(1000, 1000))[0]

@@ -17,7 +17,11 @@ def backtest(
     stp="none",
     max_span_ticks=1 << 20,
     columns=None,
+    values=None,
+    constants=None,
     tick_size=None,
+    ignore_columns=None,
+    symbol_table=None,
     format="parquet",
     orderbook=None,
     price_unit=100,
@@ -35,9 +39,17 @@ def backtest(
     partition_by=None,
     client=None,
     partitions=None,
+    quotes=False,
     pipelined=True,
 ):
     """Match every order of ``source`` and write ``trades.parquet``, ``events.parquet``, ``summary.json``.
+
+    The files read without joins (DESIGN §8, ``docs/data.md``): ``ts`` is a
+    ``timestamp[ns]`` in the input's time zone, ``symbol`` the ticker names when they are
+    known, ``taker_side`` / ``event`` / ``reason`` names, and with a tick size ``px``
+    (currency) beside ``price`` (ticks); the tick size, the symbol table and the time zone
+    are in each file's schema metadata and in ``summary.json``. ``nbengine.readable.numeric``
+    turns a file back into the numeric tables of ``Engine.submit``.
 
     Parquet files are read one record batch at a time (never a whole file), so memory
     does not grow with the input. Rows are processed in file order, files in sorted path
@@ -65,10 +77,23 @@ def backtest(
     stp, max_span_ticks
         Engine options (see ``Engine``).
     columns : dict of str to str, optional
-        Parquet only: source column → order-schema column (see
-        `nbengine.parquet_input.map_columns`).
+        Parquet only: source column → order-schema column (``{"sym": "symbol"}``).
+    values : dict of str to dict, optional
+        Parquet only: value maps (``{"side": {"B": "BUY", "S": "SELL"}}``; targets are
+        codes or constant names).
+    constants : dict of str to int or str, optional
+        Parquet only: a column the files lack, one value for all rows (``{"kind": "LIMIT"}``).
     tick_size : float, optional
-        Parquet only: prices are currency amounts, converted to ticks of this size.
+        Prices are currency amounts (float32, float64, decimal), converted to ticks of this
+        size (off-grid prices are rejected ``OFF_TICK``); results get ``px``.
+    ignore_columns : list of str, optional
+        Parquet only: input columns to drop. Any other column that is neither mapped nor
+        in the contract is an error naming it (see `nbengine.map_orders`); every problem of
+        the input is reported at once, before anything is matched.
+    symbol_table : nbengine.SymbolTable, list of str, dict or path, optional
+        Ids of ticker names (a text symbol column or ``symbol=<name>/`` directories),
+        e.g. an earlier run's ``summary.json`` or output directory; names it lacks get
+        the next ids in sorted order. Default: the input's names, sorted.
     format : {"parquet", "lobster"}
     orderbook : str or Path, optional
         LOBSTER only: the orderbook file whose row 0 becomes the opening book.
@@ -107,8 +132,8 @@ def backtest(
         hive-partitioned datasets ``out/trades/symbol=<s>/part-<i>.parquet`` and
         ``out/events/...`` (read with ``pyarrow.dataset.dataset(out / "trades",
         partitioning="hive")``; the ``symbol`` column is the directory name).
-    symbols : collection of int, optional
-        Parquet only: match only the rows of these symbols.
+    symbols : collection of int or str, optional
+        Parquet only: match only the rows of these symbols (ids or ticker names).
     partition_by : {None, "symbol"}
         ``"symbol"`` runs the backtest on Dask (``pip install nbengine[distributed]``);
         see ``docs/scale-out.md`` and `nbengine.backtest.scaleout.backtest_partitioned`.
@@ -117,6 +142,11 @@ def backtest(
         With ``partition_by``: the Dask client to use, or a scheduler address.
     partitions : int, optional
         With ``partition_by``: how many symbol sets (default one per worker thread).
+    quotes : bool
+        Also write ``quotes.parquet``: every change of a symbol's best bid or ask (price
+        or quantity) with the quote after all events of that time (``ts, symbol, bid,
+        bid_qty, ask, ask_qty``), for markouts and ``merge_asof``. Not with a strategy, a
+        WAL or ``partition_by``.
     pipelined : bool
         Overlap reading, matching and writing on threads (see `nbengine.backtest.pipeline`);
         False runs the stages one after another in the calling thread, with the same
@@ -140,15 +170,18 @@ def backtest(
     options = dict(
         batch_rows=batch_rows, stp=stp, max_span_ticks=max_span_ticks, columns=columns, tick_size=tick_size,
         format=format, quiet=quiet, strategy=strategy, wal_dir=wal_dir, symbols=symbols, compression=compression,
+        values=values, constants=constants, ignore_columns=ignore_columns, symbol_table=symbol_table,
     )
     if partition_by is not None or client is not None or partitions is not None:
+        if quotes:
+            raise ValueError("quotes: not with partition_by (run without it for quotes.parquet)")
         from .scaleout import backtest_partitioned
 
         return backtest_partitioned(source, out, partition_by=partition_by, client=client, partitions=partitions,
                                     **options)
     return run_local(source, out, orderbook=orderbook, price_unit=price_unit, latency=latency, fees=fees,
                      wake_every_ns=wake_every_ns, wake_on=wake_on, impact=impact, layout=layout,
-                     pipelined=pipelined, **options)
+                     pipelined=pipelined, quotes=quotes, **options)
 
 
 __all__ = ["Context", "Fees", "Fill", "Latency", "OrderUpdate", "OwnOrder", "Strategy", "backtest"]

@@ -12,8 +12,9 @@ import pyarrow.parquet as pq
 
 from ..codes import REASON_NAMES, REJECTED
 from ..engine import Engine
-from ..parquet_input import parquet_batches
+from ..parquet_input import ParquetSource
 from ..progress import progress_bar
+from ..readable import Context, Readable
 from ..results import events_table, trades_table
 from ..schema import EVENTS_SCHEMA, TRADES_SCHEMA
 from ..warmup import warmup
@@ -41,7 +42,7 @@ not depend on ``batch_rows``."""
 
 RESULT_NAMES = (
     "trades.parquet", "events.parquet", "own_fills.parquet", "own_orders.parquet", "strategy.parquet",
-    "summary.json", "trades", "events",
+    "quotes.parquet", "summary.json", "trades", "events",
 )
 """What a backtest writes into ``out`` (in either layout); an earlier run's are replaced at the end."""
 
@@ -148,11 +149,33 @@ class FixedRowGroups:
         self.close()
 
 
-def _sink(out, name, schema, options, layout):
-    """Where result tables of ``name`` go: one Parquet file, or a dataset split by symbol."""
+def _writer_options(options, readable):
+    """``options`` with Parquet dictionary encoding for the columns that ``readable`` encodes."""
+    return {**options, "use_dictionary": readable.dictionary_columns or False}
+
+
+def _sink(out, name, schema, options, layout, context):
+    """Where result tables of ``name`` go: one Parquet file, or a dataset split by symbol.
+
+    Returns ``(sink, convert)``: tables of ``schema`` go through ``convert`` (to readable
+    tables, `nbengine.readable.Readable`) before ``sink.write_table``; the by-symbol
+    dataset converts each row group itself (it splits the numeric rows by symbol first).
+    """
     if layout == "by_symbol":
-        return SymbolDataset(out / name, schema, options)
-    return FixedRowGroups(pq.ParquetWriter(out / f"{name}.parquet", schema, **options))
+        readable = Readable(schema.remove(schema.get_field_index("symbol")), context)
+        dataset = SymbolDataset(out / name, schema, _writer_options(options, readable),
+                                convert=lambda file_schema: Readable(file_schema, context), names=context.symbols)
+        return dataset, None
+    readable = Readable(schema, context)
+    writer = pq.ParquetWriter(out / f"{name}.parquet", readable.schema_out, **_writer_options(options, readable))
+    return FixedRowGroups(writer), readable
+
+
+def write_readable(table, path, context, compression):
+    """Write a whole numeric ``table`` to ``path`` as a readable Parquet file."""
+    readable = Readable(table.schema, context)
+    pq.write_table(readable(table), path, compression=compression,
+                   **_writer_options({"use_dictionary": False}, readable))
 
 
 def _lobster_batches(paths, batch_rows, orderbook, price_unit, counts):
@@ -198,9 +221,15 @@ def exact_sum(values):
 
 
 class _Totals:
-    """Writes result tables and counts what they hold; each method runs on its own writer thread."""
+    """Writes result tables and counts what they hold; each method runs on its own writer thread.
 
-    def __init__(self):
+    ``convert_trades`` / ``convert_events`` (None: as they are) make the numeric tables
+    readable before they are written, on the writer threads.
+    """
+
+    def __init__(self, convert_trades=None, convert_events=None):
+        self.convert_trades = convert_trades
+        self.convert_events = convert_events
         self.trades = 0
         self.volume = 0
         self.rejects = np.zeros(max(REASON_NAMES) + 1, dtype=np.int64)
@@ -209,14 +238,15 @@ class _Totals:
         if trades.num_rows:
             self.trades += trades.num_rows
             self.volume += exact_sum(trades.column("qty").to_numpy())
-            writer.write_table(trades)
+            writer.write_table(trades if self.convert_trades is None else self.convert_trades(trades))
 
     def write_events(self, writer, events):
         rejected = events.column("event").to_numpy() == REJECTED
         if rejected.any():
             reasons = events.column("reason").to_numpy()[rejected]
             self.rejects += np.bincount(reasons, minlength=self.rejects.size)
-        writer.write_table(events)
+        if events.num_rows:
+            writer.write_table(events if self.convert_events is None else self.convert_events(events))
 
     def rejects_by_reason(self):
         return {REASON_NAMES[code]: int(n) for code, n in enumerate(self.rejects) if n}
@@ -231,7 +261,7 @@ def _counted(batches, update):
         yield columns
 
 
-def summary_of(*, engine, totals, wall, compile_seconds, strategy=None, extra=None):
+def summary_of(*, engine, totals, wall, compile_seconds, strategy=None, extra=None, context=None):
     """The backtest's ``summary.json`` content (one builder for every kind of run)."""
     orders = engine.next_seq
     summary = {
@@ -245,10 +275,26 @@ def summary_of(*, engine, totals, wall, compile_seconds, strategy=None, extra=No
         "orders_per_second": round(orders / wall) if wall > 0 else None,
         "state_hash": engine.state_hash(),
     }
+    if context is not None:
+        summary.update(context.summary())
     if strategy is not None:
         summary["strategy"] = strategy
     summary.update(extra or {})
     return summary
+
+
+def _lobster_context(paths, price_unit):
+    """Readable context of LOBSTER input: the ticker, New York time from the file's date, cents."""
+    from ..loaders import lobster
+
+    found = {lobster.file_context(path) for path in paths}
+    ticker, midnight = found.pop() if len(found) == 1 else (None, None)
+    return Context(
+        tz=lobster.TIME_ZONE if midnight is not None else None,
+        tick_size=price_unit / 10_000,
+        symbols=None if ticker is None else (ticker,),
+        ts_offset=midnight or 0,
+    )
 
 
 def run_local(
@@ -259,6 +305,10 @@ def run_local(
     stp="none",
     max_span_ticks=1 << 20,
     columns=None,
+    values=None,
+    constants=None,
+    ignore_columns=None,
+    symbol_table=None,
     tick_size=None,
     format="parquet",
     orderbook=None,
@@ -274,11 +324,16 @@ def run_local(
     compression="snappy",
     layout="files",
     symbols=None,
+    quotes=False,
     pipelined=True,
 ):
     """`nbengine.backtest` in this process (see there for the parameters)."""
     check_options(format=format, compression=compression, layout=layout, symbols=symbols, strategy=strategy,
                   wal_dir=wal_dir, batch_rows=batch_rows, impact=impact, partition_by=None)
+    if quotes and strategy is not None:
+        raise ValueError("quotes: not with a strategy yet (run the flow alone with quotes=True)")
+    if quotes and wal_dir is not None:
+        raise ValueError("quotes: not with wal_dir (a quotes backtest keeps no WAL)")
     paths = [source] if isinstance(source, (str, Path)) else list(source)
     started = time.perf_counter()
     warmup()
@@ -286,17 +341,28 @@ def run_local(
     lobster_counts = {}
     if format == "lobster":
         total, batches = _lobster_batches(paths, batch_rows, orderbook, price_unit, lobster_counts)
+        context = _lobster_context(paths, price_unit)
     else:
-        total, batches = parquet_batches(paths, batch_rows, columns, tick_size, symbols, use_threads=pipelined)
+        source = ParquetSource(paths, columns=columns, values=values, constants=constants, tick_size=tick_size,
+                               ignore_columns=ignore_columns, symbol_table=symbol_table)
+        total, batches = source.batches(batch_rows, symbols, use_threads=pipelined)
+        context = source.context()
     out, staging = prepare_out(out)
     try:
         engine = Engine(stp=stp, max_span_ticks=max_span_ticks, wal_dir=wal_dir)
-        totals = _Totals()
         started = time.perf_counter()
         options = {**WRITER_OPTIONS, "compression": compression}
-        with _sink(staging, "trades", TRADES_SCHEMA, options, layout) as trade_writer, _sink(
-            staging, "events", EVENTS_SCHEMA, options, layout
-        ) as event_writer, progress_bar(total, quiet=quiet, unit="orders") as update, (
+        trade_sink, convert_trades = _sink(staging, "trades", TRADES_SCHEMA, options, layout, context)
+        event_sink, convert_events = _sink(staging, "events", EVENTS_SCHEMA, options, layout, context)
+        totals = _Totals(convert_trades, convert_events)
+        recorder = None
+        if quotes:
+            from .quotes import QuoteRecorder
+
+            recorder = QuoteRecorder(engine)
+        with trade_sink as trade_writer, event_sink as event_writer, progress_bar(
+            total, quiet=quiet, unit="orders"
+        ) as update, (
             WriteBehind(name="nbengine-trades") if pipelined else WriteNow()
         ) as trade_work, (WriteBehind(name="nbengine-events") if pipelined else WriteNow()) as event_work:
             read = prefetch(batches) if pipelined else batches
@@ -305,23 +371,30 @@ def run_local(
                 trade_work.submit(totals.write_trades, trade_writer, trades)
                 event_work.submit(totals.write_events, event_writer, events)
 
-            if strategy is None:
+            strategy_summary = None
+            if strategy is None and recorder is None:
                 for result in engine.submit_many(read, ahead=1):
                     update(result.seq_end)
                     write(result.trades, result.events)
-                strategy_summary = None
             else:
-                loop = StrategyLoop(engine, strategy, latency=latency, fees=fees, wake_every_ns=wake_every_ns,
-                                    wake_on=wake_on, impact=impact, flush=lambda t, e: write(trades_table(t), events_table(e)))
-                strategy_summary = loop.run(_counted(read, update))
-                for name, table in loop.tables().items():
-                    pq.write_table(table, staging / name, compression=compression)
+                loop = StrategyLoop(engine, strategy or recorder, latency=latency, fees=fees,
+                                    wake_every_ns=wake_every_ns if strategy else None,
+                                    wake_on=wake_on if strategy else "bbo", impact=impact,
+                                    flush=lambda t, e: write(trades_table(t), events_table(e)))
+                loop_summary = loop.run(_counted(read, update))
+                if strategy is not None:
+                    strategy_summary = loop_summary
+                    for name, table in loop.tables().items():
+                        write_readable(table, staging / name, context, compression)
+        if recorder is not None:
+            write_readable(recorder.table(), staging / "quotes.parquet", context, compression)
         engine.close()
         extra = None
         if format == "lobster":
             extra = {"lobster_replay" if orderbook is not None else "lobster_rows_without_order": lobster_counts}
         summary = summary_of(engine=engine, totals=totals, wall=time.perf_counter() - started,
-                             compile_seconds=compile_seconds, strategy=strategy_summary, extra=extra)
+                             compile_seconds=compile_seconds, strategy=strategy_summary, extra=extra,
+                             context=context)
         (staging / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         publish(staging, out)
     finally:
@@ -330,4 +403,4 @@ def run_local(
 
 
 __all__ = ["COMPRESSIONS", "FORMATS", "IMPACTS", "LAYOUTS", "ROWS_PER_GROUP", "check_options", "clear_results",
-           "exact_sum", "run_local"]
+           "exact_sum", "run_local", "write_readable"]

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 
-from ..parquet_input import count_rows_by_symbol
+from ..mapping import SymbolTable
+from ..parquet_input import count_rows_by_symbol, symbol_names
 from ..progress import progress_bar
 from ..warmup import warmup
 from .run import check_options, clear_results, run_local
@@ -146,8 +147,9 @@ def run_partition(partition, paths, out, options):
         shutil.rmtree(attempt, ignore_errors=True)
     return {
         "index": partition.index,
-        "symbols": partition.symbols,
         **summary,
+        "symbol_names": summary.get("symbols"),
+        "symbols": partition.symbols,
         "task_seconds": round(time.perf_counter() - started, 6),
         "worker": _dask().get_worker().address,
     }
@@ -233,6 +235,7 @@ def _merge(results, wall, warmup_seconds, workers):
         "compile_or_cache_load_seconds": round(warmup_seconds, 3),
         "orders_per_second": round(orders / wall) if wall > 0 else None,
         "partition_by": "symbol",
+        **{key: results[0].get(key) if results else None for key in ("tick_size", "time_zone", "symbol_names")},
         "symbols": sum(len(result["symbols"]) for result in results),
         "workers": workers,
         "partitions": [
@@ -322,9 +325,12 @@ def backtest_partitioned(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     _clear_results(out)
-    orders_by_symbol = count_rows_by_symbol(paths, options.get("columns"))
+    table = SymbolTable(options.get("symbol_table") or ()).add(symbol_names(paths, options.get("columns")))
+    if len(table):
+        options["symbol_table"] = list(table.names)  # every partition gives every name the same id
+    orders_by_symbol = count_rows_by_symbol(paths, options.get("columns"), table)
     if symbols is not None:
-        wanted = {int(symbol) for symbol in symbols}
+        wanted = {table.id(symbol) if isinstance(symbol, str) else int(symbol) for symbol in symbols}
         orders_by_symbol = {symbol: n for symbol, n in orders_by_symbol.items() if symbol in wanted}
     with dask_client(client) as connected:
         threads = sum(connected.nthreads().values())

@@ -13,6 +13,7 @@ errors are raised where they happen.
 """
 
 import collections
+import urllib.parse
 from pathlib import Path
 
 import numpy as np
@@ -67,9 +68,16 @@ class SymbolDataset:
         ``pyarrow.parquet.ParquetWriter`` options (compression, statistics, ...).
     max_buffered_bytes : int
         Bytes the symbols' buffers hold at most together (`buffered_bytes`).
+    convert : callable, optional
+        Made with the file schema (``schema`` without ``symbol``); returns a converter of
+        each row group before it is written, with a ``schema_out`` attribute
+        (``nbengine.readable.Readable``: readable result files).
+    names : sequence of str, optional
+        Directory names by symbol id (``symbol=AAPL/``); default the id.
     """
 
-    def __init__(self, directory, schema, parquet_options, max_buffered_bytes=MAX_BUFFERED_BYTES):
+    def __init__(self, directory, schema, parquet_options, max_buffered_bytes=MAX_BUFFERED_BYTES, *,
+                 convert=None, names=None):
         self._directory = Path(directory)
         if self._directory.exists() and any(self._directory.iterdir()):
             raise FileExistsError(f"{self._directory} already holds files")
@@ -79,6 +87,8 @@ class SymbolDataset:
         self._dtypes = [np.dtype(field.type.to_pandas_dtype()) for field in self._file_schema]
         self._row_bytes = sum(dtype.itemsize for dtype in self._dtypes)
         self._options = parquet_options
+        self._convert = None if convert is None else convert(self._file_schema)
+        self._names = names
         self._max_buffered_bytes = max_buffered_bytes
         self._max_buffered_rows = max_buffered_bytes // self._row_bytes
         self._buffers = {}
@@ -163,6 +173,8 @@ class SymbolDataset:
     def _write(self, symbol, columns):
         """Write ``columns`` (numpy arrays) as one row group of ``symbol``'s current file."""
         table = pa.Table.from_arrays(columns, schema=self._file_schema)
+        if self._convert is not None:
+            table = self._convert(table)
         self._writer(symbol).write_table(table, row_group_size=table.num_rows)
 
     def _writer(self, symbol):
@@ -174,9 +186,11 @@ class SymbolDataset:
         if len(self._writers) >= MAX_OPEN_FILES:
             self._writers.popitem(last=False)[1].close()
         buffer = self._buffers[symbol]
-        directory = self._directory / f"symbol={symbol}"
+        name = symbol if self._names is None else urllib.parse.quote(self._names[symbol], safe="")
+        directory = self._directory / f"symbol={name}"
         directory.mkdir(exist_ok=True)
-        writer = pq.ParquetWriter(directory / f"part-{buffer.files}.parquet", self._file_schema, **self._options)
+        schema = self._file_schema if self._convert is None else self._convert.schema_out
+        writer = pq.ParquetWriter(directory / f"part-{buffer.files}.parquet", schema, **self._options)
         buffer.files += 1
         self._writers[symbol] = writer
         return writer

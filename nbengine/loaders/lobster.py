@@ -47,7 +47,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
 from ..codes import CANCEL, GTC, IOC, LIMIT, MODIFY, PRICE_OFF_TICK
-from ..generate import COLUMNS
+from ..schema import ORDER_DTYPES, order_columns
 
 __all__ = [
     "DEFAULT_PRICE_UNIT",
@@ -56,7 +56,9 @@ __all__ = [
     "MESSAGE_SCHEMA",
     "OPENING_ID_BASE",
     "SubNanosecondTimeWarning",
+    "TIME_ZONE",
     "faithful",
+    "file_context",
     "load",
     "messages_table",
     "opening_book",
@@ -105,6 +107,42 @@ _TIME_PATTERN = r"^(?P<seconds>[0-9]{1,12})(?:\.(?P<fraction>[0-9]{1,9})(?P<sub_
 _TEXT_NAMES = ["time", "type", "order_id", "size", "price", "direction"]
 
 
+TIME_ZONE = "America/New_York"
+"""LOBSTER times are NASDAQ's: seconds after midnight, New York time."""
+
+_FILE_NAME = r"(?P<ticker>[A-Za-z0-9.\-]+)_(?P<date>\d{4}-\d{2}-\d{2})_"
+
+
+def file_context(path):
+    """``(ticker, midnight_ns)`` from a LOBSTER file name such as ``AMZN_2012-06-21_34200000_57600000_message_5.csv``.
+
+    ``midnight_ns`` is midnight of the file's date in New York, in ns since the Unix
+    epoch: the time a message's ``ts`` (ns after midnight) counts from. Either is None
+    when the name does not tell.
+
+    Examples
+    --------
+    >>> file_context("data/AMZN_2012-06-21_34200000_57600000_message_5.csv")
+    ('AMZN', 1340251200000000000)
+    >>> file_context("messages.csv")
+    (None, None)
+    """
+    import datetime as dt
+    import os
+    import re
+    import zoneinfo
+
+    found = re.match(_FILE_NAME, os.path.basename(str(path)))
+    if found is None:
+        return None, None
+    try:
+        day = dt.date.fromisoformat(found.group("date"))
+    except ValueError:
+        return found.group("ticker"), None
+    midnight = dt.datetime(day.year, day.month, day.day, tzinfo=zoneinfo.ZoneInfo(TIME_ZONE))
+    return found.group("ticker"), int(midnight.timestamp()) * 10**9
+
+
 class SubNanosecondTimeWarning(UserWarning):
     """A ``Time`` value had digits below one nanosecond; they were dropped."""
 
@@ -115,7 +153,7 @@ class LobsterOrders(NamedTuple):
     Attributes
     ----------
     orders : dict of str to numpy.ndarray
-        The order columns (``generate.COLUMNS`` names and dtypes), opening-book
+        The order columns (``state.ORDER_DTYPES`` names and dtypes), opening-book
         placeholders first, then one row per converted message in file order.
     source_row : numpy.ndarray of int64
         For each order row, the message row it came from (-1 for placeholders).
@@ -371,7 +409,7 @@ def to_orders(messages, *, orderbook=None, price_unit=DEFAULT_PRICE_UNIT, symbol
     if orderbook is not None:
         parts.insert(0, opening_book(orderbook[0], price_unit=price_unit, ts=ts[0] if ts.size else 0))
         source.insert(0, np.full(parts[0]["ts"].size, -1))
-    orders = {name: np.concatenate([p[name] for p in parts]) for name in COLUMNS}
+    orders = {name: np.concatenate([p[name] for p in parts]) for name in ORDER_DTYPES}
     orders["symbol"][:] = symbol
     skipped = messages.filter(pa.array(~converted)).add_column(0, "row", pa.array(rows[~converted]))
     skipped = skipped.append_column("reason", pa.array(skip_reason[~converted].tolist(), pa.string()))
@@ -391,10 +429,7 @@ def load(messages_path, orderbook_path=None, *, price_unit=DEFAULT_PRICE_UNIT, s
 
 
 def _orders(**columns):
-    n = len(columns["ts"])
-    columns.setdefault("symbol", np.zeros(n))
-    columns.setdefault("account", np.zeros(n))
-    return {name: np.asarray(columns[name]).astype(dtype) for name, dtype in COLUMNS.items()}
+    return order_columns(columns)
 
 
 def faithful(messages_path, orderbook_path, *, price_unit=DEFAULT_PRICE_UNIT, rows=None, symbol=0, progress=None):

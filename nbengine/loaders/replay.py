@@ -56,7 +56,7 @@ import numpy as np
 
 from ..codes import BUY, CANCEL, GTC, IOC, LIMIT, MODIFY, SELL
 from ..engine import Engine
-from ..state import ORDER_DTYPES
+from ..schema import order_columns
 from . import lobster
 from . import replay_kernel as rk
 
@@ -372,7 +372,7 @@ class _Replay:
             "side": log[:, rk.F_SIDE], "kind": log[:, rk.F_KIND], "tif": log[:, rk.F_TIF],
             "price": log[:, rk.F_PRICE], "qty": log[:, rk.F_QTY], "account": np.zeros(rows.size),
         }
-        orders = {name: np.ascontiguousarray(columns[name], dtype=dtype) for name, dtype in ORDER_DTYPES.items()}
+        orders = order_columns(columns)
         return orders, rows.copy(), log[:, rk.F_ORIGIN].astype(np.int8)
 
     # -- reading and rewriting one price level -------------------------------------------

@@ -18,7 +18,7 @@ import pyarrow as pa
 from crc32c import crc32c
 
 from ..codes import STP_MODES
-from ..schema import ORDERS_SCHEMA, SCHEMA_VERSION, prepare
+from ..schema import ORDER_DTYPES, ORDERS_SCHEMA, SCHEMA_VERSION, prepare
 from ..state import OrderColumns
 from .errors import WalConfigError
 
@@ -250,7 +250,7 @@ def decode_payload(buffer):
     return prepare(pa.ipc.read_record_batch(buffer, ORDERS_SCHEMA))
 
 
-_ORDER_DTYPES = [np.dtype(field.type.to_pandas_dtype()) for field in ORDERS_SCHEMA]
+_ORDER_DTYPES = list(ORDER_DTYPES.values())
 
 
 if SCHEMA_VERSION != "1":
