@@ -26,6 +26,8 @@ from .wal.errors import WalError
 from .wal.format import WalConfig, encode_payload
 
 __all__ = [
+    "ROWS_AHEAD",
+    "SCALAR_BLOCK_CALLS",
     "BBO",
     "Engine",
     "EngineClosedError",
@@ -36,6 +38,9 @@ __all__ = [
 
 SCALAR_BLOCK_CALLS = 1024
 """Calls of ``submit_one`` per scalar output block (``state.ScalarOutputs``); a full block is replaced, not reused."""
+
+ROWS_AHEAD = 16_384
+"""``Engine.submit_rows``' default ``ahead``: orders matched beyond the oldest one not yet durable."""
 
 _pack_row = struct.Struct("=9q").pack_into
 
@@ -382,7 +387,7 @@ class Engine:
         """
         return self._pipelined(self._submit_unacknowledged, batches, ahead)
 
-    def submit_rows(self, rows, *, ahead=1):
+    def submit_rows(self, rows, *, ahead=ROWS_AHEAD):
         """Submit single orders in order; yield each one's result once acknowledged, matching ahead.
 
         ``submit_many`` for single orders: each row is matched as ``submit_one`` matches
@@ -396,11 +401,14 @@ class Engine:
         ----------
         rows : iterable
             Each a sequence ``(ts, order_id, side, kind, price, qty)`` (``submit_one``'s
-            positional arguments) or a mapping of ``submit_one``'s argument names
-            (with ``symbol``, ``tif``, ``account`` where needed).
+            positional arguments), optionally followed by ``symbol, tif, account``, or a
+            mapping of ``submit_one``'s argument names.
         ahead : int
-            Orders matched beyond the oldest unacknowledged one; 0 behaves as
-            ``submit_one`` in a loop.
+            Most orders matched beyond the oldest unacknowledged one, default
+            ``ROWS_AHEAD`` (16,384: tens of milliseconds of matching, many times one
+            fsync, so one thread rarely waits for the disk); 0 behaves as ``submit_one``
+            in a loop. Results are yielded as soon as they are durable, so ``ahead``
+            bounds the work in flight, not the latency.
 
         Yields
         ------
@@ -435,8 +443,14 @@ class Engine:
                 raise
             if len(unacknowledged) > ahead:
                 yield self._acknowledge(unacknowledged.popleft())
+            while unacknowledged and self._released(unacknowledged[0]):
+                yield self._acknowledge(unacknowledged.popleft())
         while unacknowledged:
             yield self._acknowledge(unacknowledged.popleft())
+
+    def _released(self, result):
+        """Whether acknowledging ``result`` would not wait: no WAL, ``async``, or durable already."""
+        return self._wal is None or self.durability == "async" or self._wal.durable_seq >= result.seq_end
 
     def _acknowledge(self, result):
         return self._after_submit(result) if self._wal is not None else result
@@ -486,8 +500,8 @@ class Engine:
             return self._submit_one_unacknowledged(**row)
         return self._submit_one_unacknowledged(*row)
 
-    def _submit_one_unacknowledged(self, ts, order_id, side, kind, price=0, qty=0, *, symbol=0, tif=GTC, account=0):
-        """``submit_one``'s matching and logging, without waiting for durability."""
+    def _submit_one_unacknowledged(self, ts, order_id, side, kind, price=0, qty=0, symbol=0, tif=GTC, account=0):
+        """``submit_one``'s matching and logging (``symbol``, ``tif``, ``account`` also by position), not yet durable."""
         return self._one(ts, order_id, symbol, side, kind, tif, price, qty, account)
 
     def _one(self, ts, order_id, symbol, side, kind, tif, price, qty, account):
