@@ -156,8 +156,8 @@ def test_submit_many_hands_out_the_applied_batches_before_raising_for_a_bad_one(
 
 def test_submit_one_results_survive_new_output_blocks_and_equal_a_batch():
     """Scalar results are views of output blocks that are replaced when full, never overwritten."""
-    flow = _flow(seed=5)
     n, wall = 3 * nbengine.engine.SCALAR_BLOCK_CALLS + 7, 1500
+    flow = standard_mix(n, seed=5, symbols=4, modify=0.05, fok=0.03, post_only=0.03, accounts=2)
     top = int(flow["price"][:n].max())
     tail = {"ts": [n] * (wall + 1), "order_id": [10**9 + i for i in range(wall + 1)],
             "kind": [nbengine.LIMIT] * wall + [nbengine.MARKET], "side": [nbengine.SELL] * wall + [nbengine.BUY],
