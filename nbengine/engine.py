@@ -4,6 +4,7 @@ import collections
 import collections.abc
 import operator
 import os
+import struct
 import threading
 from typing import NamedTuple
 
@@ -14,23 +15,40 @@ from . import state as s
 from .codes import GTC, MEMORY_BUDGET, REJECTED, STP_MODES
 from .kernels.hashindex import find_book, rebuild_book_index, rebuild_order_index
 from .kernels.ladder import compact_arenas
-from .kernels.match import emit_event, match_batch, match_one
+from .kernels.match import emit_event, match_batch, match_row, refuse_row
 from .kernels.stepping import qty_ahead, quote_without
 from .kernels.views import book_depth, resting_orders
 from .schema import DEPTH_SCHEMA, RESTING_SCHEMA, check_scalars, prepare
-from .results import NO_ROWS, SubmitResult, events_table, table_from_rows, trades_table
+from .results import OrderResult, SubmitResult, events_table, table_from_rows, trades_table
 from .statehash import state_hash
 from .durability import Durability, checked_arguments, recover as recover_log
 from .wal.errors import WalError
-from .wal.format import WalConfig, check_row, encode_payload
+from .wal.format import WalConfig, encode_payload
 
 __all__ = [
+    "ROWS_AHEAD",
+    "SCALAR_BLOCK_CALLS",
     "BBO",
     "Engine",
     "EngineClosedError",
     "MemoryBudgetError",
     "WalClosedError",
 ]
+
+
+SCALAR_BLOCK_CALLS = 1024
+"""Calls of ``submit_one`` per scalar output block (``state.ScalarOutputs``); a full block is replaced, not reused."""
+
+ROWS_AHEAD = 16_384
+"""``Engine.submit_rows``' default ``ahead``: orders matched beyond the oldest one not yet durable."""
+
+_pack_row = struct.Struct("=9q").pack_into
+
+
+def _raise_for_row(*row):
+    """Raise the error ``submit`` would for a row that ``struct`` refused: ``TypeError`` or ``ValueRangeError``."""
+    check_scalars(tuple(operator.index(value) for value in row))
+    raise AssertionError(f"struct refused a row of int64 values: {row}")
 
 
 class EngineClosedError(RuntimeError):
@@ -138,6 +156,10 @@ class Engine:
             raise ValueError(f"memory_budget: expected at least {s.nbytes(self._state)} bytes, got {memory_budget}")
         self.memory_budget = operator.index(memory_budget)
         self._out = s.new_outputs(1024, 2048)
+        self._block = s.new_scalar_outputs(SCALAR_BLOCK_CALLS, SCALAR_BLOCK_CALLS, 2 * SCALAR_BLOCK_CALLS)
+        self._calls = 0
+        self._row_header = self._block.calls
+        self._row_args = (*self._state, *self._block)
         self._quote = np.zeros(4, dtype=np.int64)
         self._lock = threading.RLock()
         self._wal = None
@@ -365,7 +387,7 @@ class Engine:
         """
         return self._pipelined(self._submit_unacknowledged, batches, ahead)
 
-    def submit_rows(self, rows, *, ahead=1):
+    def submit_rows(self, rows, *, ahead=ROWS_AHEAD):
         """Submit single orders in order; yield each one's result once acknowledged, matching ahead.
 
         ``submit_many`` for single orders: each row is matched as ``submit_one`` matches
@@ -379,11 +401,14 @@ class Engine:
         ----------
         rows : iterable
             Each a sequence ``(ts, order_id, side, kind, price, qty)`` (``submit_one``'s
-            positional arguments) or a mapping of ``submit_one``'s argument names
-            (with ``symbol``, ``tif``, ``account`` where needed).
+            positional arguments), optionally followed by ``symbol, tif, account``, or a
+            mapping of ``submit_one``'s argument names.
         ahead : int
-            Orders matched beyond the oldest unacknowledged one; 0 behaves as
-            ``submit_one`` in a loop.
+            Most orders matched beyond the oldest unacknowledged one, default
+            ``ROWS_AHEAD`` (16,384: tens of milliseconds of matching, many times one
+            fsync, so one thread rarely waits for the disk); 0 behaves as ``submit_one``
+            in a loop. Results are yielded as soon as they are durable, so ``ahead``
+            bounds the work in flight, not the latency.
 
         Yields
         ------
@@ -418,8 +443,14 @@ class Engine:
                 raise
             if len(unacknowledged) > ahead:
                 yield self._acknowledge(unacknowledged.popleft())
+            while unacknowledged and self._released(unacknowledged[0]):
+                yield self._acknowledge(unacknowledged.popleft())
         while unacknowledged:
             yield self._acknowledge(unacknowledged.popleft())
+
+    def _released(self, result):
+        """Whether acknowledging ``result`` would not wait: no WAL, ``async``, or durable already."""
+        return self._wal is None or self.durability == "async" or self._wal.durable_seq >= result.seq_end
 
     def _acknowledge(self, result):
         return self._after_submit(result) if self._wal is not None else result
@@ -450,9 +481,10 @@ class Engine:
 
         Returns
         -------
-        SubmitResult
-            For one row; its tables are built only when read. With a WAL, returned as
-            the durability mode says (like ``submit``).
+        OrderResult
+            A ``SubmitResult`` for one row; its counts and tables are read from the
+            engine's scalar output block only when asked for. With a WAL, returned as the
+            durability mode says (like ``submit``).
 
         Raises
         ------
@@ -460,42 +492,72 @@ class Engine:
             When a value does not fit its column's dtype (a ``SchemaError`` and an
             ``OverflowError``, as ``submit`` raises for such a batch): nothing is wrapped.
         """
-        return self._acknowledge(
-            self._submit_one_unacknowledged(ts, order_id, side, kind, price, qty, symbol=symbol, tif=tif, account=account)
-        )
+        result = self._one(ts, order_id, symbol, side, kind, tif, price, qty, account)
+        return result if self._wal is None else self._after_submit(result)
 
     def _submit_row_unacknowledged(self, row):
         if isinstance(row, collections.abc.Mapping):
             return self._submit_one_unacknowledged(**row)
         return self._submit_one_unacknowledged(*row)
 
-    def _submit_one_unacknowledged(self, ts, order_id, side, kind, price=0, qty=0, *, symbol=0, tif=GTC, account=0):
-        """Match and queue one order's WAL frame (see ``submit_one``); the result is not yet durable."""
-        index = operator.index
-        row = (index(ts), index(order_id), index(symbol), index(side), index(kind), index(tif),
-               index(price), index(qty), index(account))
-        check_scalars(row)
-        if self._wal is not None:
-            check_row(row)
+    def _submit_one_unacknowledged(self, ts, order_id, side, kind, price=0, qty=0, symbol=0, tif=GTC, account=0):
+        """``submit_one``'s matching and logging (``symbol``, ``tif``, ``account`` also by position), not yet durable."""
+        return self._one(ts, order_id, symbol, side, kind, tif, price, qty, account)
+
+    def _one(self, ts, order_id, symbol, side, kind, tif, price, qty, account):
+        """Match and log one order (values in ``OrderColumns`` order); the result is not yet durable.
+
+        The values are packed as int64 into the scalar block's header by one
+        ``struct.pack_into`` (which refuses non-integers and values beyond int64); the
+        kernel checks the narrower dtypes. Only a refused row pays for building a tuple.
+        """
         with self._lock:
-            self._check_open()
-            status, n_trades, n_events, next_seq = match_one(*self._state, *self._out, *row)
-            while status != s.OK:
+            if self._closed or self._durability is not None:
+                self._check_open()
+            try:
+                _pack_row(self._row_header, 0, ts, order_id, symbol, side, kind, tif, price, qty, account)
+            except struct.error:
+                _raise_for_row(ts, order_id, symbol, side, kind, tif, price, qty, account)
+            status = match_row(*self._row_args)
+            if status:
+                self._resume_row(status)
+            call = self._calls
+            self._calls = call + 1
+            result = OrderResult(self._block, call, self._wal)
+            if self._wal is not None:
+                self._durability.log_order(
+                    (ts, order_id, symbol, side, kind, tif, price, qty, account), result.seq_start
+                )
+        return result
+
+    def _resume_row(self, status):
+        """Grow what ``match_row``'s ``status`` names and match the header's row again until ``OK``. Lock held."""
+        while status:
+            if status == s.BAD_VALUE:
+                check_scalars(tuple(int(v) for v in self._block.calls[: s.C_ACCOUNT + 1]))
+            if status == s.NEED_OUTPUT:
+                self._new_block(int(self._state.meta[s.M_NEED]))
+            else:
                 try:
                     self._grow(status)
                 except MemoryBudgetError:
-                    self._refuse(*row)
-                    status, n_trades, n_events, next_seq = s.OK, 0, 1, self.next_seq
-                    break
-                status, n_trades, n_events, next_seq = match_one(*self._state, *self._out, *row)
-            trades, events = self._out
-            result = SubmitResult(
-                trades[:n_trades].copy() if n_trades else NO_ROWS, events[:n_events].copy(), next_seq - 1,
-                next_seq, self._wal,
-            )
-            if self._wal is not None:
-                self._durability.log_order(row, next_seq - 1)
-        return result
+                    if self._calls + 1 > (self._block.calls.shape[0] - s.C_HEADER) // s.C_STRIDE or (
+                        self._block.calls[s.C_N_EVENTS] >= self._block.events.shape[0]
+                    ):
+                        self._new_block(1)
+                    refuse_row(self._state.meta, self._block.events, self._block.calls)
+                    return
+            status = match_row(*self._row_args)
+
+    def _new_block(self, events_needed):
+        """Start a new ``ScalarOutputs`` block with room for ``events_needed`` rows of one call, carrying the header's row."""
+        rows = max(SCALAR_BLOCK_CALLS, 2 * events_needed)
+        block = s.new_scalar_outputs(SCALAR_BLOCK_CALLS, rows, 2 * rows)
+        block.calls[: s.C_ACCOUNT + 1] = self._block.calls[: s.C_ACCOUNT + 1]
+        self._block = block
+        self._calls = 0
+        self._row_header = block.calls
+        self._row_args = (*self._state, *block)
 
     # -- durability -------------------------------------------------------------------
 
@@ -625,6 +687,7 @@ class Engine:
             self._out = s.Outputs(trades, events)
         else:
             raise AssertionError(f"unknown kernel status {status}")
+        self._row_args = (*self._state, *self._block)
 
     # -- views ------------------------------------------------------------------------
 

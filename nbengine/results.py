@@ -14,6 +14,7 @@ __all__ = [
     "trades_table",
     "events_table",
     "SubmitResult",
+    "OrderResult",
 ]
 
 
@@ -122,3 +123,50 @@ class SubmitResult:
             f"<SubmitResult seq {self.seq_start}..{self.seq_end}: "
             f"{self.n_trades} trades, {self.n_events} events>"
         )
+
+
+class OrderResult(SubmitResult):
+    """What one ``Engine.submit_one`` produced: a ``SubmitResult`` read from a ``state.ScalarOutputs`` block.
+
+    Holds the block and the call's number in it, nothing else; counts, seqs and tables
+    are read from the block's call record when asked for (the block is never overwritten).
+    """
+
+    __slots__ = ("_block", "_record")
+
+    def __init__(self, block, call, wal=None):
+        self._block = block
+        self._record = s.C_HEADER + call * s.C_STRIDE
+        self._wal = wal
+        self._trades = self._events = None
+
+    def _field(self, field):
+        return int(self._block.calls[self._record + field])
+
+    @property
+    def seq_start(self):
+        return self._field(s.C_SEQ)
+
+    @property
+    def seq_end(self):
+        return self._field(s.C_SEQ) + 1
+
+    @property
+    def trades(self):
+        if self._trades is None:
+            self._trades = trades_table(self._block.trades[self._field(s.C_T0) : self._field(s.C_T1)])
+        return self._trades
+
+    @property
+    def events(self):
+        if self._events is None:
+            self._events = events_table(self._block.events[self._field(s.C_E0) : self._field(s.C_E1)])
+        return self._events
+
+    @property
+    def n_trades(self):
+        return self._field(s.C_T1) - self._field(s.C_T0)
+
+    @property
+    def n_events(self):
+        return self._field(s.C_E1) - self._field(s.C_E0)

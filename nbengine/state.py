@@ -31,6 +31,14 @@ pool : int64[pool_capacity, P_FIELDS]
 order_index : int64[power of two >= 2 * pool_capacity, plus 1]
     Open-addressing table of pool slots keyed by (book, order_id): ``slot << 32 | hash``
     (-1 = empty); the last entry is the table's random hash key.
+
+The scalar path (``Engine.submit_one``) writes into a ``ScalarOutputs`` block instead of
+``Outputs``: trade and event rows appended call after call, and ``calls``, an int64 array
+whose first ``C_HEADER`` entries carry the next order in (``C_TS`` … ``C_ACCOUNT``) and the
+block's counts (``C_N_CALLS``, ``C_N_TRADES``, ``C_N_EVENTS``), followed by one record of
+``C_STRIDE`` entries per call: its trade rows ``[C_T0, C_T1)``, event rows ``[C_E0, C_E1)``
+and input seq ``C_SEQ``. A block is never overwritten: when it is full a new one is
+allocated, so a call's result stays a view of the block it was written to.
 """
 
 import secrets
@@ -104,11 +112,31 @@ __all__ = [
     "E_PRICE",
     "E_LEAVES",
     "E_FIELDS",
+    "C_TS",
+    "C_ORDER_ID",
+    "C_SYMBOL",
+    "C_SIDE",
+    "C_KIND",
+    "C_TIF",
+    "C_PRICE",
+    "C_QTY",
+    "C_ACCOUNT",
+    "C_N_CALLS",
+    "C_N_TRADES",
+    "C_N_EVENTS",
+    "C_HEADER",
+    "C_T0",
+    "C_T1",
+    "C_E0",
+    "C_E1",
+    "C_SEQ",
+    "C_STRIDE",
     "OK",
     "NEED_POOL",
     "NEED_BOOKS",
     "NEED_ARENA",
     "NEED_OUTPUT",
+    "BAD_VALUE",
     "MIN_LADDER",
     "MAX_LADDER_CAP",
     "DEFAULT_MEMORY_BUDGET",
@@ -116,12 +144,14 @@ __all__ = [
     "ORDER_DTYPES",
     "OrderColumns",
     "Outputs",
+    "ScalarOutputs",
     "bitset_words",
     "empty_table",
     "table_key",
     "new_state",
     "new_levels",
     "new_outputs",
+    "new_scalar_outputs",
     "grown",
     "nbytes",
     "check_invariants",
@@ -203,12 +233,36 @@ E_PRICE = 6
 E_LEAVES = 7
 E_FIELDS = 8
 
+# scalar-path call records: the header (the next order, in OrderColumns order, and the counts)
+C_TS = 0
+C_ORDER_ID = 1
+C_SYMBOL = 2
+C_SIDE = 3
+C_KIND = 4
+C_TIF = 5
+C_PRICE = 6
+C_QTY = 7
+C_ACCOUNT = 8
+C_N_CALLS = 9
+C_N_TRADES = 10
+C_N_EVENTS = 11
+C_HEADER = 16
+# ... then one record per call
+C_T0 = 0
+C_T1 = 1
+C_E0 = 2
+C_E1 = 3
+C_SEQ = 4
+C_STRIDE = 8
+
 # kernel status codes
 OK = 0
 NEED_POOL = 1
 NEED_BOOKS = 2
 NEED_ARENA = 3
 NEED_OUTPUT = 4
+BAD_VALUE = 5
+"""A scalar row holds a value outside its column's dtype (nothing changed; the caller raises)."""
 
 MIN_LADDER = 256
 """Length of a book's first ladder (levels)."""
@@ -266,6 +320,14 @@ class Outputs(NamedTuple):
 
     trades: np.ndarray
     events: np.ndarray
+
+
+class ScalarOutputs(NamedTuple):
+    """Output rows of the scalar path, appended call after call, and its call records (module docstring)."""
+
+    trades: np.ndarray
+    events: np.ndarray
+    calls: np.ndarray
 
 
 def bitset_words(ladder_len):
@@ -335,6 +397,15 @@ def new_outputs(trade_capacity, event_capacity):
     return Outputs(
         trades=np.zeros((trade_capacity, T_FIELDS), dtype=np.int64),
         events=np.zeros((event_capacity, E_FIELDS), dtype=np.int64),
+    )
+
+
+def new_scalar_outputs(calls, trade_capacity, event_capacity):
+    """Allocate a ``ScalarOutputs`` block for ``calls`` calls, its counts at zero."""
+    return ScalarOutputs(
+        trades=np.zeros((trade_capacity, T_FIELDS), dtype=np.int64),
+        events=np.zeros((event_capacity, E_FIELDS), dtype=np.int64),
+        calls=np.zeros(C_HEADER + calls * C_STRIDE, dtype=np.int64),
     )
 
 

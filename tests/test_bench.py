@@ -16,7 +16,8 @@ from nbengine.generate import standard_mix
 ORDERS = 2_000
 SEED = 7
 BATCH_SIZES = [1, 100, 1_000]
-SECTIONS = ("## Test overview", "## Results", "## Latency", "## Batch-size curve", "## Durability",
+SECTIONS = ("## Test overview", "## Results", "## Latency", "## One order at a time", "## Batch-size curve",
+            "## Durability",
             "## Against the plain-Python reference book")
 
 
@@ -103,8 +104,22 @@ def test_durability_table_has_every_mode_and_what_it_survives(bench_run):
         assert mode["pipelined"]["batch"] == ORDERS and mode["pipelined"]["orders_per_s"] > 0
         assert mode["scalar_ack"]["n"] == mode["scalar_orders"]
         _assert_ordered(mode["scalar_ack"])
-        assert markdown.count(f"| `{mode['mode']}` |") == 2
+        assert markdown.count(f"| `{mode['mode']}` |") == 3  # promises, durability runs, one at a time
     assert "survives kill -9" in markdown and "every acknowledged batch" in markdown
+
+
+def test_one_at_a_time_table_has_every_mode_beside_its_claim_and_the_disk(bench_run):
+    report, markdown, _, readme_path = bench_run
+    test = report["one_at_a_time"]
+    assert test["orders"] == ORDERS
+    assert [mode["mode"] for mode in test["modes"]] == list(DURABILITY_MODES)
+    for mode in test["modes"]:
+        assert mode["latency"]["n"] == ORDERS and mode["orders_per_s"] > 0
+        _assert_ordered(mode["latency"])
+    assert test["disk"]["latency"]["n"] == test["disk"]["syncs"] and test["disk"]["syncs_per_s"] > 0
+    for text in (markdown, readme_path.read_text()):
+        assert "418.8 K orders/s, 1.75 µs" in text and "9.78 K orders/s, 99.68 µs" in text
+        assert "`submit_rows`, one thread" in text
 
 
 def test_charts_drawn_or_said_to_be_skipped(bench_run):

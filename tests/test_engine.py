@@ -152,3 +152,38 @@ def test_submit_many_hands_out_the_applied_batches_before_raising_for_a_bad_one(
     assert seen == [0, 1] and caught.value.item_index == 2
     assert "item 2 was refused; the 2 before it were applied (input seq up to 2)" in caught.value.__notes__
     assert eng.bbo() == nbengine.BBO(100, 10, None, 0)
+
+
+def test_submit_one_results_survive_new_output_blocks_and_equal_a_batch():
+    """Scalar results are views of output blocks that are replaced when full, never overwritten."""
+    n, wall = 3 * nbengine.engine.SCALAR_BLOCK_CALLS + 7, 1500
+    flow = standard_mix(n, seed=5, symbols=4, modify=0.05, fok=0.03, post_only=0.03, accounts=2)
+    top = int(flow["price"][:n].max())
+    tail = {"ts": [n] * (wall + 1), "order_id": [10**9 + i for i in range(wall + 1)],
+            "kind": [nbengine.LIMIT] * wall + [nbengine.MARKET], "side": [nbengine.SELL] * wall + [nbengine.BUY],
+            "price": [top + 1 + i for i in range(wall)] + [0], "qty": [1] * wall + [10**9],
+            "account": [7] * wall + [8]}
+    flow = {k: np.concatenate([v[:n], np.asarray(tail.get(k, [0] * (wall + 1)), dtype=v.dtype)]) for k, v in flow.items()}
+    n += wall
+    batch = nbengine.Engine(stp="cancel-both").submit(flow)
+    engine = nbengine.Engine(stp="cancel-both")
+    fields = ("ts", "order_id", "side", "kind", "price", "qty")
+    results = [
+        engine.submit_one(*(int(flow[f][i]) for f in fields), symbol=int(flow["symbol"][i]), tif=int(flow["tif"][i]),
+                          account=int(flow["account"][i]))
+        for i in range(n + 1)
+    ]
+    assert results[-1].n_trades > nbengine.engine.SCALAR_BLOCK_CALLS  # the sweep needed a larger block
+    assert [r.seq_start for r in results] == list(range(n + 1))
+    assert_columns_equal(batch.trades.to_pydict(), pa.concat_tables([r.trades for r in results]).to_pydict(), "trades")
+    assert_columns_equal(batch.events.to_pydict(), pa.concat_tables([r.events for r in results]).to_pydict(), "events")
+    assert sum(r.n_events for r in results) == batch.events.num_rows
+
+
+def test_submit_one_refuses_a_row_over_the_memory_budget_with_an_event():
+    engine = nbengine.Engine(memory_budget=nbengine.Engine().nbytes)
+    engine.submit_one(1, 1, nbengine.BUY, nbengine.LIMIT, 100, 1)
+    refused = engine.submit_one(2, 2, nbengine.SELL, nbengine.LIMIT, 100 + 5000, 1)  # a wider ladder needs room
+    assert refused.events.column("reason").to_pylist() == [codes.MEMORY_BUDGET]
+    assert (refused.seq_start, engine.next_seq, engine.bbo()) == (1, 2, nbengine.BBO(100, 1, None, 0))
+    engine.check()

@@ -38,7 +38,7 @@ def measure(settings, *, quiet=False):
         The measured sections, keyed as ``report.render_markdown`` reads them.
     """
     settings = settings.capped()
-    steps = 5 + len(settings.batch_sizes) + len(DURABILITY_MODES)
+    steps = 6 + len(settings.batch_sizes) + len(DURABILITY_MODES)
     with progress_bar(steps, quiet=quiet, unit="steps") as update:
         tick = _ticker(update)
         warmup_s = runs.timed_warmup()
@@ -59,6 +59,8 @@ def measure(settings, *, quiet=False):
             tick()
         reference = runs.reference_comparison(columns, settings)
         tick()
+        one_at_a_time = runs.one_at_a_time(columns, settings)
+        tick()
     return {
         "settings": dataclasses.asdict(settings),
         "generator_version": GENERATOR_VERSION,
@@ -68,6 +70,7 @@ def measure(settings, *, quiet=False):
         "latency": {"scalar": scalar, "batches": batches},
         "durability": durability,
         "reference": reference,
+        "one_at_a_time": one_at_a_time,
     }
 
 

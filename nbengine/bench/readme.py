@@ -2,7 +2,7 @@
 
 import os
 
-from .report import micros, rate
+from .report import LATENCY_COLUMNS, micros, one_at_a_time_rows, rate
 
 START = "<!-- bench:start -->"
 END = "<!-- bench:end -->"
@@ -47,6 +47,16 @@ def summary_markdown(report, report_link):
                  f"{ref['ratio']:,.0f}× faster; {ref['trade_mismatches']} trade and {ref['event_mismatches']} "
                  "event rows differ"))
     table = "\n".join(["| what | measured |", "|---|---|", *(f"| {what} | {value} |" for what, value in rows)])
+    header = ("mode", "how", "claimed", "orders/s", *(f"{name} µs" for name in LATENCY_COLUMNS))
+    replaced = "\n".join(
+        ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        + ["| " + " | ".join(row) + " |" for row in one_at_a_time_rows(report)]
+    )
+    test = report["one_at_a_time"]
+    table += (
+        f"\n\nThe replaced design's test, {test['orders']:,} orders one at a time (its claims beside; the disk's own "
+        f"4 KiB write + fsync rate in the same run: {rate(test['disk']['syncs_per_s'])}/s):\n\n{replaced}"
+    )
     return (
         f"Measured by `{report['command']}` on {info['cpu']} ({info['cores']} cores), Python {info['python']}, "
         f"numba {info['numba']}, pyarrow {info['pyarrow']}, nbengine at `{info['commit'][:12]}`, "

@@ -35,6 +35,21 @@ and ``docs/wal-format.md`` state them; "power loss" assumes the disk honours fsy
 
 LATENCY_COLUMNS = ("avg", "min", "p50", "p90", "p99", "p99.9", "max")
 
+REPLACED_DESIGN_CLAIMS = {
+    "none": "418.8 K orders/s, 1.75 µs",
+    "async": "~200 K orders/s, avg ~5 µs, p99 ~15 µs, max ~50 µs",
+    "group": "~200 K orders/s, \"zero data loss\"",
+    "sync": "9.78 K orders/s, 99.68 µs",
+}
+"""What the design nbengine replaces claimed for its 50,000-order one-at-a-time test (estimates, not runs)."""
+
+ONE_AT_A_TIME_HOW = {
+    "none": "`submit_one` in a loop",
+    "async": "`submit_one` in a loop (ack at enqueue)",
+    "group": "`submit_rows`, one thread (ack = result released once durable)",
+    "sync": "`submit_one` in a loop (one fsync per order)",
+}
+
 
 def rate(per_second):
     """A rate with an SI prefix: ``rate(6_310_000) == "6.31 M"``."""
@@ -200,6 +215,33 @@ def _reference(report):
     )
 
 
+def one_at_a_time_rows(report):
+    """The replaced design's table as rows: mode, how, claimed, measured orders/s, then µs per ``LATENCY_COLUMNS``."""
+    return [
+        (f"`{mode['mode']}`", ONE_AT_A_TIME_HOW[mode["mode"]], REPLACED_DESIGN_CLAIMS[mode["mode"]],
+         rate(mode["orders_per_s"]), *(micros(mode["latency"][name]) for name in LATENCY_COLUMNS))
+        for mode in report["one_at_a_time"]["modes"]
+    ]
+
+
+def _one_at_a_time(report):
+    test = report["one_at_a_time"]
+    disk = test["disk"]
+    return (
+        "## One order at a time: the replaced design's test\n\n"
+        f"The test the design nbengine replaces reported: {test['orders']:,} orders of the standard mix, one at a "
+        "time, in each durability mode, each into a fresh engine (and WAL directory). Its figures were estimates; "
+        "these are runs. `none`, `async` and `sync`: orders/s over the summed `submit_one` call times, latency "
+        "per call; `group`: one thread pulling results from `Engine.submit_rows` (default `ahead`), orders/s "
+        "over wall time, latency from handing the order over to holding its durable result. µs:\n\n"
+        + _table(("mode", "how", "the replaced design claimed", "orders/s", *LATENCY_COLUMNS),
+                 one_at_a_time_rows(report))
+        + f"\n\nThe disk itself, in the same run and directory: {disk['syncs']:,} appends of 4 KiB each followed "
+        f"by `fsync`: {rate(disk['syncs_per_s'])} per second, µs:\n\n"
+        + _table(LATENCY_COLUMNS, [tuple(micros(disk["latency"][name]) for name in LATENCY_COLUMNS)])
+    )
+
+
 def render_markdown(report):
     """The report as Markdown: the command that reproduces it, then every section.
 
@@ -218,8 +260,8 @@ def render_markdown(report):
         f"```bash\n{report['command']}\n```\n\n"
         "(from a checkout: `pip install \".[bench]\"` first; the charts need matplotlib, the progress bar tqdm). "
         "Numbers move between runs on a shared or virtualised machine; run it on yours.",
-        _overview(report), _results(report), _latency(report), _batch_curve(report), _durability(report),
-        _reference(report),
+        _overview(report), _results(report), _latency(report), _one_at_a_time(report), _batch_curve(report),
+        _durability(report), _reference(report),
     ]
     return "\n\n".join(sections) + "\n"
 

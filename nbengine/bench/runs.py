@@ -7,6 +7,7 @@ Nothing here prints or draws.
 
 import collections
 import math
+import os
 import shutil
 import tempfile
 import time
@@ -16,6 +17,7 @@ import numpy as np
 
 import nbengine
 from nbengine.codes import REASON_NAMES, REJECTED
+from nbengine.durability import DURABILITY_MODES
 from nbengine.generate import standard_mix, to_table
 from nbengine.reference import EVENT_COLUMNS, TRADE_COLUMNS, ReferenceBook
 
@@ -58,6 +60,10 @@ class BenchSettings:
         take latency percentiles of; large: throughput).
     durability_scalar_orders : int
         Orders submitted with ``submit_one`` in each durability mode.
+    one_at_a_time_orders : int
+        Orders of the replaced design's test: one at a time in each durability mode.
+    disk_syncs : int
+        4 KiB writes, each followed by an ``fsync``, that measure the disk itself.
     """
 
     orders: int = 1_048_576
@@ -71,6 +77,8 @@ class BenchSettings:
     durability_orders: int = 1_048_576
     durability_batches: tuple = (1_024, 65_536)
     durability_scalar_orders: int = 2_000
+    one_at_a_time_orders: int = 50_000
+    disk_syncs: int = 2_000
 
     def capped(self):
         """These settings with every prefix and batch size at most ``orders``."""
@@ -83,6 +91,7 @@ class BenchSettings:
             durability_orders=min(self.durability_orders, self.orders),
             durability_batches=tuple(sorted({min(size, self.orders) for size in self.durability_batches})),
             durability_scalar_orders=min(self.durability_scalar_orders, self.orders),
+            one_at_a_time_orders=min(self.one_at_a_time_orders, self.orders),
         )
 
 
@@ -94,6 +103,8 @@ QUICK = BenchSettings(
     reference_orders=5_000,
     durability_orders=65_536,
     durability_scalar_orders=200,
+    one_at_a_time_orders=5_000,
+    disk_syncs=200,
 )
 """``nbengine bench --quick``: the same sections on less work (under 20 s here)."""
 
@@ -335,6 +346,86 @@ def durability_mode(mode, table, columns, settings):
         "scalar_orders": len(rows), "scalar_orders_per_s": len(rows) / (scalar_ack.sum() / 1e9),
         "scalar_ack": latency_stats(scalar_ack),
     }
+
+
+def disk_sync_rate(directory, count):
+    """The disk's own rate of 4 KiB appends each made durable with ``os.fsync`` (no engine involved).
+
+    Returns
+    -------
+    dict
+        ``syncs``, ``syncs_per_s`` (over the summed times) and ``latency`` (per write + fsync).
+    """
+    path = os.path.join(directory, "disk-probe")
+    block = b"\xa5" * 4096
+    latencies = np.empty(count, dtype=np.int64)
+    clock = time.perf_counter_ns
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        for i in range(count):
+            start = clock()
+            os.write(fd, block)
+            os.fsync(fd)
+            latencies[i] = clock() - start
+    finally:
+        os.close(fd)
+        os.unlink(path)
+    return {"syncs": count, "syncs_per_s": count / (latencies.sum() / 1e9), "latency": latency_stats(latencies)}
+
+
+def _pulled_at(rows, stamps):
+    """Yield ``rows``, writing the clock of each one's hand-over into ``stamps``."""
+    clock = time.perf_counter_ns
+    for i, row in enumerate(rows):
+        stamps[i] = clock()
+        yield row
+
+
+def _rows_pipelined(engine, rows):
+    """``submit_rows`` with its default ``ahead``: each row's ns from hand-over to its durable result, and wall seconds."""
+    pulled = np.empty(len(rows), dtype=np.int64)
+    acked = np.empty(len(rows), dtype=np.int64)
+    clock = time.perf_counter_ns
+    start = clock()
+    for i, _ in enumerate(engine.submit_rows(_pulled_at(rows, pulled))):
+        acked[i] = clock()
+    return acked - pulled, (clock() - start) / 1e9
+
+
+def one_at_a_time(columns, settings):
+    """The replaced design's test: ``one_at_a_time_orders`` of the flow, one order at a time, in each mode.
+
+    ``none``, ``async`` and ``sync`` call ``submit_one`` in a loop (``sync`` returns once
+    the order's own frame is fsynced, ``async`` once it is queued); throughput is orders
+    over the summed call times. ``group`` is one thread pulling durable results from
+    ``Engine.submit_rows`` (its default ``ahead``): the latency is each order's ack
+    latency, from handing it over to holding its durable result, and throughput is
+    orders over the wall time. Each mode gets a fresh engine and WAL directory; the disk's
+    own 4 KiB write + fsync rate is measured in the same directory just before.
+
+    Returns
+    -------
+    dict
+        ``orders``, ``disk`` (``disk_sync_rate``) and ``modes``: per mode ``mode``,
+        ``orders_per_s`` and ``latency`` (``latency_stats``).
+    """
+    rows = scalar_rows(columns, settings.one_at_a_time_orders)
+    directory = tempfile.mkdtemp(prefix="nbengine-bench-")
+    modes = []
+    try:
+        disk = disk_sync_rate(directory, settings.disk_syncs)
+        for mode in DURABILITY_MODES:
+            engine = _engine_for(mode, f"{directory}/{mode}")
+            if mode == "group":
+                latencies, seconds = _rows_pipelined(engine, rows)
+            else:
+                latencies = _submit_one_latencies(engine, rows, False)
+                seconds = latencies.sum() / 1e9
+            engine.close()
+            modes.append({"mode": mode, "orders_per_s": len(rows) / seconds, "latency": latency_stats(latencies)})
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+    return {"orders": len(rows), "disk": disk, "modes": modes}
 
 
 def _row_mismatches(expected, actual, names):

@@ -30,6 +30,7 @@ from ..codes import (
     LIMIT,
     MARKET,
     MODIFIED,
+    MEMORY_BUDGET,
     MODIFY,
     NO_REASON,
     OFF_TICK,
@@ -48,7 +49,27 @@ from ..codes import (
     WOULD_TAKE,
 )
 from ..state import (
+    BAD_VALUE,
     BookState,
+    C_ACCOUNT,
+    C_E0,
+    C_E1,
+    C_HEADER,
+    C_KIND,
+    C_N_CALLS,
+    C_N_EVENTS,
+    C_N_TRADES,
+    C_ORDER_ID,
+    C_PRICE,
+    C_QTY,
+    C_SEQ,
+    C_SIDE,
+    C_STRIDE,
+    C_SYMBOL,
+    C_T0,
+    C_T1,
+    C_TIF,
+    C_TS,
     Outputs,
     B_BASE,
     B_BEST_ASK,
@@ -116,6 +137,8 @@ __all__ = [
     "process_order",
     "match_batch",
     "match_one",
+    "match_row",
+    "refuse_row",
 ]
 
 
@@ -542,3 +565,74 @@ def match_one(meta, books, book_index, levels, bits, pool, order_index, trades, 
     if status == OK:
         meta[M_INPUT_SEQ] += 1
     return status, meta[M_N_TRADES], meta[M_N_EVENTS], meta[M_INPUT_SEQ]
+
+
+@hot_kernel
+def _record_call(meta, calls, t0, e0):
+    """Append the call record of the row just processed and advance the block's counts and the input seq."""
+    k = calls[C_N_CALLS]
+    record = C_HEADER + k * C_STRIDE
+    calls[record + C_T0] = t0
+    calls[record + C_T1] = meta[M_N_TRADES]
+    calls[record + C_E0] = e0
+    calls[record + C_E1] = meta[M_N_EVENTS]
+    calls[record + C_SEQ] = meta[M_INPUT_SEQ]
+    calls[C_N_CALLS] = k + 1
+    calls[C_N_TRADES] = meta[M_N_TRADES]
+    calls[C_N_EVENTS] = meta[M_N_EVENTS]
+    meta[M_INPUT_SEQ] += 1
+
+
+@kernel
+def match_row(meta, books, book_index, levels, bits, pool, order_index, trades, events, calls):
+    """Process the order in ``calls``' header: the fast path of ``Engine.submit_one``.
+
+    ``meta`` … ``order_index`` are the arrays of ``state.BookState`` and ``trades``,
+    ``events``, ``calls`` those of a ``state.ScalarOutputs`` block; the caller wrote the
+    order's nine values as int64 into ``calls[C_TS:C_ACCOUNT + 1]``. Ten plain arrays, no
+    scalars and an int back: the numba dispatcher's cost grows with every argument (a
+    NamedTuple is typed field by field in Python), and that cost is most of a one-order call.
+
+    Trade and event rows are appended after the block's earlier calls and the call is
+    recorded (``state.C_*``); the engine's own output counters are left at zero. Returns
+    ``OK``; ``BAD_VALUE`` when ``symbol``, ``side``, ``kind`` or ``tif`` is outside its
+    column's dtype; ``NEED_OUTPUT`` when the block is full (a new one is needed:
+    ``meta[M_NEED]`` events); or another ``NEED_*`` status. Nothing changes unless ``OK``.
+    """
+    symbol, side, kind, tif = calls[C_SYMBOL], calls[C_SIDE], calls[C_KIND], calls[C_TIF]
+    if not (-128 <= side <= 127 and -128 <= kind <= 127 and -128 <= tif <= 127
+            and -(2**31) <= symbol <= 2**31 - 1):
+        return BAD_VALUE
+    if C_HEADER + (calls[C_N_CALLS] + 1) * C_STRIDE > calls.shape[0]:
+        meta[M_NEED] = 0
+        return NEED_OUTPUT
+    t0 = calls[C_N_TRADES]
+    e0 = calls[C_N_EVENTS]
+    meta[M_N_TRADES] = t0
+    meta[M_N_EVENTS] = e0
+    status = process_order(
+        BookState(meta, books, book_index, levels, bits, pool, order_index), Outputs(trades, events),
+        calls[C_TS], calls[C_ORDER_ID], symbol, side, kind, tif, calls[C_PRICE], calls[C_QTY], calls[C_ACCOUNT],
+    )
+    if status == OK:
+        _record_call(meta, calls, t0, e0)
+    meta[M_N_TRADES] = 0
+    meta[M_N_EVENTS] = 0
+    return status
+
+
+@kernel
+def refuse_row(meta, events, calls):
+    """Reject the order in ``calls``' header with ``MEMORY_BUDGET`` and record the call (see ``match_row``).
+
+    The block must have room for one more call and one more event row.
+    """
+    t0 = calls[C_N_TRADES]
+    e0 = calls[C_N_EVENTS]
+    meta[M_N_TRADES] = t0
+    meta[M_N_EVENTS] = e0
+    emit_event(meta, events, calls[C_TS], calls[C_SYMBOL], calls[C_ORDER_ID], REJECTED, MEMORY_BUDGET,
+               calls[C_PRICE], calls[C_QTY])
+    _record_call(meta, calls, t0, e0)
+    meta[M_N_TRADES] = 0
+    meta[M_N_EVENTS] = 0
