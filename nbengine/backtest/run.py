@@ -261,24 +261,19 @@ def _counted(batches, update):
         yield columns
 
 
-def summary_of(*, engine, totals, wall, compile_seconds, strategy=None, extra=None, context=None):
-    """The backtest's ``summary.json`` content (one builder for every kind of run)."""
-    orders = engine.next_seq
+def summary_of(*, orders, trades, volume, rejects, resting_orders, wall, compile_seconds, extra=None):
+    """A backtest's ``summary.json`` content: the one builder for a run in one process and for a
+    merge of partitions (`scaleout`); ``extra`` adds the keys of that kind of run."""
     summary = {
         "orders": orders,
-        "trades": totals.trades,
-        "volume": totals.volume,
-        "rejects": totals.rejects_by_reason(),
-        "resting_orders": engine.live_orders,
+        "trades": trades,
+        "volume": volume,
+        "rejects": rejects,
+        "resting_orders": resting_orders,
         "wall_seconds": round(wall, 6),
         "compile_or_cache_load_seconds": round(compile_seconds, 3),
         "orders_per_second": round(orders / wall) if wall > 0 else None,
-        "state_hash": engine.state_hash(),
     }
-    if context is not None:
-        summary.update(context.summary())
-    if strategy is not None:
-        summary["strategy"] = strategy
     summary.update(extra or {})
     return summary
 
@@ -389,12 +384,14 @@ def run_local(
         if recorder is not None:
             write_readable(recorder.table(), staging / "quotes.parquet", context, compression)
         engine.close()
-        extra = None
+        extra = {"state_hash": engine.state_hash(), **context.summary()}
+        if strategy_summary is not None:
+            extra["strategy"] = strategy_summary
         if format == "lobster":
-            extra = {"lobster_replay" if orderbook is not None else "lobster_rows_without_order": lobster_counts}
-        summary = summary_of(engine=engine, totals=totals, wall=time.perf_counter() - started,
-                             compile_seconds=compile_seconds, strategy=strategy_summary, extra=extra,
-                             context=context)
+            extra["lobster_replay" if orderbook is not None else "lobster_rows_without_order"] = lobster_counts
+        summary = summary_of(orders=engine.next_seq, trades=totals.trades, volume=totals.volume,
+                             rejects=totals.rejects_by_reason(), resting_orders=engine.live_orders,
+                             wall=time.perf_counter() - started, compile_seconds=compile_seconds, extra=extra)
         (staging / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         publish(staging, out)
     finally:

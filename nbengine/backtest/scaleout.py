@@ -24,7 +24,7 @@ from ..mapping import SymbolTable
 from ..parquet_input import count_rows_by_symbol, symbol_names
 from ..progress import progress_bar
 from ..warmup import warmup
-from .run import check_options, clear_results, run_local
+from .run import check_options, clear_results, run_local, summary_of
 
 PARTITIONS_PER_WORKER_THREAD = 1
 """Default partitions per worker thread. Every partition scans the row groups that may hold
@@ -224,16 +224,21 @@ def _merge(results, wall, warmup_seconds, workers):
     rejects = Counter()
     for result in results:
         rejects.update(result["rejects"])
-    orders = sum(result["orders"] for result in results)
+    return summary_of(
+        orders=sum(result["orders"] for result in results),
+        trades=sum(result["trades"] for result in results),
+        volume=sum(result["volume"] for result in results),
+        rejects=dict(sorted(rejects.items())),
+        resting_orders=sum(result["resting_orders"] for result in results),
+        wall=wall,
+        compile_seconds=warmup_seconds,
+        extra=_partition_keys(results, workers),
+    )
+
+
+def _partition_keys(results, workers):
+    """What a merged summary holds beside the totals: the partitions, one entry each."""
     return {
-        "orders": orders,
-        "trades": sum(result["trades"] for result in results),
-        "volume": sum(result["volume"] for result in results),
-        "rejects": dict(sorted(rejects.items())),
-        "resting_orders": sum(result["resting_orders"] for result in results),
-        "wall_seconds": round(wall, 6),
-        "compile_or_cache_load_seconds": round(warmup_seconds, 3),
-        "orders_per_second": round(orders / wall) if wall > 0 else None,
         "partition_by": "symbol",
         **{key: results[0].get(key) if results else None for key in ("tick_size", "time_zone", "symbol_names")},
         "symbols": sum(len(result["symbols"]) for result in results),
