@@ -601,22 +601,21 @@ class StrategyLoop:
         self.scanned_trades = trades.shape[0]
         self.scanned_events = events.shape[0]
         reports = _Reports()
-        for event in new_events[new_events[:, E_ORDER_ID] < 0]:
-            order = self.orders[int(event[E_ORDER_ID])]
-            self._event(reports, order, request, int(event[E_EVENT]), int(event[E_REASON]), int(event[E_PRICE]),
-                        int(event[E_LEAVES]), int(event[E_TS]))
+        orders = self.orders
+        for event in new_events[new_events[:, E_ORDER_ID] < 0].tolist():
+            self._event(reports, orders[event[E_ORDER_ID]], request, event[E_EVENT], event[E_REASON], event[E_PRICE],
+                        event[E_LEAVES], event[E_TS])
         own = (new_trades[:, T_TAKER_ACCOUNT] == OWN_ACCOUNT) | (new_trades[:, T_MAKER_ACCOUNT] == OWN_ACCOUNT)
-        for trade in new_trades[own]:
-            for account, id_field, side, liquidity in (
-                (T_TAKER_ACCOUNT, T_TAKER_ID, int(trade[T_TAKER_SIDE]), "taker"),
-                (T_MAKER_ACCOUNT, T_MAKER_ID, -int(trade[T_TAKER_SIDE]), "maker"),
-            ):
-                if trade[account] != OWN_ACCOUNT:
-                    continue
-                if liquidity == "taker" and trade[T_MAKER_ACCOUNT] != OWN_ACCOUNT:
-                    self.consumed.add(int(trade[T_MAKER_ID]))
-                self._fill(reports, self.orders[int(trade[id_field])], int(trade[T_TS]), side, int(trade[T_PRICE]),
-                           int(trade[T_QTY]), liquidity)
+        for trade in new_trades[own].tolist():
+            taker_side = trade[T_TAKER_SIDE]
+            if trade[T_TAKER_ACCOUNT] == OWN_ACCOUNT:
+                if trade[T_MAKER_ACCOUNT] != OWN_ACCOUNT:
+                    self.consumed.add(trade[T_MAKER_ID])
+                self._fill(reports, orders[trade[T_TAKER_ID]], trade[T_TS], taker_side, trade[T_PRICE], trade[T_QTY],
+                           "taker")
+            if trade[T_MAKER_ACCOUNT] == OWN_ACCOUNT:
+                self._fill(reports, orders[trade[T_MAKER_ID]], trade[T_TS], -taker_side, trade[T_PRICE], trade[T_QTY],
+                           "maker")
         self._schedule(exchange_ts, reports)
 
     def _event(self, reports, order, request, code, reason, price, leaves, exchange_ts):
