@@ -19,7 +19,7 @@ from .kernels.match import emit_event, match_batch, match_row, refuse_row
 from .kernels.stepping import qty_ahead, quote_without
 from .kernels.views import book_depth, resting_orders
 from .schema import DEPTH_SCHEMA, RESTING_SCHEMA, check_scalars, prepare
-from .results import OrderResult, SubmitResult, events_table, table_from_rows, trades_table
+from .results import OrderResult, SubmitResult, table_from_rows
 from .statehash import state_hash
 from .durability import Durability, checked_arguments, recover as recover_log
 from .wal.errors import WalError
@@ -463,9 +463,9 @@ class Engine:
             self._check_open()
             seq_start = self.next_seq
             n_trades, n_events = self._match(columns)
-            result = SubmitResult(
-                trades_table(self._out.trades[:n_trades]),
-                events_table(self._out.events[:n_events]),
+            result = SubmitResult.from_rows(
+                self._out.trades[:n_trades],
+                self._out.events[:n_events],
                 seq_start,
                 seq_start + columns.ts.shape[0],
                 self._wal,
