@@ -47,7 +47,7 @@ print(json.dumps(out))
 
 def run(checkout):
     env = {"PYTHONPATH": checkout, "PATH": "/usr/bin:/bin"}
-    done = subprocess.run([sys.executable, "-c", CHILD], env=env, capture_output=True, text=True, check=True)
+    done = subprocess.run([sys.executable, "-c", CHILD], env=env, cwd=checkout, capture_output=True, text=True, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
