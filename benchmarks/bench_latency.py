@@ -101,3 +101,45 @@ class ColdStart:
         engine = nbengine.Engine()
         engine.submit_one(1, 1, nbengine.BUY, nbengine.LIMIT, 100_000, 10)
         """
+
+
+class ArrowBatches:
+    """``Engine.submit`` of Arrow RecordBatches of the contract's schema (issue 15, point 4).
+
+    The standard mix cut into RecordBatches of ``rows`` rows; every result's tables are
+    read (``output_rows``), so lazily built tables are paid for. ``rows == 1`` reports
+    the per-call p50 in ns; larger batches report orders/s.
+    """
+
+    params = [1, 100, 65_536]
+    param_names = ["rows"]
+    version = VERSION
+    timeout = 300
+
+    def setup(self, rows):
+        nbengine.warmup()
+        count = 5_000 if rows == 1 else (100_000 if rows == 100 else 4 * rows)
+        table = generate.to_table(cached_flow("standard_mix", count))
+        self.batches = table.to_batches(max_chunksize=rows)
+
+    def track_submit_p50_ns(self, rows):
+        """Median call: ``submit`` of one batch and reading its tables, in ns."""
+        engine = nbengine.Engine()
+        latencies = np.empty(len(self.batches), dtype=np.int64)
+        clock = time.perf_counter_ns
+        for index, batch in enumerate(self.batches):
+            start = clock()
+            output_rows(engine.submit(batch))
+            latencies[index] = clock() - start
+        return float(np.percentile(latencies, 50))
+
+    def track_orders_per_s(self, rows):
+        """Orders per second over every batch, tables read."""
+        engine = nbengine.Engine()
+        start = time.perf_counter()
+        for batch in self.batches:
+            output_rows(engine.submit(batch))
+        return sum(batch.num_rows for batch in self.batches) / (time.perf_counter() - start)
+
+    track_orders_per_s.unit = "orders/s"
+    track_submit_p50_ns.unit = "ns"
