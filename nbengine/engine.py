@@ -553,7 +553,7 @@ class Engine:
                 self._wal.wait_ring_space()
             elif status == s.BAD_VALUE:
                 check_scalars(tuple(int(v) for v in self._block.calls[: s.C_ACCOUNT + 1]))
-            if status == s.NEED_OUTPUT:
+            elif status == s.NEED_OUTPUT:
                 self._new_block(int(self._state.meta[s.M_NEED]))
             else:
                 try:
