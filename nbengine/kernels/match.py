@@ -667,9 +667,11 @@ def match_row_logged(meta, books, book_index, levels, bits, pool, order_index, t
     drops an order); ``WAKE_WRITER`` instead of ``OK`` when the writer sleeps
     (``Q_IDLE``) and must be woken; otherwise as ``match_row``.
 
-    Keeps the GIL (numba's default) on purpose. Measured A/B, 200,000 calls, medians of
-    interleaved rounds on the 2-core VM: see ``Engine._one``'s note — holding it is
-    cheaper per call (no release/re-acquire around a ~1 µs kernel). It also orders the
+    Keeps the GIL (numba's default) on purpose. A/B on the 2-core VM, 50,000 orders through
+    ``submit_rows`` in ``group`` mode: GIL kept 228 K orders/s (ack p50 19 ms), nogil
+    121–128 K/s (ack p50 1.5–1.7 ms: every kernel return then waits for the writer's
+    Python work). Per call, holding it skips a release/re-acquire around a ~1 µs kernel
+    (an earlier A/B: 124 vs 158 ns). It also orders the
     hand-off: the writer thread reads the counters only while holding the GIL, so it
     never sees a slot half written or ``Q_HEAD`` before the slot, and the
     "append, then read ``Q_IDLE``" / "set ``Q_IDLE``, then read ``Q_HEAD``" pair cannot
