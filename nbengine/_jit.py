@@ -20,3 +20,6 @@ JIT_DISABLED = bool(config.DISABLE_JIT)
 
 kernel = numba.njit(cache=True, nogil=True, _nrt=False)
 hot_kernel = numba.njit(cache=True, nogil=True, _nrt=False, forceinline=True)
+gil_kernel = numba.njit(cache=True, nogil=False, _nrt=False)
+"""``kernel`` keeping the GIL, where an A/B measurement showed it helps a scalar path (said beside
+the kernel): only ``kernels.match.match_row_logged``."""

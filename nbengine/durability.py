@@ -13,6 +13,7 @@ import os
 import threading
 import warnings
 
+from .state import Q_DURABLE, Q_HEAD
 from .wal import recovery
 from .wal import snapshot as wal_snapshot
 from .wal.dirlock import DirectoryLock
@@ -93,8 +94,11 @@ class Durability:
         self.config = config
         self.snapshot_every = snapshot_every
         self.snapshot_every_bytes = snapshot_every_bytes
+        self._scheduled = snapshot_every is not None or snapshot_every_bytes is not None
+        self.ring_ctl = self.writer.ring_ctl
         self.snapshot_seq = next_seq
-        self.logged_bytes = 0
+        self._frame_bytes = 0
+        self._ring_mark = 0
         self.snapshot_error = None
         self.snapshot_lock = threading.Lock()
         self._lock = lock
@@ -128,12 +132,20 @@ class Durability:
         """Queue a matched batch's frame (engine lock held, so frames go in seq order)."""
         if rows:
             self.writer.append(payload, seq_start, rows)
-            self.logged_bytes += len(payload)
+            self._frame_bytes += len(payload)
 
     def log_order(self, row, seq):
-        """Queue one matched order (engine lock held)."""
+        """Append one matched order to the WAL ring from Python (engine lock held).
+
+        The scalar path's kernel appends its orders itself (``match_row_logged``); this is
+        for a row it did not log (refused for the memory budget).
+        """
         self.writer.append_order(row, seq)
-        self.logged_bytes += ROW_BYTES
+
+    @property
+    def logged_bytes(self):
+        """Bytes logged since the last snapshot: batch payloads, and ``ROW_BYTES`` per single order."""
+        return self._frame_bytes + ROW_BYTES * (int(self.ring_ctl[Q_HEAD]) - self._ring_mark)
 
     def acknowledge(self, result, snapshot):
         """Wait as the mode says, take a due automatic snapshot with ``snapshot()``, return ``result``.
@@ -143,9 +155,9 @@ class Durability:
         raised, so that a caller never retries (and executes twice) a batch the log holds.
         The next due point, counted from the failed attempt, tries again.
         """
-        if self.mode != "async":
+        if self.mode != "async" and self.ring_ctl[Q_DURABLE] < result.seq_end:
             result.wait_durable()
-        if self._snapshot_due(result.seq_end):
+        if self._scheduled and self._snapshot_due(result.seq_end):
             try:
                 snapshot()
             except Exception as exc:  # the batch is durable whatever failed
@@ -176,7 +188,8 @@ class Durability:
         content = wal_snapshot.Snapshot(self.config, self.writer.log_id, input_seq, trade_seq, event_seq, orders)
         self.writer.rotate(input_seq)
         self.snapshot_seq = input_seq
-        self.logged_bytes = 0
+        self._frame_bytes = 0
+        self._ring_mark = int(self.ring_ctl[Q_HEAD])
         return content
 
     def finish_snapshot(self, content):

@@ -15,7 +15,7 @@ from . import state as s
 from .codes import GTC, MEMORY_BUDGET, REJECTED, STP_MODES
 from .kernels.hashindex import find_book, rebuild_book_index, rebuild_order_index
 from .kernels.ladder import compact_arenas
-from .kernels.match import emit_event, match_batch, match_one, match_row, refuse_row
+from .kernels.match import emit_event, match_batch, match_one, match_row, match_row_logged, refuse_row
 from .kernels.stepping import qty_ahead, quote_without
 from .kernels.views import book_depth, resting_orders
 from .schema import DEPTH_SCHEMA, RESTING_SCHEMA, check_scalars, prepare
@@ -159,7 +159,10 @@ class Engine:
         self._block = s.new_scalar_outputs(SCALAR_BLOCK_CALLS, SCALAR_BLOCK_CALLS, 2 * SCALAR_BLOCK_CALLS)
         self._calls = 0
         self._row_header = self._block.calls
-        self._row_args = (*self._state, *self._block)
+        self._row_kernel = match_row
+        self._ring = ()
+        self._durable = None
+        self._bind_row_args()
         self._quote = np.zeros(4, dtype=np.int64)
         self._lock = threading.RLock()
         self._wal = None
@@ -193,6 +196,14 @@ class Engine:
         self._wal = link.writer
         self.durability = link.mode
         self.recovery = report
+        self._row_kernel = match_row_logged
+        self._ring = (link.writer.ring, link.writer.ring_ctl)
+        self._durable = link.writer.ring_ctl
+        self._bind_row_args()
+
+    def _bind_row_args(self):
+        """The scalar kernel's arguments: state, scalar block, and the WAL ring if any (after any of them changed)."""
+        self._row_args = (*self._state, *self._block, *self._ring)
 
     @property
     def snapshot_error(self):
@@ -465,8 +476,8 @@ class Engine:
             yield self._acknowledge(unacknowledged.popleft())
 
     def _released(self, result):
-        """Whether acknowledging ``result`` would not wait: no WAL, ``async``, or durable already."""
-        return self._wal is None or self.durability == "async" or self._wal.durable_seq >= result.seq_end
+        """Whether acknowledging ``result`` would not wait: no WAL, ``async``, or the durable watermark passed it."""
+        return self._wal is None or self.durability == "async" or self._durable[s.Q_DURABLE] >= result.seq_end
 
     def _acknowledge(self, result):
         return self._after_submit(result) if self._wal is not None else result
@@ -526,6 +537,8 @@ class Engine:
         The values are packed as int64 into the scalar block's header by one
         ``struct.pack_into`` (which refuses non-integers and values beyond int64); the
         kernel checks the narrower dtypes. Only a refused row pays for building a tuple.
+        With a WAL the kernel is ``match_row_logged``, which also appends the order to
+        the WAL ring (no Python object per order on the way to the log).
         """
         with self._lock:
             if self._closed or self._durability is not None:
@@ -534,24 +547,29 @@ class Engine:
                 _pack_row(self._row_header, 0, ts, order_id, symbol, side, kind, tif, price, qty, account)
             except struct.error:
                 _raise_for_row(ts, order_id, symbol, side, kind, tif, price, qty, account)
-            status = match_row(*self._row_args)
+            status = self._row_kernel(*self._row_args)
             if status:
                 self._resume_row(status)
             call = self._calls
             self._calls = call + 1
             result = OrderResult(self._block, call, self._wal)
-            if self._wal is not None:
-                self._durability.log_order(
-                    (ts, order_id, symbol, side, kind, tif, price, qty, account), result.seq_start
-                )
         return result
 
     def _resume_row(self, status):
-        """Grow what ``match_row``'s ``status`` names and match the header's row again until ``OK``. Lock held."""
+        """Grow what ``match_row``'s ``status`` names and match the header's row again until ``OK``. Lock held.
+
+        With a WAL: ``WAKE_WRITER`` (the row is done) wakes the writer thread;
+        ``RING_FULL`` waits for the writer to free a slot (never drops the order).
+        """
         while status:
-            if status == s.BAD_VALUE:
+            if status == s.WAKE_WRITER:
+                self._wal.wake()
+                return
+            if status == s.RING_FULL:
+                self._wal.wait_ring_space()
+            elif status == s.BAD_VALUE:
                 check_scalars(tuple(int(v) for v in self._block.calls[: s.C_ACCOUNT + 1]))
-            if status == s.NEED_OUTPUT:
+            elif status == s.NEED_OUTPUT:
                 self._new_block(int(self._state.meta[s.M_NEED]))
             else:
                 try:
@@ -562,8 +580,11 @@ class Engine:
                     ):
                         self._new_block(1)
                     refuse_row(self._state.meta, self._block.events, self._block.calls)
+                    if self._wal is not None:
+                        row = tuple(int(v) for v in self._block.calls[: s.C_ACCOUNT + 1])
+                        self._durability.log_order(row, self.next_seq - 1)
                     return
-            status = match_row(*self._row_args)
+            status = self._row_kernel(*self._row_args)
 
     def _new_block(self, events_needed):
         """Start a new ``ScalarOutputs`` block with room for ``events_needed`` rows of one call, carrying the header's row."""
@@ -573,7 +594,7 @@ class Engine:
         self._block = block
         self._calls = 0
         self._row_header = block.calls
-        self._row_args = (*self._state, *block)
+        self._bind_row_args()
 
     # -- durability -------------------------------------------------------------------
 
@@ -703,7 +724,7 @@ class Engine:
             self._out = s.Outputs(trades, events)
         else:
             raise AssertionError(f"unknown kernel status {status}")
-        self._row_args = (*self._state, *self._block)
+        self._bind_row_args()
 
     # -- views ------------------------------------------------------------------------
 

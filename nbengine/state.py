@@ -152,6 +152,7 @@ __all__ = [
     "new_levels",
     "new_outputs",
     "new_scalar_outputs",
+    "new_ring",
     "grown",
     "nbytes",
     "check_invariants",
@@ -263,6 +264,29 @@ NEED_ARENA = 3
 NEED_OUTPUT = 4
 BAD_VALUE = 5
 """A scalar row holds a value outside its column's dtype (nothing changed; the caller raises)."""
+RING_FULL = 6
+"""The WAL ring has no free slot (nothing changed; the caller waits for the writer and calls again)."""
+WAKE_WRITER = 7
+"""The row was processed and logged (as ``OK``), and the WAL writer sleeps: the caller wakes it."""
+
+# WAL ring (``new_ring``): the single-producer/single-consumer hand-off of single orders
+# from the matching kernel to the WAL writer thread. ``ring[slot]`` holds one logged
+# order: its nine values in ``OrderColumns`` order (int64) and its input seq (R_SEQ);
+# entry number n (counting from 0 since the ring was made) lives in slot n % capacity.
+# ``ring_ctl`` holds the counters:
+R_SEQ = 9
+R_FIELDS = 10
+Q_HEAD = 0
+"""Entries appended so far (written only by the producer, after the entry's slot)."""
+Q_TAIL = 1
+"""Entries the writer has made durable and freed (written only by the writer thread)."""
+Q_END_SEQ = 2
+"""Input seq after the last appended entry (producer)."""
+Q_DURABLE = 3
+"""The durable watermark: every order of input seq below it is durable (writer thread)."""
+Q_IDLE = 4
+"""1 while the writer thread sleeps for want of work: the producer then wakes it."""
+Q_FIELDS = 8
 
 MIN_LADDER = 256
 """Length of a book's first ladder (levels)."""
@@ -328,6 +352,19 @@ class ScalarOutputs(NamedTuple):
     trades: np.ndarray
     events: np.ndarray
     calls: np.ndarray
+
+
+def new_ring(capacity, next_seq):
+    """A WAL ring of ``capacity`` entries and its counters, empty, with the next entry's seq ``next_seq``.
+
+    Returns ``(ring, ring_ctl)``: int64 arrays of shape ``(capacity, R_FIELDS)`` and
+    ``(Q_FIELDS,)`` (layout above). ``capacity * R_FIELDS * 8`` bytes: 5 MiB for 65,536.
+    """
+    ring = np.zeros((int(capacity), R_FIELDS), dtype=np.int64)
+    ctl = np.zeros(Q_FIELDS, dtype=np.int64)
+    ctl[Q_END_SEQ] = next_seq
+    ctl[Q_DURABLE] = next_seq
+    return ring, ctl
 
 
 def bitset_words(ladder_len):

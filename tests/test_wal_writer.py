@@ -457,3 +457,19 @@ def test_sync_mode_writes_every_single_order_as_its_own_frame(tmp_path):
             engine.submit_one(**row)
     assert frame_rows(tmp_path) == [1] * 20
     assert recovered(tmp_path)[0].state_hash() == engine.state_hash()
+
+
+def test_a_full_ring_makes_submit_one_wait_and_drops_no_order(tmp_path):
+    """The WAL ring of single orders holds ``max_queued_frames`` orders; a full one blocks, never drops."""
+    files = FaultyFiles(delay=0.005)
+    engine = nbengine.Engine(wal_dir=tmp_path, durability="async",
+                             wal_options={"files": files, "max_queued_frames": 4})
+    seen = []
+    for i in range(60):
+        engine.submit_one(i, i + 1, nbengine.BUY if i % 2 else nbengine.SELL, nbengine.LIMIT, 100 + i % 3, 1)
+        seen.append(engine._wal.queued_frames)
+    engine.close()
+    assert max(seen) <= 4 and max(seen) >= 3, seen
+    again, report = recovered(tmp_path)
+    assert report.end_seq == 60
+    assert again.state_hash() == engine.state_hash()

@@ -8,7 +8,9 @@ to ``Engine(wal_dir=dir, durability=durability)`` and writes ``ack <seq_end>`` e
 submit returns (in ``group`` and ``sync`` mode: once the batch is durable), then ``done``.
 Durability ``group-rows`` submits the same orders one at a time in ``group`` mode with
 ``submit_rows(ahead=ROWS_AHEAD)``, so the writer joins queued orders into frames, and
-acknowledges each order as ``submit_rows`` yields it.
+acknowledges each order as ``submit_rows`` yields it. Durability ``async-rows`` submits
+them with ``submit_one`` in ``async`` mode (acknowledged at enqueue into the WAL ring,
+whose capacity is ``ASYNC_MAX_QUEUED_FRAMES`` orders).
 The server waits for the worker (normally killed by the parent) and writes
 ``exit <wait status>``. Lines go straight to the file descriptor, unbuffered, so every
 ``ack`` the parent reads was written before the worker died.
@@ -18,7 +20,8 @@ import os
 import sys
 
 ASYNC_MAX_QUEUED_FRAMES = 4
-"""Queue bound of the async workers: at most this many acknowledged frames may be lost."""
+"""Queue bound of the async workers: at most this many acknowledged frames (``async``) or
+single orders (``async-rows``: the WAL ring's capacity) may be lost."""
 
 
 def _say(line):
@@ -34,8 +37,12 @@ def _work(directory, durability, chunks):
 
     from .wal_support import order_rows
 
-    options = {"max_queued_frames": ASYNC_MAX_QUEUED_FRAMES} if durability == "async" else None
-    if durability == "group-rows":
+    options = {"max_queued_frames": ASYNC_MAX_QUEUED_FRAMES} if durability.startswith("async") else None
+    if durability == "async-rows":
+        engine = nbengine.Engine(wal_dir=directory, durability="async", wal_options=options)
+        for row in order_rows(chunks):
+            _say(f"ack {engine.submit_one(**row).seq_end}")
+    elif durability == "group-rows":
         engine = nbengine.Engine(wal_dir=directory, durability="group")
         for result in engine.submit_rows(order_rows(chunks), ahead=ROWS_AHEAD):
             _say(f"ack {result.seq_end}")
@@ -59,6 +66,7 @@ def _warm_up():
     with tempfile.TemporaryDirectory() as directory:
         with nbengine.Engine(wal_dir=directory) as engine:  # closed: no writer thread at fork time
             engine.submit(batches(64, 64)[0])
+            engine.submit_one(1, 1, nbengine.BUY, nbengine.LIMIT, 100, 1)  # loads match_row_logged (WAL ring)
 
 
 def main():

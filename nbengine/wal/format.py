@@ -245,6 +245,25 @@ def encode_rows_payload(rows):
     return prefix + body.pack(*itertools.chain.from_iterable(zip(*rows)))
 
 
+def encode_ring_payload(ring, slot, rows):
+    """``encode_payload`` of ``rows`` orders held in ``ring[slot:slot + rows]`` (``state.new_ring`` layout).
+
+    The WAL writer's encoding of single orders: the cached message layout of that many
+    rows (``_rows_layout``) filled column by column from the ring, without a Python
+    object per order. ``rows`` is at most ``MAX_ROWS_PER_FRAME``; the values fit their
+    dtypes (the kernel checked them).
+    """
+    prefix = _rows_layout(rows)[0]
+    block = ring[slot : slot + rows]
+    parts = [prefix]
+    for field, dtype in enumerate(_ORDER_DTYPES):
+        parts.append(block[:, field].astype(dtype).tobytes())
+        pad = -rows * dtype.itemsize % 8
+        if pad:
+            parts.append(bytes(pad))
+    return b"".join(parts)
+
+
 def decode_payload(buffer):
     """Prepared order columns from a payload (a ``pyarrow.Buffer``; zero copy)."""
     return prepare(pa.ipc.read_record_batch(buffer, ORDERS_SCHEMA))
@@ -279,6 +298,7 @@ __all__ = [
     "decode_segment_header",
     "encode_frame_header",
     "encode_payload",
+    "encode_ring_payload",
     "encode_rows_payload",
     "encode_segment_header",
     "frame_crc_ok",

@@ -18,15 +18,15 @@ import itertools
 import os
 import threading
 
+from ..state import Q_DURABLE, Q_END_SEQ, Q_HEAD, Q_IDLE, Q_TAIL, R_SEQ, new_ring
 from .errors import WalError, WalPoisonedError
 from .files import FileLayer
 from .format import (
     MAX_ROWS_PER_FRAME,
-    ROW_BYTES,
     SEGMENT_HEADER,
     checksum_seed,
     encode_frame_header,
-    encode_rows_payload,
+    encode_ring_payload,
     encode_segment_header,
     segment_name,
 )
@@ -43,6 +43,15 @@ class _Rotate:
 
     def __init__(self, first_seq):
         self.first_seq = first_seq
+
+
+class _Run:
+    """Work item of the writer thread: ``count`` ring entries from entry number ``entry`` (seqs from ``first_seq``)."""
+
+    __slots__ = ("entry", "count", "first_seq")
+
+    def __init__(self, entry, count, first_seq):
+        self.entry, self.count, self.first_seq = entry, count, first_seq
 
 
 class WalWriter:
@@ -69,6 +78,8 @@ class WalWriter:
         A new segment starts once the open one holds this many bytes.
     max_queued_frames, max_queued_bytes : int
         Bound on frames queued or being written; ``append`` blocks while it is reached.
+        ``max_queued_frames`` is also the capacity of the ring of single orders
+        (``ring``): a full ring makes the matching thread wait.
     files : FileLayer, optional
         File operations (tests inject faults here).
     """
@@ -106,6 +117,7 @@ class WalWriter:
         self._queued_bytes = 0
         self._appended_seq = next_seq
         self._durable_seq = next_seq
+        self.ring, self.ring_ctl = new_ring(self.max_queued_frames, next_seq)
         self._rotated_seq = -1
         self._error = None
         self._closing = False
@@ -135,8 +147,13 @@ class WalWriter:
 
     @property
     def queued_frames(self):
-        """Frames queued or being written (bounded by ``max_queued_frames``)."""
-        return self._queued_frames
+        """Frames queued or being written (bounded by ``max_queued_frames``), plus single orders in the ring."""
+        ctl = self.ring_ctl
+        return self._queued_frames + int(ctl[Q_HEAD] - ctl[Q_TAIL])
+
+    def _next_seq(self):
+        """The input seq the next frame, order or rotation must start at. Lock held."""
+        return max(self._appended_seq, int(self.ring_ctl[Q_END_SEQ]))
 
     @property
     def queued_bytes(self):
@@ -167,11 +184,14 @@ class WalWriter:
         return self._enqueue((header, payload, first_seq, rows), len(payload))
 
     def append_order(self, row, seq):
-        """Queue one order; the writer joins consecutive queued orders into one frame.
+        """Append one order to the ring from Python; the writer joins consecutive orders into one frame.
 
-        A group commit of single orders then writes one frame of k rows (936 bytes for
-        8) instead of k frames of 632 bytes. ``sync`` takes one order per write, so there
-        every order is a frame of its own.
+        The engine's scalar path appends in its kernel (``kernels.match.match_row_logged``);
+        this is the same append for the rare row it logs itself (a row refused for the
+        memory budget) and for tests. Blocks while the ring is full. A group commit of
+        single orders writes one frame of k rows (936 bytes for 8) instead of k frames of
+        632 bytes. ``sync`` takes one order per write, so there every order is a frame of
+        its own.
 
         Parameters
         ----------
@@ -183,7 +203,33 @@ class WalWriter:
 
         Returns and raises as ``append``.
         """
-        return self._enqueue((None, row, seq, 1), ROW_BYTES)
+        ring, ctl = self.ring, self.ring_ctl
+        with self._lock:
+            if self._error is None and ctl[Q_HEAD] - ctl[Q_TAIL] >= ring.shape[0]:
+                self._cond.wait_for(lambda: self._error is not None or ctl[Q_HEAD] - ctl[Q_TAIL] < ring.shape[0])
+            self.raise_if_unusable()
+            if seq != self._next_seq():
+                raise ValueError(f"order has seq {seq}, expected {self._next_seq()}")
+            head = int(ctl[Q_HEAD])
+            ring[head % ring.shape[0], :R_SEQ] = row
+            ring[head % ring.shape[0], R_SEQ] = seq
+            ctl[Q_END_SEQ] = seq + 1
+            ctl[Q_HEAD] = head + 1
+            if self._writer_idle:
+                self._cond.notify_all()
+        return seq + 1
+
+    def wait_ring_space(self):
+        """Block while the ring is full (the kernel returned ``RING_FULL``); raise once poisoned or closed."""
+        ring, ctl = self.ring, self.ring_ctl
+        with self._lock:
+            self._cond.wait_for(lambda: self._error is not None or ctl[Q_HEAD] - ctl[Q_TAIL] < ring.shape[0])
+            self.raise_if_unusable()
+
+    def wake(self):
+        """Wake the writer thread (the kernel returned ``WAKE_WRITER``: it appended while the writer slept)."""
+        with self._lock:
+            self._cond.notify_all()
 
     def _enqueue(self, item, size):
         """Queue ``item`` (``(header or None, payload or row, first_seq, rows)``) of ``size`` bytes; see ``append``."""
@@ -192,8 +238,8 @@ class WalWriter:
             if self._error is not None or self._full(size):
                 self._cond.wait_for(lambda: self._error is not None or not self._full(size))
             self.raise_if_unusable()
-            if first_seq != self._appended_seq:
-                raise ValueError(f"frame starts at seq {first_seq}, expected {self._appended_seq}")
+            if first_seq != self._next_seq():
+                raise ValueError(f"frame starts at seq {first_seq}, expected {self._next_seq()}")
             self._queue.append(item)
             self._queued_frames += 1
             self._queued_bytes += size
@@ -285,8 +331,8 @@ class WalWriter:
         """Queue a segment switch at ``first_seq`` (the next frame's seq); see ``wait_rotated``."""
         with self._lock:
             self.raise_if_unusable()
-            if first_seq != self._appended_seq:
-                raise ValueError(f"rotation at seq {first_seq}, next frame is {self._appended_seq}")
+            if first_seq != self._next_seq():
+                raise ValueError(f"rotation at seq {first_seq}, next frame is {self._next_seq()}")
             self._queue.append(_Rotate(first_seq))
             self._cond.notify_all()
 
@@ -312,29 +358,70 @@ class WalWriter:
         if self._fd is not None:
             self.files.close(self._fd)
             self._fd = None
-        if self._error is not None and self._durable_seq < self._appended_seq:
+        if self._error is not None and self._durable_seq < self._next_seq():
             raise WalPoisonedError(
-                f"closed with frames [{self._durable_seq}, {self._appended_seq}) not durable "
+                f"closed with frames [{self._durable_seq}, {self._next_seq()}) not durable "
                 f"({self._error})"
             ) from self._error
 
     # -- writer thread ----------------------------------------------------------------
 
+    def _has_work(self):
+        ctl = self.ring_ctl
+        return bool(self._queue) or ctl[Q_HEAD] > ctl[Q_TAIL]
+
+    def _sleep(self):
+        """Wait for work or ``close``. Lock held.
+
+        ``Q_IDLE`` is set before the ring is looked at; the kernel advances ``Q_HEAD``
+        before it reads ``Q_IDLE``, so one of the two sees the other (both under the GIL)
+        and an append never goes unnoticed.
+        """
+        ctl = self.ring_ctl
+        self._writer_idle = True
+        ctl[Q_IDLE] = 1
+        self._cond.wait_for(lambda: self._has_work() or self._closing)
+        ctl[Q_IDLE] = 0
+        self._writer_idle = False
+
+    def _take(self):
+        """What to write next, in seq order: deque items and runs of ring entries. Lock held.
+
+        Taken under the lock, so that everything seen (every queued item, every ring
+        entry appended before ``Q_HEAD`` was read) is a gap-free prefix of the seqs not
+        yet written: the sequencer appends both in seq order, and a frame is queued only
+        under this lock. ``sync`` takes one frame or one order.
+        """
+        ring, ctl = self.ring, self.ring_ctl
+        capacity = ring.shape[0]
+        entry, end = int(ctl[Q_TAIL]), int(ctl[Q_HEAD])
+        if not self.group:
+            if entry < end and (not self._queue or ring[entry % capacity, R_SEQ] < _first_seq(self._queue[0])):
+                return [_Run(entry, 1, int(ring[entry % capacity, R_SEQ]))]
+            return [self._queue.popleft()]
+        items = []
+        for item in self._queue:
+            if entry < end:
+                seq = int(ring[entry % capacity, R_SEQ])
+                count = min(_first_seq(item) - seq, end - entry)
+                if count > 0:
+                    items.append(_Run(entry, count, seq))
+                    entry += count
+            items.append(item)
+        self._queue.clear()
+        if entry < end:
+            items.append(_Run(entry, end - entry, int(ring[entry % capacity, R_SEQ])))
+        return items
+
     def _run(self):
         while True:
             with self._lock:
                 self._release_waiters()
-                if not self._queue and not self._closing:
-                    self._writer_idle = True
-                    self._cond.wait_for(lambda: self._queue or self._closing)
-                    self._writer_idle = False
-                if not self._queue:
+                if not self._has_work() and not self._closing:
+                    self._sleep()
+                if not self._has_work():
                     return
-                if self.group:
-                    items = list(self._queue)
-                    self._queue.clear()
-                else:
-                    items = [self._queue.popleft()]
+                items = self._take()
             try:
                 self._write(items)
             except Exception as exc:  # OSError in practice; anything else must not leave callers waiting
@@ -346,38 +433,40 @@ class WalWriter:
                 return
 
     def _write(self, items):
-        """Write ``items`` (frames, single orders and rotations) with one durable write per segment touched."""
+        """Write ``items`` (frames, runs of ring entries and rotations) with one durable write per segment touched."""
         pieces = []
-        entries = queued_bytes = frame_bytes = 0
+        entries = queued_bytes = frame_bytes = ring_entries = 0
         end_seq = None
-        for item in _framed(items, self._seed):
+        for item in _framed(items, self.ring, self._seed):
             if isinstance(item, _Rotate):
-                self._flush(pieces, entries, queued_bytes, end_seq)
-                pieces, entries, queued_bytes, frame_bytes = [], 0, 0, 0
+                self._flush(pieces, entries, queued_bytes, ring_entries, end_seq)
+                pieces, entries, queued_bytes, frame_bytes, ring_entries = [], 0, 0, 0, 0
                 if self._segment_size > SEGMENT_HEADER.size or self._segment_first_seq != item.first_seq:
                     self._switch_segment(item.first_seq)
                 with self._lock:
                     self._rotated_seq = item.first_seq
                     self._cond.notify_all()
                 continue
-            header, payload, first_seq, rows, item_entries, item_bytes = item
+            header, payload, first_seq, rows, item_entries, item_bytes, item_ring = item
             filled = self._segment_size + frame_bytes
             if filled >= self.segment_bytes and filled > SEGMENT_HEADER.size:
-                self._flush(pieces, entries, queued_bytes, end_seq)
-                pieces, entries, queued_bytes, frame_bytes = [], 0, 0, 0
+                self._flush(pieces, entries, queued_bytes, ring_entries, end_seq)
+                pieces, entries, queued_bytes, frame_bytes, ring_entries = [], 0, 0, 0, 0
                 self._switch_segment(first_seq)
             pieces += (header, payload)
             entries += item_entries
             queued_bytes += item_bytes
+            ring_entries += item_ring
             frame_bytes += len(header) + len(payload)
             end_seq = first_seq + rows
-        self._flush(pieces, entries, queued_bytes, end_seq, last=True)
+        self._flush(pieces, entries, queued_bytes, ring_entries, end_seq, last=True)
 
-    def _flush(self, pieces, entries, queued_bytes, end_seq, *, last=False):
+    def _flush(self, pieces, entries, queued_bytes, ring_entries, end_seq, *, last=False):
         """One durable write of ``pieces``; then mark every frame up to ``end_seq`` durable.
 
         ``entries`` and ``queued_bytes``: what the written queue entries counted against the
-        queue's bounds. The ``last`` write of a group leaves waking the waiters it completed
+        queue's bounds; ``ring_entries``: ring slots freed (``Q_TAIL`` advances, after the
+        watermark ``Q_DURABLE``). The ``last`` write of a group leaves waking the waiters it completed
         to ``_run``, on its way to the next write; one followed by a segment switch wakes
         the first of them at once.
         """
@@ -388,6 +477,9 @@ class WalWriter:
         with self._lock:
             self.fsync_count += 1
             self._durable_seq = end_seq
+            ctl = self.ring_ctl
+            ctl[Q_DURABLE] = end_seq
+            ctl[Q_TAIL] += ring_entries
             self._queued_frames -= entries
             self._queued_bytes -= queued_bytes
             if not last:
@@ -415,34 +507,36 @@ class WalWriter:
         self._segment_size = SEGMENT_HEADER.size
 
 
-def _framed(items, seed):
-    """``items`` as ``_Rotate`` markers and frames ``(header, payload, first_seq, rows, entries, queued_bytes)``.
+def _first_seq(item):
+    """First input seq of a queued frame tuple or ``_Rotate``."""
+    return item.first_seq if isinstance(item, _Rotate) else item[2]
 
-    Each run of consecutive single orders becomes frames of up to ``MAX_ROWS_PER_FRAME``
-    rows, checksummed from ``seed``; a queued frame stays as it is. ``entries`` and
-    ``queued_bytes`` are what the frame's queue entries counted against the queue's bounds.
+
+def _framed(items, ring, seed):
+    """``items`` as ``_Rotate`` markers and frames ``(header, payload, first_seq, rows, entries, queued_bytes, ring_entries)``.
+
+    Each ``_Run`` of ring entries becomes frames of up to ``MAX_ROWS_PER_FRAME`` rows
+    (split where the run wraps around the ring's end), encoded from the ring's columns
+    and checksummed from ``seed``; a queued frame stays as it is. ``entries`` and
+    ``queued_bytes`` are what the frame's queue entries counted against the queue's
+    bounds, ``ring_entries`` the ring slots it frees.
     """
-    run = []
+    capacity = ring.shape[0]
     for item in items:
-        if not isinstance(item, _Rotate) and item[0] is None:
-            run.append(item)
-            if len(run) == MAX_ROWS_PER_FRAME:
-                yield _orders_frame(run, seed)
-                run = []
-            continue
-        if run:
-            yield _orders_frame(run, seed)
-            run = []
-        yield item if isinstance(item, _Rotate) else (*item, 1, len(item[1]))
-    if run:
-        yield _orders_frame(run, seed)
-
-
-def _orders_frame(entries, seed):
-    """One frame of the single orders queued as ``entries`` (consecutive seqs), checksummed from ``seed``."""
-    payload = encode_rows_payload([entry[1] for entry in entries])
-    first_seq = entries[0][2]
-    return encode_frame_header(payload, first_seq, len(entries), seed), payload, first_seq, len(entries), len(entries), len(entries) * ROW_BYTES
+        if isinstance(item, _Rotate):
+            yield item
+        elif isinstance(item, _Run):
+            entry, left, first_seq = item.entry, item.count, item.first_seq
+            while left:
+                slot = entry % capacity
+                rows = min(left, MAX_ROWS_PER_FRAME, capacity - slot)
+                payload = encode_ring_payload(ring, slot, rows)
+                yield encode_frame_header(payload, first_seq, rows, seed), payload, first_seq, rows, 0, 0, rows
+                entry += rows
+                first_seq += rows
+                left -= rows
+        else:
+            yield (*item, 1, len(item[1]), 0)
 
 
 __all__ = ["DEFAULT_MAX_QUEUED_BYTES", "DEFAULT_MAX_QUEUED_FRAMES", "DEFAULT_SEGMENT_BYTES", "WalWriter"]
