@@ -17,8 +17,10 @@ depends on how the flow was cut into batches:
   quantity ahead of it, ``S_AHEAD``, goes first) or beyond P; replayed cancels and
   modifies of orders ahead of it move it up. Its fills go to ``fills`` (``F_*`` fields).
 
-Rows sharing one ``ts`` form one group and are never split by a stop, except by a bound
-equal to their ``ts`` (own orders arriving at that time join the group).
+Rows sharing one ``ts`` form one group: no wake-up falls inside it. The kernel may return in
+the middle of one only after an own fill (to note its report, due at ``ts`` + the response
+latency, never before the group ends) or at a bound equal to its ``ts`` (own orders arriving
+at that time join the group).
 
 ``ctl`` is an int64[C_FIELDS] array of the ``C_*`` fields, kept across calls; ``touched``
 an int64[n, 5] scratch of the watched symbols a group touched with their best prices before
