@@ -592,20 +592,7 @@ def _record_call(meta, calls, t0, e0):
 
 @hot_kernel
 def _match_row(meta, books, book_index, levels, bits, pool, order_index, trades, events, calls):
-    """Process the order in ``calls``' header (``match_row``'s body, inlined into both entry points).
-
-    ``meta`` … ``order_index`` are the arrays of ``state.BookState`` and ``trades``,
-    ``events``, ``calls`` those of a ``state.ScalarOutputs`` block; the caller wrote the
-    order's nine values as int64 into ``calls[C_TS:C_ACCOUNT + 1]``. Ten plain arrays, no
-    scalars and an int back: the numba dispatcher's cost grows with every argument (a
-    NamedTuple is typed field by field in Python), and that cost is most of a one-order call.
-
-    Trade and event rows are appended after the block's earlier calls and the call is
-    recorded (``state.C_*``); the engine's own output counters are left at zero. Returns
-    ``OK``; ``BAD_VALUE`` when ``symbol``, ``side``, ``kind`` or ``tif`` is outside its
-    column's dtype; ``NEED_OUTPUT`` when the block is full (a new one is needed:
-    ``meta[M_NEED]`` events); or another ``NEED_*`` status. Nothing changes unless ``OK``.
-    """
+    """``match_row``'s body, inlined into it and ``match_row_logged`` (arrays, header and returns: see ``match_row``)."""
     symbol, side, kind, tif = calls[C_SYMBOL], calls[C_SIDE], calls[C_KIND], calls[C_TIF]
     if not (-128 <= side <= 127 and -128 <= kind <= 127 and -128 <= tif <= 127
             and -(2**31) <= symbol <= 2**31 - 1):
@@ -626,7 +613,6 @@ def _match_row(meta, books, book_index, levels, bits, pool, order_index, trades,
     meta[M_N_TRADES] = 0
     meta[M_N_EVENTS] = 0
     return status
-
 
 
 @kernel
