@@ -23,3 +23,97 @@ hot_kernel = numba.njit(cache=True, nogil=True, _nrt=False, forceinline=True)
 gil_kernel = numba.njit(cache=True, nogil=False, _nrt=False)
 """``kernel`` keeping the GIL, where an A/B measurement showed it helps a scalar path (said beside
 the kernel): only ``kernels.match.match_row_logged``."""
+
+
+# -- primitives of GIL-free threads -------------------------------------------------------
+#
+# The WAL writer thread's hot loop (``wal.drain``) runs without the GIL: it writes and syncs
+# through these C library calls, and orders its loads and stores against the matching
+# kernel (another thread) with ``fence``. Compiled, they are LLVM instructions and calls of
+# libc symbols resolved by name (so ``cache=True`` keeps working); with the JIT disabled
+# they are ctypes calls of the same functions and ``fence`` does nothing (the GIL orders
+# plain Python).
+
+if JIT_DISABLED:
+    import ctypes
+
+    _libc = ctypes.CDLL(None, use_errno=True)
+    _libc.write.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t]
+    _libc.write.restype = ctypes.c_ssize_t
+    _libc.usleep.argtypes = [ctypes.c_uint]
+    _libc.clock_gettime.argtypes = [ctypes.c_int, ctypes.c_void_p]
+
+    def fence():
+        """A sequentially consistent memory fence (a no-op without the JIT)."""
+
+    def release_fence():
+        """A release fence (a no-op without the JIT)."""
+
+    def sys_write(fd, address, size):
+        """``write(2)`` of ``size`` bytes at ``address``; -1 on failure (see ``sys_errno``)."""
+        return _libc.write(fd, address, size)
+
+    def sys_fdatasync(fd):
+        """``fdatasync(2)``; -1 on failure."""
+        return _libc.fdatasync(fd)
+
+    def sys_errno():
+        """The calling thread's ``errno`` after a failed call above."""
+        return ctypes.get_errno()
+
+    def sys_usleep(microseconds):
+        """Sleep (``usleep(3)``), GIL released."""
+        return _libc.usleep(microseconds)
+
+    def sys_yield():
+        """``sched_yield(2)``."""
+        return _libc.sched_yield()
+
+    def sys_clock_gettime(clock, address):
+        """``clock_gettime(2)`` into the two int64 at ``address`` (seconds, nanoseconds)."""
+        return _libc.clock_gettime(clock, address)
+
+else:
+    from numba import types
+    from numba.extending import intrinsic
+
+    @intrinsic
+    def fence(typingctx):
+        """A sequentially consistent memory fence: no load or store moves across it (compiler or CPU)."""
+
+        def codegen(context, builder, signature, args):
+            builder.fence("seq_cst")
+            return context.get_dummy_value()
+
+        return types.void(), codegen
+
+    @intrinsic
+    def release_fence(typingctx):
+        """A release fence: no load or store before it moves after a store that follows it (no instruction on x86)."""
+
+        def codegen(context, builder, signature, args):
+            builder.fence("release")
+            return context.get_dummy_value()
+
+        return types.void(), codegen
+
+    @intrinsic
+    def _load_int32(typingctx, pointer):
+        """The int32 at ``pointer`` (a ``CPointer(int32)``)."""
+
+        def codegen(context, builder, signature, args):
+            return builder.load(args[0])
+
+        return types.int32(pointer), codegen
+
+    sys_write = types.ExternalFunction("write", types.int64(types.int32, types.intp, types.uint64))
+    sys_fdatasync = types.ExternalFunction("fdatasync", types.int32(types.int32))
+    sys_usleep = types.ExternalFunction("usleep", types.int32(types.uint32))
+    sys_yield = types.ExternalFunction("sched_yield", types.int32())
+    sys_clock_gettime = types.ExternalFunction("clock_gettime", types.int32(types.int32, types.intp))
+    _errno_location = types.ExternalFunction("__errno_location", types.CPointer(types.int32)())
+
+    @hot_kernel
+    def sys_errno():
+        """The calling thread's ``errno`` after a failed call above."""
+        return _load_int32(_errno_location())

@@ -286,7 +286,15 @@ Q_DURABLE = 3
 """The durable watermark: every order of input seq below it is durable (writer thread)."""
 Q_IDLE = 4
 """1 while the writer thread sleeps for want of work: the producer then wakes it."""
-Q_FIELDS = 8
+Q_ATTN = 5
+"""1 asks the writer thread's GIL-free loop to return to Python: a frame or rotation was queued, or close."""
+Q_WAITERS = 6
+"""1 while a caller waits on the writer's Python lock: the GIL-free loop returns after each sync to release it."""
+Q_ERROR = 7
+"""The ``errno`` of the write or sync that poisoned the writer (-1 for another failure), 0 before."""
+Q_SYNCS = 8
+"""Durable writes made so far (each one write + sync)."""
+Q_FIELDS = 16
 
 MIN_LADDER = 256
 """Length of a book's first ladder (levels)."""

@@ -8,7 +8,7 @@ arrays and resume at the same row.
 
 import numpy as np
 
-from .._jit import gil_kernel, hot_kernel, kernel
+from .._jit import gil_kernel, hot_kernel, kernel, release_fence
 from ..codes import (
     ACCEPTED,
     BAD_KIND,
@@ -671,6 +671,7 @@ def match_row_logged(meta, books, book_index, levels, bits, pool, order_index, t
     seq = meta[M_INPUT_SEQ] - 1
     ring[slot, R_SEQ] = seq
     ring_ctl[Q_END_SEQ] = seq + 1
+    release_fence()
     ring_ctl[Q_HEAD] = head + 1
     if ring_ctl[Q_IDLE] != 0:
         return WAKE_WRITER

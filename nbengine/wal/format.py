@@ -227,6 +227,23 @@ def _rows_layout(rows):
     return prefix, body
 
 
+@functools.lru_cache(maxsize=1)
+def ring_frame_layout():
+    """The message layouts of 1 … ``MAX_ROWS_PER_FRAME`` orders as arrays, for the writer's GIL-free loop (``drain``).
+
+    Returns ``(prefixes, prefix_sizes, itemsizes)``: ``prefixes[rows, :prefix_sizes[rows]]``
+    is the metadata of a message of ``rows`` orders (``_rows_layout``; row 0 unused), uint8
+    and int64; ``itemsizes`` the byte width of each ``ORDERS_SCHEMA`` column, int64.
+    """
+    metadata = [b""] + [_rows_layout(rows)[0] for rows in range(1, MAX_ROWS_PER_FRAME + 1)]
+    prefixes = np.zeros((len(metadata), max(map(len, metadata))), dtype=np.uint8)
+    for rows, prefix in enumerate(metadata):
+        prefixes[rows, : len(prefix)] = np.frombuffer(prefix, dtype=np.uint8)
+    prefix_sizes = np.array([len(prefix) for prefix in metadata], dtype=np.int64)
+    itemsizes = np.array([dtype.itemsize for dtype in _ORDER_DTYPES], dtype=np.int64)
+    return prefixes, prefix_sizes, itemsizes
+
+
 def check_row(row):
     """Raise ``OverflowError`` when a value of ``row`` (ints in ``ORDERS_SCHEMA`` order) does not fit its column's dtype."""
     try:
@@ -303,5 +320,6 @@ __all__ = [
     "encode_segment_header",
     "frame_crc_ok",
     "new_log_id",
+    "ring_frame_layout",
     "segment_name",
 ]

@@ -18,7 +18,22 @@ import itertools
 import os
 import threading
 
-from ..state import Q_DURABLE, Q_END_SEQ, Q_HEAD, Q_IDLE, Q_TAIL, R_SEQ, new_ring
+import numpy as np
+
+from ..state import (
+    Q_ATTN,
+    Q_DURABLE,
+    Q_END_SEQ,
+    Q_ERROR,
+    Q_HEAD,
+    Q_IDLE,
+    Q_SYNCS,
+    Q_TAIL,
+    Q_WAITERS,
+    R_SEQ,
+    new_ring,
+)
+from . import drain as native
 from .errors import WalError, WalPoisonedError
 from .files import FileLayer
 from .format import (
@@ -28,12 +43,17 @@ from .format import (
     encode_frame_header,
     encode_ring_payload,
     encode_segment_header,
+    ring_frame_layout,
     segment_name,
 )
 
 DEFAULT_SEGMENT_BYTES = 64 << 20
 DEFAULT_MAX_QUEUED_FRAMES = 65_536
 DEFAULT_MAX_QUEUED_BYTES = 64 << 20
+SPIN_NS = 2_000_000
+"""How long a caller waiting for the writer thread polls with the GIL released before it sleeps on a lock."""
+IDLE_NS = 20_000_000
+"""How long the writer's GIL-free loop polls an empty ring before the thread sleeps on its condition."""
 
 
 class _Rotate:
@@ -109,6 +129,19 @@ class WalWriter:
         self.max_queued_frames = int(max_queued_frames)
         self.max_queued_bytes = int(max_queued_bytes)
         self.files = files if files is not None else FileLayer()
+        # The GIL-free loop (``drain``) writes with libc calls, so it serves only the default
+        # file layer; an injected one (tests inject faults) gets every write through Python.
+        self._native = type(self.files) is FileLayer
+        self._settings = np.zeros(native.W_FIELDS, dtype=np.int64)
+        self._settings[native.W_SEGMENT_BYTES] = self.segment_bytes
+        self._settings[native.W_GROUP] = int(group)
+        self._settings[native.W_IDLE_NS] = IDLE_NS
+        if self._native:
+            prefixes, prefix_sizes, itemsizes = ring_frame_layout()
+            self._drain_args = (
+                self._settings, np.zeros(native.buffer_bytes(prefix_sizes, itemsizes), dtype=np.uint8),
+                prefixes, prefix_sizes, itemsizes, self._seed, native.crc32c_table(), np.zeros(2, dtype=np.int64),
+            )
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
         self._writer_idle = False
@@ -116,18 +149,16 @@ class WalWriter:
         self._queued_frames = 0
         self._queued_bytes = 0
         self._appended_seq = next_seq
-        self._durable_seq = next_seq
         self.ring, self.ring_ctl = new_ring(self.max_queued_frames, next_seq)
         self._rotated_seq = -1
         self._error = None
         self._closing = False
         self._waiters = []
         self._waiter_ids = itertools.count()
-        self.fsync_count = 0
         if append_to is None:
             self._open_new_segment(next_seq)
         else:
-            self._fd = self.files.open_append(append_to)
+            self._set_fd(self.files.open_append(append_to))
             self._segment_first_seq = int(os.path.basename(append_to).split(".")[0])
             self._segment_size = os.path.getsize(append_to)
         self._thread = threading.Thread(target=self._run, name="nbengine-wal-writer", daemon=True)
@@ -143,7 +174,25 @@ class WalWriter:
     @property
     def durable_seq(self):
         """Every frame ending at or before this input seq is durable."""
-        return self._durable_seq
+        return int(self.ring_ctl[Q_DURABLE])
+
+    @property
+    def fsync_count(self):
+        """Durable writes (each one write + sync) made so far."""
+        return int(self.ring_ctl[Q_SYNCS])
+
+    @property
+    def _segment_size(self):
+        """Bytes in the open segment, header included (in ``_settings``, which ``drain`` updates)."""
+        return int(self._settings[native.W_SEGMENT_SIZE])
+
+    @_segment_size.setter
+    def _segment_size(self, size):
+        self._settings[native.W_SEGMENT_SIZE] = size
+
+    def _set_fd(self, fd):
+        self._fd = fd
+        self._settings[native.W_FD] = -1 if fd is None else fd
 
     @property
     def queued_frames(self):
@@ -204,9 +253,9 @@ class WalWriter:
         Returns and raises as ``append``.
         """
         ring, ctl = self.ring, self.ring_ctl
+        if ctl[Q_HEAD] - ctl[Q_TAIL] >= ring.shape[0]:
+            self.wait_ring_space()
         with self._lock:
-            if self._error is None and ctl[Q_HEAD] - ctl[Q_TAIL] >= ring.shape[0]:
-                self._cond.wait_for(lambda: self._error is not None or ctl[Q_HEAD] - ctl[Q_TAIL] < ring.shape[0])
             self.raise_if_unusable()
             if seq != self._next_seq():
                 raise ValueError(f"order has seq {seq}, expected {self._next_seq()}")
@@ -220,10 +269,17 @@ class WalWriter:
         return seq + 1
 
     def wait_ring_space(self):
-        """Block while the ring is full (the kernel returned ``RING_FULL``); raise once poisoned or closed."""
+        """Block while the ring is full (the kernel returned ``RING_FULL``); raise once poisoned or closed.
+
+        Polls ``Q_TAIL`` with the GIL released (``drain.wait_at_least``) in ``SPIN_NS``
+        rounds: the writer frees slots without a Python wake-up.
+        """
         ring, ctl = self.ring, self.ring_ctl
+        clock = np.zeros(2, dtype=np.int64)
+        while not native.wait_at_least(ctl, Q_TAIL, int(ctl[Q_HEAD]) + 1 - ring.shape[0], SPIN_NS, clock):
+            with self._lock:
+                self.raise_if_unusable()
         with self._lock:
-            self._cond.wait_for(lambda: self._error is not None or ctl[Q_HEAD] - ctl[Q_TAIL] < ring.shape[0])
             self.raise_if_unusable()
 
     def wake(self):
@@ -240,6 +296,7 @@ class WalWriter:
             self.raise_if_unusable()
             if first_seq != self._next_seq():
                 raise ValueError(f"frame starts at seq {first_seq}, expected {self._next_seq()}")
+            self.ring_ctl[Q_ATTN] = 1
             self._queue.append(item)
             self._queued_frames += 1
             self._queued_bytes += size
@@ -261,7 +318,7 @@ class WalWriter:
         if self._error is not None:
             raise WalPoisonedError(
                 f"the WAL in {self.directory} is poisoned by a failed file operation "
-                f"({self._error}); nothing after seq {self._durable_seq} is durable and no "
+                f"({self._error}); nothing after seq {self.durable_seq} is durable and no "
                 "submission is accepted"
             ) from self._error
         if self._closing:
@@ -270,10 +327,13 @@ class WalWriter:
     def wait_durable(self, seq_end, timeout=None):
         """Block until every frame ending at or before ``seq_end`` is durable.
 
-        Each waiter sleeps on a lock of its own. After an fsync the writer thread releases
-        only the first waiter it completed, and each released waiter releases the next
-        completed one (in seq order), so the writer thread spends one wake-up per fsync,
-        not one per waiter, before it starts the next write.
+        First polls the durable watermark with the GIL released for up to ``SPIN_NS``
+        (``drain.wait_at_least``): one sync of this disk takes a fraction of that, and a
+        poll costs neither thread a wake-up. Then each waiter sleeps on a lock of its own.
+        After an fsync the writer thread releases only the first waiter it completed, and
+        each released waiter releases the next completed one (in seq order), so the writer
+        thread spends one wake-up per fsync, not one per waiter, before it starts the next
+        write.
 
         Returns
         -------
@@ -285,26 +345,39 @@ class WalWriter:
         WalPoisonedError
             When the writer was poisoned before those frames became durable.
         """
+        ctl = self.ring_ctl
+        if ctl[Q_DURABLE] >= seq_end:
+            return True
+        spin = SPIN_NS if timeout is None else min(SPIN_NS, int(timeout * 1e9))
+        if self._native and native.wait_at_least(ctl, Q_DURABLE, seq_end, spin, np.zeros(2, dtype=np.int64)):
+            return True
         with self._lock:
-            if self._durable_seq >= seq_end:
-                return True
             if self._error is not None:
                 self.raise_if_unusable()
             waiter = threading.Lock()
             waiter.acquire()
             entry = (seq_end, next(self._waiter_ids), waiter)
             heapq.heappush(self._waiters, entry)
+            if native.flag_then_read(ctl, Q_WAITERS, Q_DURABLE) >= seq_end:  # the drain's half: see drain.py
+                self._waiters.remove(entry)
+                heapq.heapify(self._waiters)
+                self._note_waiters()
+                return True
         released = False
         try:
             released = waiter.acquire(timeout=-1 if timeout is None else timeout)
         finally:
             with self._lock:
                 self._stop_waiting(entry, released)
-        if self._durable_seq >= seq_end:
+        if ctl[Q_DURABLE] >= seq_end:
             return True
         if self._error is not None:
             self.raise_if_unusable()
         return False
+
+    def _note_waiters(self):
+        """``Q_WAITERS`` says whether a caller sleeps on a lock (the GIL-free loop then returns after each sync). Lock held."""
+        self.ring_ctl[Q_WAITERS] = 1 if self._waiters else 0
 
     def _stop_waiting(self, entry, released):
         """Take a waiter's ``entry`` out, passing the wake-up on when it had been released. Lock held.
@@ -315,6 +388,7 @@ class WalWriter:
         if not released and entry in self._waiters:
             self._waiters.remove(entry)
             heapq.heapify(self._waiters)
+            self._note_waiters()
         else:
             self._release_waiters()
 
@@ -324,8 +398,9 @@ class WalWriter:
         if self._error is not None:
             while waiters:
                 heapq.heappop(waiters)[2].release()
-        elif waiters and waiters[0][0] <= self._durable_seq:
+        elif waiters and waiters[0][0] <= self.ring_ctl[Q_DURABLE]:
             heapq.heappop(waiters)[2].release()
+        self._note_waiters()
 
     def rotate(self, first_seq):
         """Queue a segment switch at ``first_seq`` (the next frame's seq); see ``wait_rotated``."""
@@ -333,6 +408,7 @@ class WalWriter:
             self.raise_if_unusable()
             if first_seq != self._next_seq():
                 raise ValueError(f"rotation at seq {first_seq}, next frame is {self._next_seq()}")
+            self.ring_ctl[Q_ATTN] = 1
             self._queue.append(_Rotate(first_seq))
             self._cond.notify_all()
 
@@ -353,14 +429,15 @@ class WalWriter:
         """
         with self._lock:
             self._closing = True
+            self.ring_ctl[Q_ATTN] = 1
             self._cond.notify_all()
         self._thread.join()
         if self._fd is not None:
             self.files.close(self._fd)
-            self._fd = None
-        if self._error is not None and self._durable_seq < self._next_seq():
+            self._set_fd(None)
+        if self._error is not None and self.durable_seq < self._next_seq():
             raise WalPoisonedError(
-                f"closed with frames [{self._durable_seq}, {self._next_seq()}) not durable "
+                f"closed with frames [{self.durable_seq}, {self._next_seq()}) not durable "
                 f"({self._error})"
             ) from self._error
 
@@ -414,23 +491,56 @@ class WalWriter:
         return items
 
     def _run(self):
+        """The writer thread: the GIL-free loop while only ring entries wait, Python for the rest.
+
+        Python takes a turn for queued frames, rotations and ``close`` (``Q_ATTN``), after
+        the loop found the ring idle (then it sleeps on the condition until woken), and for
+        every write when the loop cannot serve the file layer (``_native`` false).
+        """
+        python_turn = not self._native
         while True:
             with self._lock:
                 self._release_waiters()
-                if not self._has_work() and not self._closing:
-                    self._sleep()
-                if not self._has_work():
-                    return
-                items = self._take()
+                if python_turn or self._queue or self._closing:
+                    if not self._has_work() and not self._closing:
+                        self._sleep()
+                    if not self._has_work():
+                        return
+                    items = self._take()
+                    if not self._queue and not self._closing:
+                        self.ring_ctl[Q_ATTN] = 0
+                else:
+                    items = None
             try:
-                self._write(items)
+                if items is None:
+                    python_turn = self._drain()
+                else:
+                    self._write(items)
+                    python_turn = not self._native
             except Exception as exc:  # OSError in practice; anything else must not leave callers waiting
                 with self._lock:
                     self._error = exc
+                    self.ring_ctl[Q_ERROR] = getattr(exc, "errno", None) or -1
                     self._queue.clear()
                     self._release_waiters()
                     self._cond.notify_all()
                 return
+
+    def _drain(self):
+        """Run ``drain.drain`` (GIL released) and act on why it returned; True when Python takes the next turn.
+
+        Raises
+        ------
+        OSError
+            The failed write or ``fdatasync``, with its ``errno``.
+        """
+        status = native.drain(self.ring, self.ring_ctl, *self._drain_args)
+        if status == native.DONE_ERROR:
+            code = int(self.ring_ctl[Q_ERROR])
+            raise OSError(code, f"WAL write or fdatasync failed: {os.strerror(code)}")
+        if status == native.DONE_SEGMENT_FULL:
+            self._switch_segment(int(self._settings[native.W_SPLIT_SEQ]))
+        return status in (native.DONE_ATTENTION, native.DONE_IDLE)
 
     def _write(self, items):
         """Write ``items`` (frames, runs of ring entries and rotations) with one durable write per segment touched."""
@@ -475,9 +585,8 @@ class WalWriter:
         self.files.write_durably(self._fd, pieces)
         self._segment_size += sum(len(piece) for piece in pieces)
         with self._lock:
-            self.fsync_count += 1
-            self._durable_seq = end_seq
             ctl = self.ring_ctl
+            ctl[Q_SYNCS] += 1
             ctl[Q_DURABLE] = end_seq
             ctl[Q_TAIL] += ring_entries
             self._queued_frames -= entries
@@ -488,7 +597,7 @@ class WalWriter:
 
     def _switch_segment(self, first_seq):
         self.files.close(self._fd)
-        self._fd = None
+        self._set_fd(None)
         self._open_new_segment(first_seq)
 
     def _open_new_segment(self, first_seq):
@@ -502,7 +611,7 @@ class WalWriter:
             self.files.close(fd)
             raise
         self.files.fsync_dir(self.directory)
-        self._fd = fd
+        self._set_fd(fd)
         self._segment_first_seq = first_seq
         self._segment_size = SEGMENT_HEADER.size
 

@@ -1,0 +1,303 @@
+"""The WAL writer thread's GIL-free loop: frame the ring's single orders, write, sync, advance the watermark.
+
+The matching kernel (``kernels.match.match_row_logged``) appends each single order to the
+ring (``state.new_ring``); ``drain`` is what the writer thread runs while only ring entries
+wait: it takes every entry appended so far, encodes it into frames exactly as
+``format.encode_ring_payload`` + ``format.encode_frame_header`` do (same bytes), makes them
+durable with one ``write`` + ``fdatasync`` (the ``RWF_DSYNC`` of ``files.FileLayer``), then
+advances ``Q_DURABLE`` and frees the slots (``Q_TAIL``). It never holds the GIL, so a
+thread that matches with the GIL held (the scalar path) never waits for the writer and the
+writer never waits for it: acknowledgements follow the disk, not the interpreter's switch
+interval (5 ms). The Python side of the writer (``writer.WalWriter``) keeps every other
+job: queued batch frames, segment switches, waking callers blocked on a lock, poisoning.
+
+Ordering between the two threads (x86-64 and other multi-copy-atomic CPUs): the producer
+writes a slot, then (after a ``fence``) ``Q_HEAD``; ``drain`` reads ``Q_HEAD``, then (after
+a ``fence``) ``Q_ATTN`` and the slots. Python sets ``Q_ATTN`` before it queues anything
+the loop must not pass (a batch frame, a rotation, ``close``), so a loop that sees an
+entry appended after that item also sees ``Q_ATTN`` and returns instead of writing it.
+After a sync the loop publishes ``Q_DURABLE``, fences, then reads ``Q_WAITERS``; a waiter
+sets ``Q_WAITERS`` before it reads ``Q_DURABLE`` under the writer's lock, so one of the two
+always sees the other (no lost wake-up).
+
+The checksum is CRC32C computed here (slicing by 8), since a library call would need the
+GIL; ``tests/test_wal_drain.py`` checks it against the ``crc32c`` package.
+"""
+
+import numpy as np
+
+from .._jit import fence, kernel, sys_clock_gettime, sys_errno, sys_fdatasync, sys_usleep, sys_write, sys_yield
+from ..state import Q_ATTN, Q_DURABLE, Q_ERROR, Q_HEAD, Q_SYNCS, Q_TAIL, Q_WAITERS, R_SEQ
+from .format import FRAME_HEADER, MAX_ROWS_PER_FRAME, RECORD_ORDERS, SEGMENT_HEADER
+
+__all__ = [
+    "DONE_ATTENTION",
+    "DONE_ERROR",
+    "DONE_IDLE",
+    "DONE_SEGMENT_FULL",
+    "DONE_WAITERS",
+    "W_FIELDS",
+    "W_FD",
+    "W_GROUP",
+    "W_IDLE_NS",
+    "W_SEGMENT_BYTES",
+    "W_SEGMENT_SIZE",
+    "W_SPLIT_SEQ",
+    "buffer_bytes",
+    "crc32c_table",
+    "flag_then_read",
+    "crc32c_update",
+    "drain",
+    "encode_ring_frame",
+    "wait_at_least",
+]
+
+# ``drain``'s return values: why it handed the thread back to Python.
+DONE_ATTENTION = 1
+"""``Q_ATTN`` is set, or the next entry's seq is not the one expected: Python takes over."""
+DONE_WAITERS = 2
+"""A sync completed while ``Q_WAITERS`` was set: Python wakes the callers on its lock."""
+DONE_IDLE = 3
+"""No entry arrived for ``W_IDLE_NS``: Python sleeps on its condition until woken."""
+DONE_SEGMENT_FULL = 4
+"""The open segment is full: Python starts segment ``W_SPLIT_SEQ`` and calls again."""
+DONE_ERROR = 5
+"""A write or sync failed: ``Q_ERROR`` holds its ``errno``; nothing after ``Q_DURABLE`` is durable."""
+
+# The writer's settings and segment state, an int64 array of ``W_FIELDS`` shared with Python.
+W_FD = 0
+"""File descriptor of the open segment (opened for appending)."""
+W_SEGMENT_SIZE = 1
+"""Bytes in the open segment (header included); ``drain`` adds what it writes."""
+W_SEGMENT_BYTES = 2
+"""A new segment starts once the open one holds this many bytes (``WalWriter.segment_bytes``)."""
+W_GROUP = 3
+"""1: one write + sync takes every waiting entry; 0 (``sync``): one entry each."""
+W_IDLE_NS = 4
+"""How long ``drain`` polls an empty ring before returning ``DONE_IDLE``."""
+W_SPLIT_SEQ = 5
+"""With ``DONE_SEGMENT_FULL``: the input seq the next segment starts at."""
+W_FIELDS = 8
+
+_FRAME_HEADER_BYTES = FRAME_HEADER.size
+_SEGMENT_HEADER_BYTES = SEGMENT_HEADER.size
+_SPIN_NS = 50_000
+"""An empty ring is polled with ``sched_yield`` for this long after the last entry, then with short sleeps."""
+_SLEEP_US = 50
+"""The short sleep of an idle poll (the kernel's timer slack adds about as much)."""
+_WRITE_ROWS = 4096
+"""Most entries one write takes (16 frames of ``MAX_ROWS_PER_FRAME``)."""
+
+
+def crc32c_table():
+    """The int64 ``(8, 256)`` lookup table of ``crc32c_update`` (CRC32C, reflected polynomial 0x82F63B78)."""
+    table = np.zeros((8, 256), dtype=np.int64)
+    for byte in range(256):
+        crc = byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
+        table[0, byte] = crc
+    for k in range(1, 8):
+        for byte in range(256):
+            previous = table[k - 1, byte]
+            table[k, byte] = (previous >> 8) ^ table[0, previous & 0xFF]
+    return table
+
+
+@kernel
+def crc32c_update(value, data, start, end, table):
+    """CRC32C of ``value``'s message followed by ``data[start:end]``: ``crc32c.crc32c(data[start:end], value)``.
+
+    ``data`` is a uint8 array, ``table`` is ``crc32c_table()``, ``value`` a CRC32C as returned
+    before (0 for an empty message).
+    """
+    crc = ~value & 0xFFFFFFFF
+    i = start
+    while i + 8 <= end:
+        low = crc ^ (np.int64(data[i]) | (np.int64(data[i + 1]) << 8) | (np.int64(data[i + 2]) << 16)
+                     | (np.int64(data[i + 3]) << 24))
+        crc = (table[7, low & 0xFF] ^ table[6, (low >> 8) & 0xFF] ^ table[5, (low >> 16) & 0xFF]
+               ^ table[4, low >> 24] ^ table[3, data[i + 4]] ^ table[2, data[i + 5]] ^ table[1, data[i + 6]]
+               ^ table[0, data[i + 7]])
+        i += 8
+    while i < end:
+        crc = table[0, (crc ^ data[i]) & 0xFF] ^ (crc >> 8)
+        i += 1
+    return ~crc & 0xFFFFFFFF
+
+
+@kernel
+def _put(buf, at, value, size):
+    """Write the low ``size`` bytes of ``value`` at ``buf[at]``, little-endian."""
+    for k in range(size):
+        buf[at + k] = (value >> (8 * k)) & 0xFF
+
+
+@kernel
+def encode_ring_frame(buf, at, ring, slot, rows, first_seq, prefixes, prefix_sizes, itemsizes, seed, table):
+    """Encode the frame of ``ring[slot:slot + rows]`` at ``buf[at]``; return the bytes it took.
+
+    The bytes of ``format.encode_frame_header(format.encode_ring_payload(ring, slot, rows),
+    first_seq, rows, seed)`` followed by that payload. ``prefixes[rows, :prefix_sizes[rows]]``
+    is the message metadata of ``rows`` orders (``format.ring_frame_layout``), ``itemsizes``
+    each column's byte width; ``rows`` is at most ``MAX_ROWS_PER_FRAME`` and
+    ``slot + rows <= ring.shape[0]``; ``buf`` has room for the frame.
+    """
+    header = _FRAME_HEADER_BYTES
+    prefix = prefix_sizes[rows]
+    pos = at + header
+    for k in range(prefix):
+        buf[pos + k] = prefixes[rows, k]
+    pos += prefix
+    for column in range(itemsizes.shape[0]):
+        size = itemsizes[column]
+        for row in range(rows):
+            _put(buf, pos, ring[slot + row, column], size)
+            pos += size
+        while (pos - at - header) % 8:
+            buf[pos] = 0
+            pos += 1
+    length = pos - at - header
+    _put(buf, at + 8, length, 4)
+    _put(buf, at + 12, RECORD_ORDERS, 4)
+    _put(buf, at + 16, first_seq, 8)
+    _put(buf, at + 24, rows, 4)
+    _put(buf, at + 28, 0, 4)
+    _put(buf, at + 4, crc32c_update(seed, buf, at + 8, at + header, table), 4)
+    _put(buf, at, crc32c_update(seed, buf, at + 4, pos, table), 4)
+    return pos - at
+
+
+@kernel
+def _now_ns(clock):
+    sys_clock_gettime(1, clock.ctypes.data)  # CLOCK_MONOTONIC
+    return clock[0] * 1_000_000_000 + clock[1]
+
+
+@kernel
+def _write_all(fd, buf, size):
+    """Write ``buf[:size]`` to ``fd``, continuing short writes; 0, or the ``errno`` of the failure."""
+    done = 0
+    while done < size:
+        written = sys_write(fd, buf.ctypes.data + done, size - done)
+        if written < 0:
+            error = sys_errno()
+            if error != 4:  # EINTR: try again
+                return error
+        else:
+            done += written
+    return 0
+
+
+@kernel
+def drain(ring, ctl, settings, buf, prefixes, prefix_sizes, itemsizes, seed, table, clock):
+    """Write the ring's entries in groups until Python must act; return why (``DONE_*``).
+
+    ``ring``, ``ctl``: the writer's ``state.new_ring`` pair; entries from ``Q_TAIL`` carry
+    consecutive seqs from ``ctl[Q_DURABLE]`` (everything before them is durable) unless a
+    frame queued in Python comes first, which ``Q_ATTN`` announces. ``settings``: int64
+    ``W_FIELDS`` (``W_*``), the segment's ``W_SEGMENT_SIZE`` updated here. ``buf``: uint8,
+    room for ``_WRITE_ROWS`` entries as frames (``buffer_bytes``). ``prefixes``,
+    ``prefix_sizes``, ``itemsizes``: ``format.ring_frame_layout()``. ``seed``: the log's
+    checksum seed. ``table``: ``crc32c_table()``. ``clock``: int64 scratch of 2.
+
+    Polls an empty ring (yielding the CPU, then sleeping ``_SLEEP_US`` at a time) for up to
+    ``settings[W_IDLE_NS]``. Each write is one ``write`` + ``fdatasync`` of whole frames, at
+    most ``MAX_ROWS_PER_FRAME`` rows each and never across the ring's end.
+    """
+    capacity = ring.shape[0]
+    fd = settings[W_FD]
+    idle_since = _now_ns(clock)
+    while True:
+        if ctl[Q_ATTN] != 0:
+            return DONE_ATTENTION
+        head = ctl[Q_HEAD]
+        fence()
+        tail = ctl[Q_TAIL]
+        if head == tail:
+            waited = _now_ns(clock) - idle_since
+            if waited >= settings[W_IDLE_NS]:
+                return DONE_IDLE
+            if waited < _SPIN_NS:
+                sys_yield()
+            else:
+                sys_usleep(_SLEEP_US)
+            continue
+        if ctl[Q_ATTN] != 0:
+            return DONE_ATTENTION
+        seq = ctl[Q_DURABLE]
+        if ring[tail % capacity, R_SEQ] != seq:
+            return DONE_ATTENTION
+        todo = min(head - tail, _WRITE_ROWS) if settings[W_GROUP] != 0 else 1
+        entry = tail
+        size = 0
+        full = False
+        while entry < tail + todo:
+            filled = settings[W_SEGMENT_SIZE] + size
+            if filled >= settings[W_SEGMENT_BYTES] and filled > _SEGMENT_HEADER_BYTES:
+                full = True
+                break
+            slot = entry % capacity
+            rows = min(tail + todo - entry, MAX_ROWS_PER_FRAME, capacity - slot)
+            for k in range(1, rows):
+                if ring[slot + k, R_SEQ] != seq + k:  # a queued frame sits between them
+                    rows = k
+                    todo = entry + k - tail
+                    break
+            size += encode_ring_frame(buf, size, ring, slot, rows, seq, prefixes, prefix_sizes, itemsizes, seed,
+                                      table)
+            entry += rows
+            seq += rows
+        if size:
+            error = _write_all(fd, buf, size)
+            if error == 0 and sys_fdatasync(fd) != 0:
+                error = sys_errno()
+            if error != 0:
+                ctl[Q_ERROR] = error
+                return DONE_ERROR
+            settings[W_SEGMENT_SIZE] += size
+            ctl[Q_SYNCS] += 1
+            fence()
+            ctl[Q_DURABLE] = seq
+            ctl[Q_TAIL] = entry
+            fence()
+        if full:
+            settings[W_SPLIT_SEQ] = seq
+            return DONE_SEGMENT_FULL
+        if ctl[Q_WAITERS] != 0:
+            return DONE_WAITERS
+        idle_since = _now_ns(clock)
+
+
+@kernel
+def wait_at_least(ctl, field, value, spin_ns, clock):
+    """Poll until ``ctl[field] >= value`` or ``ctl[Q_ERROR]`` is set, for at most ``spin_ns``; True once reached.
+
+    Run with the GIL released by a caller that waits for the writer thread (the durable
+    watermark, or free ring slots): it yields the CPU between polls, so on a busy machine
+    the writer runs first, and costs no thread wake-up when the disk answers within ``spin_ns``.
+    """
+    start = _now_ns(clock)
+    while True:
+        fence()
+        if ctl[field] >= value:
+            return True
+        if ctl[Q_ERROR] != 0 or _now_ns(clock) - start >= spin_ns:
+            return False
+        sys_yield()
+
+
+@kernel
+def flag_then_read(ctl, flag, field):
+    """Set ``ctl[flag]`` to 1, fence, return ``ctl[field]``: a waiter's half of the ``Q_WAITERS`` hand-shake."""
+    ctl[flag] = 1
+    fence()
+    return ctl[field]
+
+
+def buffer_bytes(prefix_sizes, itemsizes):
+    """Bytes ``drain``'s ``buf`` needs: ``_WRITE_ROWS`` entries as frames of ``MAX_ROWS_PER_FRAME`` (or one short frame per ring wrap)."""
+    row_bytes = int(sum(int(size) for size in itemsizes))
+    frame_bytes = _FRAME_HEADER_BYTES + int(prefix_sizes.max()) + MAX_ROWS_PER_FRAME * row_bytes + 8 * len(itemsizes)
+    frames = _WRITE_ROWS // MAX_ROWS_PER_FRAME + 2
+    return frames * frame_bytes
