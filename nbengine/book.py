@@ -97,6 +97,17 @@ class Book:
         reads that call's record back. (A Python int the caller advances: cheaper than
         a method call on the ~1 µs path, and equal to ``header[C_N_CALLS]`` between calls.)
     memory_budget : int
+
+    Examples
+    --------
+    >>> from nbengine import prepare, state
+    >>> book = Book(stp=0, max_span_ticks=64, max_price_ticks=1 << 53, memory_budget=state.DEFAULT_MEMORY_BUDGET)
+    >>> book.match(prepare({"ts": [1, 2], "order_id": [1, 2], "kind": [0, 0], "side": [1, -1],
+    ...                     "price": [100, 100], "qty": [5, 3]}))
+    (1, 3)
+    >>> trades, events = book.output_rows()
+    >>> trades[0, [state.T_PRICE, state.T_QTY]].tolist(), book.bbo(0), book.next_seq
+    ([100, 3], BBO(bid_price=100, bid_qty=2, ask_price=None, ask_qty=0), 2)
     """
 
     def __init__(self, *, stp, max_span_ticks, max_price_ticks, memory_budget):
@@ -111,7 +122,10 @@ class Book:
     # -- batches ----------------------------------------------------------------------
 
     def match(self, columns):
-        """Match prepared columns (a ``state.OrderColumns``); return ``(n_trades, n_events)``.
+        """Match prepared columns; return ``(n_trades, n_events)``.
+
+        ``columns`` is a ``state.OrderColumns`` of equal-length arrays in the dtypes of
+        ``state.ORDER_DTYPES`` (what ``schema.prepare`` returns); it is only read.
 
         The rows are the first ``n_trades`` / ``n_events`` of ``outputs`` (counted from
         zero: the previous call's rows are dropped). Each row takes one input seq; a row
