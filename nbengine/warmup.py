@@ -1,6 +1,6 @@
 """Compile (or load from cache) every kernel on tiny inputs."""
 
-from .codes import BUY, LIMIT, SELL
+from .codes import BUY, GTC, LIMIT, SELL
 
 
 def warmup():
@@ -10,6 +10,8 @@ def warmup():
     """
     import numpy as np
 
+    from . import state
+    from .book import Book
     from .engine import Engine
     from .kernels import stepping
     from .schema import prepare
@@ -18,6 +20,12 @@ def warmup():
     engine.submit({"ts": [0, 0], "order_id": [1, 2], "kind": [LIMIT, LIMIT], "side": [BUY, SELL],
                    "price": [100, 101], "qty": [1, 1]})
     engine.submit_one(0, 3, SELL, LIMIT, 100, 2)
+    # The scalar kernel of an engine with a WAL (kernels.match.match_row_logged), on a ring of
+    # its own: the arrays' types are an engine's, without a directory or a writer thread.
+    book = Book(stp=0, max_span_ticks=64, max_price_ticks=1 << 53, memory_budget=state.DEFAULT_MEMORY_BUDGET)
+    book.log_to(*state.new_ring(4, 0))
+    book.header[: state.C_ACCOUNT + 1] = (0, 3, 0, SELL, LIMIT, GTC, 100, 2, 0)
+    book.row_kernel(*book.row_args)
     engine.orders()
     engine.depth(0, 1)
     # The strategy backtest's kernels (nbengine.backtest.loop).
