@@ -13,6 +13,8 @@ declines to inline a large callee, so the per-order path is inlined and cold pat
 as plain Python, so coverage and tracebacks reach the kernel code.
 """
 
+import platform
+
 import numba
 from numba.core import config
 
@@ -34,13 +36,17 @@ the kernel): only ``kernels.match.match_row_logged``."""
 # they are ctypes calls of the same functions and ``fence`` does nothing (the GIL orders
 # plain Python).
 
+FUTEX_SYSCALL = {"x86_64": 202, "aarch64": 98}.get(platform.machine(), -1)
+"""``SYS_futex`` of this machine, or -1 where unknown (the WAL writer then keeps to Python)."""
+_FUTEX_WAIT_PRIVATE = 128
+_FUTEX_WAKE_PRIVATE = 129
+
 if JIT_DISABLED:
     import ctypes
 
     _libc = ctypes.CDLL(None, use_errno=True)
     _libc.write.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t]
     _libc.write.restype = ctypes.c_ssize_t
-    _libc.usleep.argtypes = [ctypes.c_uint]
     _libc.clock_gettime.argtypes = [ctypes.c_int, ctypes.c_void_p]
 
     def fence():
@@ -51,27 +57,28 @@ if JIT_DISABLED:
 
     def sys_write(fd, address, size):
         """``write(2)`` of ``size`` bytes at ``address``; -1 on failure (see ``sys_errno``)."""
-        return _libc.write(fd, address, size)
+        return _libc.write(int(fd), int(address), int(size))
 
     def sys_fdatasync(fd):
         """``fdatasync(2)``; -1 on failure."""
-        return _libc.fdatasync(fd)
+        return _libc.fdatasync(int(fd))
 
     def sys_errno():
         """The calling thread's ``errno`` after a failed call above."""
         return ctypes.get_errno()
 
-    def sys_usleep(microseconds):
-        """Sleep (``usleep(3)``), GIL released."""
-        return _libc.usleep(microseconds)
-
-    def sys_yield():
-        """``sched_yield(2)``."""
-        return _libc.sched_yield()
-
     def sys_clock_gettime(clock, address):
         """``clock_gettime(2)`` into the two int64 at ``address`` (seconds, nanoseconds)."""
-        return _libc.clock_gettime(clock, address)
+        return _libc.clock_gettime(int(clock), int(address))
+
+    def sys_futex_wait(address, expected, timeout_address):
+        """``FUTEX_WAIT`` on the int32 at ``address`` while it holds ``expected``, for the timespec at ``timeout_address``."""
+        return _libc.syscall(FUTEX_SYSCALL, ctypes.c_void_p(int(address)), _FUTEX_WAIT_PRIVATE, ctypes.c_int(int(expected)),
+                             ctypes.c_void_p(int(timeout_address)), None, 0)
+
+    def sys_futex_wake(address):
+        """``FUTEX_WAKE`` every thread waiting on the int32 at ``address``."""
+        return _libc.syscall(FUTEX_SYSCALL, ctypes.c_void_p(int(address)), _FUTEX_WAKE_PRIVATE, 0x7FFFFFFF, None, None, 0)
 
 else:
     from numba import types
@@ -108,10 +115,22 @@ else:
 
     sys_write = types.ExternalFunction("write", types.int64(types.int32, types.intp, types.uint64))
     sys_fdatasync = types.ExternalFunction("fdatasync", types.int32(types.int32))
-    sys_usleep = types.ExternalFunction("usleep", types.int32(types.uint32))
-    sys_yield = types.ExternalFunction("sched_yield", types.int32())
     sys_clock_gettime = types.ExternalFunction("clock_gettime", types.int32(types.int32, types.intp))
     _errno_location = types.ExternalFunction("__errno_location", types.CPointer(types.int32)())
+
+    _syscall = types.ExternalFunction(
+        "syscall", types.int64(types.int64, types.intp, types.int32, types.int32, types.intp, types.intp, types.int32)
+    )
+
+    @hot_kernel
+    def sys_futex_wait(address, expected, timeout_address):
+        """``FUTEX_WAIT`` on the int32 at ``address`` while it holds ``expected``, for the timespec at ``timeout_address``."""
+        return _syscall(FUTEX_SYSCALL, address, _FUTEX_WAIT_PRIVATE, expected, timeout_address, 0, 0)
+
+    @hot_kernel
+    def sys_futex_wake(address):
+        """``FUTEX_WAKE`` every thread waiting on the int32 at ``address``."""
+        return _syscall(FUTEX_SYSCALL, address, _FUTEX_WAKE_PRIVATE, 0x7FFFFFFF, 0, 0, 0)
 
     @hot_kernel
     def sys_errno():

@@ -172,6 +172,10 @@ class Durability:
                 self.snapshot_error = None
         return result
 
+    def acknowledge_durable(self, result, snapshot):
+        """``acknowledge`` of a ``result`` the caller saw the durable watermark pass: only a due snapshot is left."""
+        return self.acknowledge(result, snapshot) if self._scheduled else result
+
     def _snapshot_due(self, next_seq):
         orders, logged = self.snapshot_every, self.snapshot_every_bytes
         return (orders is not None and next_seq - self.snapshot_seq >= orders) or (

@@ -398,6 +398,10 @@ class Engine:
         if ahead < 0:
             raise ValueError(f"ahead: expected an integer >= 0, got {ahead}")
         unacknowledged = collections.deque()
+        # With a WAL that makes acknowledgements wait: the durable watermark, and the
+        # oldest result's seq_end once read (a row's result reads it from its block).
+        watermark = self._durable if self._wal is not None and self.durability != "async" else None
+        oldest_end = None
         for index, item in enumerate(items):
             try:
                 unacknowledged.append(submit_unacknowledged(item))
@@ -412,14 +416,21 @@ class Engine:
                 raise
             if len(unacknowledged) > ahead:
                 yield self._acknowledge(unacknowledged.popleft())
-            while unacknowledged and self._released(unacknowledged[0]):
-                yield self._acknowledge(unacknowledged.popleft())
+                oldest_end = None
+            if watermark is None:
+                while unacknowledged:
+                    yield self._acknowledge(unacknowledged.popleft())
+                continue
+            durable = watermark[s.Q_DURABLE]
+            while unacknowledged:
+                if oldest_end is None:
+                    oldest_end = unacknowledged[0].seq_end
+                if oldest_end > durable:
+                    break
+                yield self._durability.acknowledge_durable(unacknowledged.popleft(), self.snapshot)
+                oldest_end = None
         while unacknowledged:
             yield self._acknowledge(unacknowledged.popleft())
-
-    def _released(self, result):
-        """Whether acknowledging ``result`` would not wait: no WAL, ``async``, or the durable watermark passed it."""
-        return self._wal is None or self.durability == "async" or self._durable[s.Q_DURABLE] >= result.seq_end
 
     def _acknowledge(self, result):
         return self._after_submit(result) if self._wal is not None else result
@@ -465,6 +476,8 @@ class Engine:
         return result if self._wal is None else self._after_submit(result)
 
     def _submit_row_unacknowledged(self, row):
+        if type(row) is tuple:
+            return self._submit_one_unacknowledged(*row)
         if isinstance(row, collections.abc.Mapping):
             return self._submit_one_unacknowledged(**row)
         return self._submit_one_unacknowledged(*row)

@@ -285,16 +285,20 @@ Q_END_SEQ = 2
 Q_DURABLE = 3
 """The durable watermark: every order of input seq below it is durable (writer thread)."""
 Q_IDLE = 4
-"""1 while the writer thread sleeps for want of work: the producer then wakes it."""
+"""How the writer thread sleeps for want of work, so that the producer wakes it: 0 it does not,
+``IDLE_PYTHON`` on its condition (the kernel returns ``WAKE_WRITER``), ``IDLE_FUTEX`` on ``Q_HEAD``'s
+futex (the kernel wakes it itself)."""
 Q_ATTN = 5
 """1 asks the writer thread's GIL-free loop to return to Python: a frame or rotation was queued, or close."""
-Q_WAITERS = 6
-"""1 while a caller waits on the writer's Python lock: the GIL-free loop returns after each sync to release it."""
+Q_NOTICE = 6
+"""Bumped after each durable write and when the writer fails or closes: the futex word callers wait on."""
 Q_ERROR = 7
 """The ``errno`` of the write or sync that poisoned the writer (-1 for another failure), 0 before."""
 Q_SYNCS = 8
 """Durable writes made so far (each one write + sync)."""
 Q_FIELDS = 16
+IDLE_PYTHON = 1
+IDLE_FUTEX = 2
 
 MIN_LADDER = 256
 """Length of a book's first ladder (levels)."""

@@ -5,7 +5,6 @@ ENOSPC; nothing the writer could not make durable may ever be acknowledged."""
 
 import ast
 import errno
-import heapq
 import os
 import pathlib
 import threading
@@ -72,24 +71,6 @@ def test_an_fsync_wakes_every_waiter_it_completes_even_past_one_that_timed_out(t
     for waiter in waiters:
         waiter.join(timeout=10)
     assert outcomes == {0: True, 1: True, 2: False, 3: True, 4: True}
-    engine.close()
-
-
-def test_a_waiter_released_as_it_timed_out_passes_the_wake_up_on(tmp_path):
-    engine = nbengine.Engine(wal_dir=tmp_path, durability="async")
-    wal = engine._wal
-    engine.submit(batches(50, 50)[0]).wait_durable()
-    late, next_one = threading.Lock(), threading.Lock()
-    late.acquire()
-    next_one.acquire()
-    entries = [(1, -2, late), (1, -1, next_one)]  # both durable already
-    with wal._cond:
-        for entry in entries:
-            heapq.heappush(wal._waiters, entry)
-        wal._release_waiters()  # as after an fsync: only the first is woken
-        assert not late.locked() and next_one.locked()
-        wal._stop_waiting(entries[0], released=False)  # its acquire had just timed out
-    assert not next_one.locked()
     engine.close()
 
 

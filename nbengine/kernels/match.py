@@ -8,7 +8,7 @@ arrays and resume at the same row.
 
 import numpy as np
 
-from .._jit import gil_kernel, hot_kernel, kernel, release_fence
+from .._jit import fence, gil_kernel, hot_kernel, kernel, release_fence, sys_futex_wake
 from ..codes import (
     ACCEPTED,
     BAD_KIND,
@@ -50,6 +50,8 @@ from ..codes import (
 )
 from ..state import (
     BAD_VALUE,
+    IDLE_FUTEX,
+    IDLE_PYTHON,
     Q_END_SEQ,
     Q_HEAD,
     Q_IDLE,
@@ -645,18 +647,20 @@ def match_row_logged(meta, books, book_index, levels, bits, pool, order_index, t
     ``Q_END_SEQ`` and ``Q_HEAD`` advance; the writer frees slots by advancing ``Q_TAIL``
     once their frame is durable. Returns ``RING_FULL`` before changing anything when no
     slot is free (the caller waits for the writer, then calls again: the ring never
-    drops an order); ``WAKE_WRITER`` instead of ``OK`` when the writer sleeps
-    (``Q_IDLE``) and must be woken; otherwise as ``match_row``.
+    drops an order). When the writer sleeps (``Q_IDLE``) the kernel wakes it: through
+    ``Q_HEAD``'s futex when it sleeps in its GIL-free loop (``wal.drain``), by returning
+    ``WAKE_WRITER`` instead of ``OK`` when it sleeps on its Python condition; otherwise as
+    ``match_row``.
 
-    Keeps the GIL (numba's default) on purpose. A/B on the 2-core VM, 50,000 orders through
-    ``submit_rows`` in ``group`` mode: GIL kept 228 K orders/s (ack p50 19 ms), nogil
-    121–128 K/s (ack p50 1.5–1.7 ms: every kernel return then waits for the writer's
-    Python work). Per call, holding it skips a release/re-acquire around a ~1 µs kernel
-    (an earlier A/B: 124 vs 158 ns). It also orders the
-    hand-off: the writer thread reads the counters only while holding the GIL, so it
-    never sees a slot half written or ``Q_HEAD`` before the slot, and the
-    "append, then read ``Q_IDLE``" / "set ``Q_IDLE``, then read ``Q_HEAD``" pair cannot
-    both miss (a store-load reorder of the CPU cannot show across a GIL hand-over).
+    The writer's GIL-free loop reads the ring while this kernel runs, so the order of
+    memory accesses is explicit: the slot is written before ``Q_HEAD`` (a release fence:
+    the writer never sees ``Q_HEAD`` before the slot), and ``Q_HEAD`` before ``Q_IDLE`` is
+    read (a full fence, as the writer sets ``Q_IDLE`` before it reads ``Q_HEAD`` a last
+    time: one of the two sees the other, so an append never goes unnoticed).
+
+    Keeps the GIL (numba's default) on purpose: per call, holding it skips a release and
+    re-acquire around a ~1 µs kernel (an A/B: 124 vs 158 ns), and the writer thread no
+    longer needs the GIL to write what the kernel appends.
     """
     head = ring_ctl[Q_HEAD]
     capacity = ring.shape[0]
@@ -673,7 +677,11 @@ def match_row_logged(meta, books, book_index, levels, bits, pool, order_index, t
     ring_ctl[Q_END_SEQ] = seq + 1
     release_fence()
     ring_ctl[Q_HEAD] = head + 1
-    if ring_ctl[Q_IDLE] != 0:
+    fence()
+    idle = ring_ctl[Q_IDLE]
+    if idle == IDLE_FUTEX:
+        sys_futex_wake(ring_ctl.ctypes.data + 8 * Q_HEAD)
+    elif idle == IDLE_PYTHON:
         return WAKE_WRITER
     return OK
 

@@ -11,14 +11,15 @@ writer never waits for it: acknowledgements follow the disk, not the interpreter
 interval (5 ms). The Python side of the writer (``writer.WalWriter``) keeps every other
 job: queued batch frames, segment switches, waking callers blocked on a lock, poisoning.
 
-Ordering between the two threads (x86-64 and other multi-copy-atomic CPUs): the producer
-writes a slot, then (after a ``fence``) ``Q_HEAD``; ``drain`` reads ``Q_HEAD``, then (after
-a ``fence``) ``Q_ATTN`` and the slots. Python sets ``Q_ATTN`` before it queues anything
-the loop must not pass (a batch frame, a rotation, ``close``), so a loop that sees an
-entry appended after that item also sees ``Q_ATTN`` and returns instead of writing it.
-After a sync the loop publishes ``Q_DURABLE``, fences, then reads ``Q_WAITERS``; a waiter
-sets ``Q_WAITERS`` before it reads ``Q_DURABLE`` under the writer's lock, so one of the two
-always sees the other (no lost wake-up).
+Ordering between the threads (x86-64 and other multi-copy-atomic CPUs): the producer
+writes a slot, then (after a release fence) ``Q_HEAD``; ``drain`` reads ``Q_HEAD``, then
+(after a fence) ``Q_ATTN`` and the slots. Python sets ``Q_ATTN`` (``attention``) before it
+queues anything the loop must not pass (a batch frame, a rotation, ``close``), so a loop
+that sees an entry appended after that item also sees ``Q_ATTN`` and returns instead of
+writing it. Sleeping and waking go through futexes, each with the same hand-shake: the
+sleeper announces itself (``Q_IDLE``) or reads the word it sleeps on, fences, looks once
+more, then sleeps only while the word is unchanged; the waker changes the word or the
+condition, fences, then wakes. So no wake-up is lost, and every futex sleep is bounded too.
 
 The checksum is CRC32C computed here (slicing by 8), since a library call would need the
 GIL; ``tests/test_wal_drain.py`` checks it against the ``crc32c`` package.
@@ -26,39 +27,44 @@ GIL; ``tests/test_wal_drain.py`` checks it against the ``crc32c`` package.
 
 import numpy as np
 
-from .._jit import fence, kernel, sys_clock_gettime, sys_errno, sys_fdatasync, sys_usleep, sys_write, sys_yield
-from ..state import Q_ATTN, Q_DURABLE, Q_ERROR, Q_HEAD, Q_SYNCS, Q_TAIL, Q_WAITERS, R_SEQ
+from .._jit import (
+    fence,
+    kernel,
+    sys_clock_gettime,
+    sys_errno,
+    sys_fdatasync,
+    sys_futex_wait,
+    sys_futex_wake,
+    sys_write,
+)
+from ..state import IDLE_FUTEX, Q_ATTN, Q_DURABLE, Q_ERROR, Q_HEAD, Q_IDLE, Q_NOTICE, Q_SYNCS, Q_TAIL, R_SEQ
 from .format import FRAME_HEADER, MAX_ROWS_PER_FRAME, RECORD_ORDERS, SEGMENT_HEADER
 
 __all__ = [
     "DONE_ATTENTION",
     "DONE_ERROR",
-    "DONE_IDLE",
     "DONE_SEGMENT_FULL",
-    "DONE_WAITERS",
     "W_FIELDS",
     "W_FD",
     "W_GROUP",
-    "W_IDLE_NS",
+    "W_SPIN_NS",
     "W_SEGMENT_BYTES",
     "W_SEGMENT_SIZE",
     "W_SPLIT_SEQ",
     "buffer_bytes",
     "crc32c_table",
-    "flag_then_read",
+    "attention",
+    "notify",
     "crc32c_update",
     "drain",
     "encode_ring_frame",
-    "wait_at_least",
+    "wait_for",
+    "wake_writer",
 ]
 
 # ``drain``'s return values: why it handed the thread back to Python.
 DONE_ATTENTION = 1
 """``Q_ATTN`` is set, or the next entry's seq is not the one expected: Python takes over."""
-DONE_WAITERS = 2
-"""A sync completed while ``Q_WAITERS`` was set: Python wakes the callers on its lock."""
-DONE_IDLE = 3
-"""No entry arrived for ``W_IDLE_NS``: Python sleeps on its condition until woken."""
 DONE_SEGMENT_FULL = 4
 """The open segment is full: Python starts segment ``W_SPLIT_SEQ`` and calls again."""
 DONE_ERROR = 5
@@ -73,18 +79,16 @@ W_SEGMENT_BYTES = 2
 """A new segment starts once the open one holds this many bytes (``WalWriter.segment_bytes``)."""
 W_GROUP = 3
 """1: one write + sync takes every waiting entry; 0 (``sync``): one entry each."""
-W_IDLE_NS = 4
-"""How long ``drain`` polls an empty ring before returning ``DONE_IDLE``."""
+W_SPIN_NS = 4
+"""How long ``drain`` polls an empty ring before it sleeps on ``Q_HEAD``'s futex."""
 W_SPLIT_SEQ = 5
 """With ``DONE_SEGMENT_FULL``: the input seq the next segment starts at."""
 W_FIELDS = 8
 
 _FRAME_HEADER_BYTES = FRAME_HEADER.size
 _SEGMENT_HEADER_BYTES = SEGMENT_HEADER.size
-_SPIN_NS = 50_000
-"""An empty ring is polled with ``sched_yield`` for this long after the last entry, then with short sleeps."""
-_SLEEP_US = 50
-"""The short sleep of an idle poll (the kernel's timer slack adds about as much)."""
+_IDLE_SLEEP_NS = 100_000_000
+"""Longest futex sleep of an idle ``drain`` before it looks again (wake-ups end it sooner)."""
 _WRITE_ROWS = 4096
 """Most entries one write takes (16 frames of ``MAX_ROWS_PER_FRAME``)."""
 
@@ -121,7 +125,7 @@ def crc32c_update(value, data, start, end, table):
                ^ table[0, data[i + 7]])
         i += 8
     while i < end:
-        crc = table[0, (crc ^ data[i]) & 0xFF] ^ (crc >> 8)
+        crc = table[0, (crc ^ np.int64(data[i])) & 0xFF] ^ (crc >> 8)
         i += 1
     return ~crc & 0xFFFFFFFF
 
@@ -190,6 +194,38 @@ def _write_all(fd, buf, size):
 
 
 @kernel
+def _sleep_until_changed(ctl, field, seen, timeout_ns, clock):
+    """Sleep on the futex of ``ctl[field]`` (its low 32 bits) while it holds ``seen``, at most ``timeout_ns``."""
+    clock[0] = timeout_ns // 1_000_000_000
+    clock[1] = timeout_ns % 1_000_000_000
+    low = seen & 0xFFFFFFFF  # the futex word: the field's low half, as a signed int32
+    sys_futex_wait(ctl.ctypes.data + 8 * field, low - (1 << 32) if low >= 1 << 31 else low, clock.ctypes.data)
+
+
+@kernel
+def notify(ctl):
+    """Bump ``Q_NOTICE`` and wake every caller waiting on it (``wait_for``): after a durable write, a failure, or close."""
+    ctl[Q_NOTICE] += 1
+    fence()
+    sys_futex_wake(ctl.ctypes.data + 8 * Q_NOTICE)
+
+
+@kernel
+def wake_writer(ctl):
+    """Wake the writer if it sleeps in ``drain`` (after an append from Python)."""
+    fence()
+    if ctl[Q_IDLE] == IDLE_FUTEX:
+        sys_futex_wake(ctl.ctypes.data + 8 * Q_HEAD)
+
+
+@kernel
+def attention(ctl):
+    """Set ``Q_ATTN`` and wake the writer if it sleeps in ``drain``: Python has queued work for it."""
+    ctl[Q_ATTN] = 1
+    wake_writer(ctl)
+
+
+@kernel
 def drain(ring, ctl, settings, buf, prefixes, prefix_sizes, itemsizes, seed, table, clock):
     """Write the ring's entries in groups until Python must act; return why (``DONE_*``).
 
@@ -201,9 +237,11 @@ def drain(ring, ctl, settings, buf, prefixes, prefix_sizes, itemsizes, seed, tab
     ``prefix_sizes``, ``itemsizes``: ``format.ring_frame_layout()``. ``seed``: the log's
     checksum seed. ``table``: ``crc32c_table()``. ``clock``: int64 scratch of 2.
 
-    Polls an empty ring (yielding the CPU, then sleeping ``_SLEEP_US`` at a time) for up to
-    ``settings[W_IDLE_NS]``. Each write is one ``write`` + ``fdatasync`` of whole frames, at
-    most ``MAX_ROWS_PER_FRAME`` rows each and never across the ring's end.
+    Each write is one ``write`` + ``fdatasync`` of whole frames, at most
+    ``MAX_ROWS_PER_FRAME`` rows each and never across the ring's end; then ``Q_DURABLE``
+    and ``Q_TAIL`` advance and waiting callers are woken (``notify``). An empty ring is
+    polled for ``settings[W_SPIN_NS]``, then the loop sleeps on ``Q_HEAD``'s futex with
+    ``Q_IDLE`` = ``IDLE_FUTEX`` (the producer wakes it; so does ``attention``).
     """
     capacity = ring.shape[0]
     fd = settings[W_FD]
@@ -215,13 +253,14 @@ def drain(ring, ctl, settings, buf, prefixes, prefix_sizes, itemsizes, seed, tab
         fence()
         tail = ctl[Q_TAIL]
         if head == tail:
-            waited = _now_ns(clock) - idle_since
-            if waited >= settings[W_IDLE_NS]:
-                return DONE_IDLE
-            if waited < _SPIN_NS:
-                sys_yield()
-            else:
-                sys_usleep(_SLEEP_US)
+            if _now_ns(clock) - idle_since < settings[W_SPIN_NS]:
+                continue
+            ctl[Q_IDLE] = IDLE_FUTEX
+            fence()
+            if ctl[Q_HEAD] == tail and ctl[Q_ATTN] == 0:
+                _sleep_until_changed(ctl, Q_HEAD, tail, _IDLE_SLEEP_NS, clock)
+            ctl[Q_IDLE] = 0
+            idle_since = _now_ns(clock)
             continue
         if ctl[Q_ATTN] != 0:
             return DONE_ATTENTION
@@ -254,45 +293,46 @@ def drain(ring, ctl, settings, buf, prefixes, prefix_sizes, itemsizes, seed, tab
                 error = sys_errno()
             if error != 0:
                 ctl[Q_ERROR] = error
+                notify(ctl)
                 return DONE_ERROR
             settings[W_SEGMENT_SIZE] += size
             ctl[Q_SYNCS] += 1
             fence()
             ctl[Q_DURABLE] = seq
             ctl[Q_TAIL] = entry
-            fence()
+            notify(ctl)
         if full:
             settings[W_SPLIT_SEQ] = seq
             return DONE_SEGMENT_FULL
-        if ctl[Q_WAITERS] != 0:
-            return DONE_WAITERS
         idle_since = _now_ns(clock)
 
 
 @kernel
-def wait_at_least(ctl, field, value, spin_ns, clock):
-    """Poll until ``ctl[field] >= value`` or ``ctl[Q_ERROR]`` is set, for at most ``spin_ns``; True once reached.
+def wait_for(ctl, field, value, spin_ns, timeout_ns, clock):
+    """Wait until ``ctl[field] >= value``, ``ctl[Q_ERROR]`` is set, or ``timeout_ns`` passed; True once reached.
 
     Run with the GIL released by a caller that waits for the writer thread (the durable
-    watermark, or free ring slots): it yields the CPU between polls, so on a busy machine
-    the writer runs first, and costs no thread wake-up when the disk answers within ``spin_ns``.
+    watermark, or free ring slots). Polls for the first ``spin_ns`` (an fsync of a fast
+    disk ends within it, and a poll costs neither thread a wake-up), then sleeps on the
+    futex of ``Q_NOTICE``, which the writer bumps and wakes after every durable write.
     """
     start = _now_ns(clock)
     while True:
         fence()
         if ctl[field] >= value:
             return True
-        if ctl[Q_ERROR] != 0 or _now_ns(clock) - start >= spin_ns:
+        if ctl[Q_ERROR] != 0:
             return False
-        sys_yield()
-
-
-@kernel
-def flag_then_read(ctl, flag, field):
-    """Set ``ctl[flag]`` to 1, fence, return ``ctl[field]``: a waiter's half of the ``Q_WAITERS`` hand-shake."""
-    ctl[flag] = 1
-    fence()
-    return ctl[field]
+        waited = _now_ns(clock) - start
+        if waited >= timeout_ns:
+            return False
+        if waited < spin_ns:
+            continue
+        notice = ctl[Q_NOTICE]
+        fence()
+        if ctl[field] >= value or ctl[Q_ERROR] != 0:
+            continue
+        _sleep_until_changed(ctl, Q_NOTICE, notice, timeout_ns - waited, clock)
 
 
 def buffer_bytes(prefix_sizes, itemsizes):

@@ -1,38 +1,30 @@
 """The WAL writer thread: group commit of queued frames, bounded hand-off, poisoning.
 
 The sequencer (the thread holding the engine lock) appends frames in sequence order;
-one writer thread takes everything queued, writes and syncs it with one system call
-(``FileLayer.write_durably``; RocksDB's group commit, no artificial delay) and then
-advances ``durable_seq``, which releases every waiting caller whose frames are now
-durable, in order. The first failed write or fsync poisons the writer for good (no retry).
+one writer thread takes everything queued, writes and syncs it (RocksDB's group commit,
+no artificial delay) and then advances ``durable_seq``, which releases every waiting
+caller whose frames are now durable. The first failed write or fsync poisons the writer
+for good (no retry).
 
-The writer thread does as little as it can between two syncs, since that time is not
-spent syncing: callers encode their frame headers (checksums included) when they queue
-a frame, and the writer wakes the first completed waiter just before its next write
-system call, so the woken thread finds the GIL free instead of waiting for it.
+Single orders (the ring that ``kernels.match.match_row_logged`` appends to) are written
+by a GIL-free loop, ``drain.drain``: while nothing else is queued the writer thread never
+takes the GIL, so the thread that matches (holding it) and the thread that syncs never
+wait for each other. Batch frames, rotations and ``close`` go through Python
+(``FileLayer.write_durably``); their callers encode frame headers (checksums included)
+when they queue a frame, so the writer's own work between two syncs stays small. Callers
+wait on the durable watermark with the GIL released (``drain.wait_for``: a short poll,
+then a futex the writer wakes after each durable write).
 """
 
 import collections
-import heapq
-import itertools
 import os
+import sys
 import threading
 
 import numpy as np
 
-from ..state import (
-    Q_ATTN,
-    Q_DURABLE,
-    Q_END_SEQ,
-    Q_ERROR,
-    Q_HEAD,
-    Q_IDLE,
-    Q_SYNCS,
-    Q_TAIL,
-    Q_WAITERS,
-    R_SEQ,
-    new_ring,
-)
+from .._jit import FUTEX_SYSCALL
+from ..state import IDLE_PYTHON, Q_ATTN, Q_DURABLE, Q_END_SEQ, Q_ERROR, Q_HEAD, Q_IDLE, Q_SYNCS, Q_TAIL, R_SEQ, new_ring
 from . import drain as native
 from .errors import WalError, WalPoisonedError
 from .files import FileLayer
@@ -50,10 +42,12 @@ from .format import (
 DEFAULT_SEGMENT_BYTES = 64 << 20
 DEFAULT_MAX_QUEUED_FRAMES = 65_536
 DEFAULT_MAX_QUEUED_BYTES = 64 << 20
-SPIN_NS = 2_000_000
-"""How long a caller waiting for the writer thread polls with the GIL released before it sleeps on a lock."""
-IDLE_NS = 20_000_000
-"""How long the writer's GIL-free loop polls an empty ring before the thread sleeps on its condition."""
+SPIN_NS = 250_000
+"""How long a caller waiting for the writer polls before it sleeps on a futex: about one fsync of a fast disk."""
+WRITER_SPIN_NS = 50_000
+"""How long the writer's GIL-free loop polls an empty ring before it sleeps on a futex."""
+WAIT_SLICE_NS = 100_000_000
+"""Waits run in slices of this length, so that Python sees signals (Ctrl-C) in between."""
 
 
 class _Rotate:
@@ -131,11 +125,12 @@ class WalWriter:
         self.files = files if files is not None else FileLayer()
         # The GIL-free loop (``drain``) writes with libc calls, so it serves only the default
         # file layer; an injected one (tests inject faults) gets every write through Python.
-        self._native = type(self.files) is FileLayer
+        # Its futexes are 32-bit words inside int64 fields: little-endian Linux only.
+        self._native = type(self.files) is FileLayer and FUTEX_SYSCALL != -1 and sys.byteorder == "little"
         self._settings = np.zeros(native.W_FIELDS, dtype=np.int64)
         self._settings[native.W_SEGMENT_BYTES] = self.segment_bytes
         self._settings[native.W_GROUP] = int(group)
-        self._settings[native.W_IDLE_NS] = IDLE_NS
+        self._settings[native.W_SPIN_NS] = WRITER_SPIN_NS
         if self._native:
             prefixes, prefix_sizes, itemsizes = ring_frame_layout()
             self._drain_args = (
@@ -153,16 +148,27 @@ class WalWriter:
         self._rotated_seq = -1
         self._error = None
         self._closing = False
-        self._waiters = []
-        self._waiter_ids = itertools.count()
         if append_to is None:
             self._open_new_segment(next_seq)
         else:
             self._set_fd(self.files.open_append(append_to))
             self._segment_first_seq = int(os.path.basename(append_to).split(".")[0])
             self._segment_size = os.path.getsize(append_to)
+        if self._native:
+            self._load_native()
         self._thread = threading.Thread(target=self._run, name="nbengine-wal-writer", daemon=True)
         self._thread.start()
+
+    def _load_native(self):
+        """Call each GIL-free function once, so that loading its compiled code (about 10 ms) is done here,
+        not on the first order's way to the disk. Changes nothing: ``drain`` returns at once on ``Q_ATTN``."""
+        ctl = self.ring_ctl
+        native.attention(ctl)
+        native.drain(self.ring, ctl, *self._drain_args)
+        ctl[Q_ATTN] = 0
+        native.wake_writer(ctl)
+        native.notify(ctl)
+        native.wait_for(ctl, Q_DURABLE, 0, 0, 0, np.zeros(2, dtype=np.int64))
 
     # -- caller side ------------------------------------------------------------------
 
@@ -264,23 +270,36 @@ class WalWriter:
             ring[head % ring.shape[0], R_SEQ] = seq
             ctl[Q_END_SEQ] = seq + 1
             ctl[Q_HEAD] = head + 1
-            if self._writer_idle:
-                self._cond.notify_all()
+            native.wake_writer(ctl)
+            self._cond.notify_all()
         return seq + 1
 
     def wait_ring_space(self):
         """Block while the ring is full (the kernel returned ``RING_FULL``); raise once poisoned or closed.
 
-        Polls ``Q_TAIL`` with the GIL released (``drain.wait_at_least``) in ``SPIN_NS``
-        rounds: the writer frees slots without a Python wake-up.
+        Waits with the GIL released (``drain.wait_for`` on ``Q_TAIL``).
         """
         ring, ctl = self.ring, self.ring_ctl
-        clock = np.zeros(2, dtype=np.int64)
-        while not native.wait_at_least(ctl, Q_TAIL, int(ctl[Q_HEAD]) + 1 - ring.shape[0], SPIN_NS, clock):
-            with self._lock:
-                self.raise_if_unusable()
+        if not self._wait_for(Q_TAIL, int(ctl[Q_HEAD]) + 1 - ring.shape[0], None):
+            self.raise_if_unusable()
         with self._lock:
             self.raise_if_unusable()
+
+    def _wait_for(self, field, value, timeout):
+        """Wait until ``ring_ctl[field] >= value`` (True), the writer fails or ``timeout`` seconds pass (False)."""
+        ctl = self.ring_ctl
+        clock = np.zeros(2, dtype=np.int64)
+        left = None if timeout is None else max(0, int(timeout * 1e9))
+        while True:
+            slice_ns = WAIT_SLICE_NS if left is None else min(left, WAIT_SLICE_NS)
+            if native.wait_for(ctl, field, value, SPIN_NS, slice_ns, clock):
+                return True
+            if ctl[Q_ERROR] != 0 or self._error is not None:
+                return False
+            if left is not None:
+                left -= slice_ns
+                if left <= 0:
+                    return False
 
     def wake(self):
         """Wake the writer thread (the kernel returned ``WAKE_WRITER``: it appended while the writer slept)."""
@@ -296,11 +315,11 @@ class WalWriter:
             self.raise_if_unusable()
             if first_seq != self._next_seq():
                 raise ValueError(f"frame starts at seq {first_seq}, expected {self._next_seq()}")
-            self.ring_ctl[Q_ATTN] = 1
             self._queue.append(item)
             self._queued_frames += 1
             self._queued_bytes += size
             self._appended_seq = first_seq + rows
+            native.attention(self.ring_ctl)
             if self._writer_idle:
                 self._cond.notify_all()
         return first_seq + rows
@@ -327,13 +346,10 @@ class WalWriter:
     def wait_durable(self, seq_end, timeout=None):
         """Block until every frame ending at or before ``seq_end`` is durable.
 
-        First polls the durable watermark with the GIL released for up to ``SPIN_NS``
-        (``drain.wait_at_least``): one sync of this disk takes a fraction of that, and a
-        poll costs neither thread a wake-up. Then each waiter sleeps on a lock of its own.
-        After an fsync the writer thread releases only the first waiter it completed, and
-        each released waiter releases the next completed one (in seq order), so the writer
-        thread spends one wake-up per fsync, not one per waiter, before it starts the next
-        write.
+        Waits with the GIL released (``drain.wait_for``): polls the durable watermark for
+        up to ``SPIN_NS`` (an fsync of a fast disk ends within it, and a poll costs neither
+        thread a wake-up), then sleeps on a futex that the writer wakes after every durable
+        write; it returns to Python every ``WAIT_SLICE_NS`` so that Ctrl-C is seen.
 
         Returns
         -------
@@ -345,62 +361,12 @@ class WalWriter:
         WalPoisonedError
             When the writer was poisoned before those frames became durable.
         """
-        ctl = self.ring_ctl
-        if ctl[Q_DURABLE] >= seq_end:
+        if self.ring_ctl[Q_DURABLE] >= seq_end or self._wait_for(Q_DURABLE, seq_end, timeout):
             return True
-        spin = SPIN_NS if timeout is None else min(SPIN_NS, int(timeout * 1e9))
-        if self._native and native.wait_at_least(ctl, Q_DURABLE, seq_end, spin, np.zeros(2, dtype=np.int64)):
-            return True
-        with self._lock:
-            if self._error is not None:
-                self.raise_if_unusable()
-            waiter = threading.Lock()
-            waiter.acquire()
-            entry = (seq_end, next(self._waiter_ids), waiter)
-            heapq.heappush(self._waiters, entry)
-            if native.flag_then_read(ctl, Q_WAITERS, Q_DURABLE) >= seq_end:  # the drain's half: see drain.py
-                self._waiters.remove(entry)
-                heapq.heapify(self._waiters)
-                self._note_waiters()
-                return True
-        released = False
-        try:
-            released = waiter.acquire(timeout=-1 if timeout is None else timeout)
-        finally:
+        if self._error is not None or self.ring_ctl[Q_ERROR] != 0:
             with self._lock:
-                self._stop_waiting(entry, released)
-        if ctl[Q_DURABLE] >= seq_end:
-            return True
-        if self._error is not None:
-            self.raise_if_unusable()
+                self.raise_if_unusable()
         return False
-
-    def _note_waiters(self):
-        """``Q_WAITERS`` says whether a caller sleeps on a lock (the GIL-free loop then returns after each sync). Lock held."""
-        self.ring_ctl[Q_WAITERS] = 1 if self._waiters else 0
-
-    def _stop_waiting(self, entry, released):
-        """Take a waiter's ``entry`` out, passing the wake-up on when it had been released. Lock held.
-
-        A waiter that timed out (or was interrupted) may still have been popped and
-        released meanwhile: then it passes the wake-up on too, so none is lost.
-        """
-        if not released and entry in self._waiters:
-            self._waiters.remove(entry)
-            heapq.heapify(self._waiters)
-            self._note_waiters()
-        else:
-            self._release_waiters()
-
-    def _release_waiters(self):
-        """Wake the first caller whose frames are durable (see ``wait_durable``), or all once poisoned. Lock held."""
-        waiters = self._waiters
-        if self._error is not None:
-            while waiters:
-                heapq.heappop(waiters)[2].release()
-        elif waiters and waiters[0][0] <= self.ring_ctl[Q_DURABLE]:
-            heapq.heappop(waiters)[2].release()
-        self._note_waiters()
 
     def rotate(self, first_seq):
         """Queue a segment switch at ``first_seq`` (the next frame's seq); see ``wait_rotated``."""
@@ -408,8 +374,8 @@ class WalWriter:
             self.raise_if_unusable()
             if first_seq != self._next_seq():
                 raise ValueError(f"rotation at seq {first_seq}, next frame is {self._next_seq()}")
-            self.ring_ctl[Q_ATTN] = 1
             self._queue.append(_Rotate(first_seq))
+            native.attention(self.ring_ctl)
             self._cond.notify_all()
 
     def wait_rotated(self, first_seq):
@@ -429,7 +395,7 @@ class WalWriter:
         """
         with self._lock:
             self._closing = True
-            self.ring_ctl[Q_ATTN] = 1
+            native.attention(self.ring_ctl)
             self._cond.notify_all()
         self._thread.join()
         if self._fd is not None:
@@ -448,15 +414,15 @@ class WalWriter:
         return bool(self._queue) or ctl[Q_HEAD] > ctl[Q_TAIL]
 
     def _sleep(self):
-        """Wait for work or ``close``. Lock held.
+        """Wait for work or ``close`` (the Python writer only). Lock held.
 
         ``Q_IDLE`` is set before the ring is looked at; the kernel advances ``Q_HEAD``
-        before it reads ``Q_IDLE``, so one of the two sees the other (both under the GIL)
-        and an append never goes unnoticed.
+        before it reads ``Q_IDLE``, so one of the two sees the other (the kernel holds the
+        GIL, and so does this thread here) and an append never goes unnoticed.
         """
         ctl = self.ring_ctl
         self._writer_idle = True
-        ctl[Q_IDLE] = 1
+        ctl[Q_IDLE] = IDLE_PYTHON
         self._cond.wait_for(lambda: self._has_work() or self._closing)
         ctl[Q_IDLE] = 0
         self._writer_idle = False
@@ -493,24 +459,25 @@ class WalWriter:
     def _run(self):
         """The writer thread: the GIL-free loop while only ring entries wait, Python for the rest.
 
-        Python takes a turn for queued frames, rotations and ``close`` (``Q_ATTN``), after
-        the loop found the ring idle (then it sleeps on the condition until woken), and for
-        every write when the loop cannot serve the file layer (``_native`` false).
+        Python takes a turn for queued frames, rotations and ``close`` (``Q_ATTN``), once
+        after the loop handed back for another reason, and for every write when the loop
+        cannot serve the file layer (``_native`` false: then the thread sleeps on its
+        condition when idle; the loop sleeps on a futex instead).
         """
         python_turn = not self._native
         while True:
             with self._lock:
-                self._release_waiters()
-                if python_turn or self._queue or self._closing:
-                    if not self._has_work() and not self._closing:
-                        self._sleep()
-                    if not self._has_work():
-                        return
-                    items = self._take()
+                if self._closing and not self._has_work():
+                    return
+                if not self._native and not self._has_work():
+                    self._sleep()
+                    continue
+                items = None
+                if self._queue or self._closing or python_turn:
+                    if self._has_work():
+                        items = self._take()
                     if not self._queue and not self._closing:
                         self.ring_ctl[Q_ATTN] = 0
-                else:
-                    items = None
             try:
                 if items is None:
                     python_turn = self._drain()
@@ -520,9 +487,10 @@ class WalWriter:
             except Exception as exc:  # OSError in practice; anything else must not leave callers waiting
                 with self._lock:
                     self._error = exc
-                    self.ring_ctl[Q_ERROR] = getattr(exc, "errno", None) or -1
+                    if self.ring_ctl[Q_ERROR] == 0:
+                        self.ring_ctl[Q_ERROR] = getattr(exc, "errno", None) or -1
                     self._queue.clear()
-                    self._release_waiters()
+                    native.notify(self.ring_ctl)
                     self._cond.notify_all()
                 return
 
@@ -540,7 +508,7 @@ class WalWriter:
             raise OSError(code, f"WAL write or fdatasync failed: {os.strerror(code)}")
         if status == native.DONE_SEGMENT_FULL:
             self._switch_segment(int(self._settings[native.W_SPLIT_SEQ]))
-        return status in (native.DONE_ATTENTION, native.DONE_IDLE)
+        return status == native.DONE_ATTENTION
 
     def _write(self, items):
         """Write ``items`` (frames, runs of ring entries and rotations) with one durable write per segment touched."""
@@ -569,16 +537,14 @@ class WalWriter:
             ring_entries += item_ring
             frame_bytes += len(header) + len(payload)
             end_seq = first_seq + rows
-        self._flush(pieces, entries, queued_bytes, ring_entries, end_seq, last=True)
+        self._flush(pieces, entries, queued_bytes, ring_entries, end_seq)
 
-    def _flush(self, pieces, entries, queued_bytes, ring_entries, end_seq, *, last=False):
-        """One durable write of ``pieces``; then mark every frame up to ``end_seq`` durable.
+    def _flush(self, pieces, entries, queued_bytes, ring_entries, end_seq):
+        """One durable write of ``pieces``; then mark every frame up to ``end_seq`` durable and wake the waiters.
 
         ``entries`` and ``queued_bytes``: what the written queue entries counted against the
         queue's bounds; ``ring_entries``: ring slots freed (``Q_TAIL`` advances, after the
-        watermark ``Q_DURABLE``). The ``last`` write of a group leaves waking the waiters it completed
-        to ``_run``, on its way to the next write; one followed by a segment switch wakes
-        the first of them at once.
+        watermark ``Q_DURABLE``).
         """
         if not pieces:
             return
@@ -591,8 +557,7 @@ class WalWriter:
             ctl[Q_TAIL] += ring_entries
             self._queued_frames -= entries
             self._queued_bytes -= queued_bytes
-            if not last:
-                self._release_waiters()
+            native.notify(ctl)
             self._cond.notify_all()
 
     def _switch_segment(self, first_seq):

@@ -1,0 +1,117 @@
+"""The WAL writer's GIL-free loop (``nbengine.wal.drain``): the same bytes as the Python encoder,
+checksums equal to the ``crc32c`` library's, single orders logged through it replay exactly,
+and a failed write poisons the log with the system's own error."""
+
+import os
+import threading
+
+import numpy as np
+import pytest
+from crc32c import crc32c
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import nbengine
+from nbengine.durability import replay
+from nbengine.schema import ORDER_DTYPES
+from nbengine.state import R_SEQ, new_ring
+from nbengine.wal import WalPoisonedError, drain
+from nbengine.wal.format import (
+    MAX_ROWS_PER_FRAME,
+    checksum_seed,
+    encode_frame_header,
+    encode_ring_payload,
+    ring_frame_layout,
+)
+from nbengine.wal.reader import list_segments
+
+from .wal_support import batches, order_rows
+
+DTYPES = list(ORDER_DTYPES.values())
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=300), st.integers(0, 2**32 - 1))
+def test_crc32c_equals_the_library(data, value):
+    buf = np.frombuffer(data, dtype=np.uint8)
+    assert drain.crc32c_update(value, buf, 0, buf.size, drain.crc32c_table()) == crc32c(data, value)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, MAX_ROWS_PER_FRAME), st.integers(0, 8), st.integers(0, 2**40), st.binary(min_size=16, max_size=16),
+       st.integers(0, 2**32 - 1))
+def test_a_ring_frame_is_the_python_encoders_bytes(rows, slot, first_seq, log_id, values_seed):
+    generator = np.random.default_rng(values_seed)
+    ring, _ = new_ring(MAX_ROWS_PER_FRAME + 8, 0)
+    for column, dtype in enumerate(DTYPES):
+        info = np.iinfo(dtype)
+        values = generator.integers(info.min, info.max, size=rows, endpoint=True, dtype=np.int64)
+        values[: min(rows, 2)] = (info.min, info.max)[: min(rows, 2)]  # the extremes of each dtype
+        ring[slot : slot + rows, column] = values
+    ring[slot : slot + rows, R_SEQ] = np.arange(first_seq, first_seq + rows)
+    seed = checksum_seed(log_id)
+    prefixes, prefix_sizes, itemsizes = ring_frame_layout()
+    buf = np.zeros(drain.buffer_bytes(prefix_sizes, itemsizes), dtype=np.uint8)
+    size = drain.encode_ring_frame(buf, 0, ring, slot, rows, first_seq, prefixes, prefix_sizes, itemsizes, seed,
+                                   drain.crc32c_table())
+    payload = encode_ring_payload(ring, slot, rows)
+    assert bytes(buf[:size]) == encode_frame_header(payload, first_seq, rows, seed) + payload
+
+
+@pytest.mark.parametrize("durability", ["async", "group", "sync"])
+def test_single_orders_logged_by_the_loop_replay_to_the_same_state(tmp_path, durability):
+    chunks = batches(3_000, 500)
+    engine = nbengine.Engine(wal_dir=tmp_path, durability=durability, wal_options={"segment_bytes": 16_384})
+    assert engine._wal._native
+    for order in order_rows(chunks[:2]):
+        engine.submit_one(**order)
+    engine.submit(chunks[2])  # a batch frame between runs of single orders
+    for order in order_rows(chunks[3:]):
+        engine.submit_one(**order)
+    expected = engine.state_hash()
+    engine.close()
+    assert len(list_segments(tmp_path)) > 3  # the loop switched segments
+    replayed, report = replay(nbengine.Engine, tmp_path)
+    assert replayed.state_hash() == expected
+    assert report.end_seq == 3_000
+
+
+def test_many_threads_waiting_on_the_watermark_are_all_released(tmp_path):
+    chunks = batches(1_600, 200)
+    engine = nbengine.Engine(wal_dir=tmp_path, durability="group")
+    acknowledged = []
+
+    def submit(chunk):
+        for order in order_rows([chunk]):
+            result = engine.submit_one(**order)
+            assert engine._wal.durable_seq >= result.seq_end
+            acknowledged.append(result.seq_end)
+
+    threads = [threading.Thread(target=submit, args=(chunk,)) for chunk in chunks]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(acknowledged) == list(range(1, 1_601))
+    assert engine._wal.fsync_count < 1_600  # threads shared fsyncs
+    engine.close()
+
+
+def test_a_failed_write_of_the_loop_poisons_the_log_with_its_errno(tmp_path):
+    chunks = batches(400, 200)
+    engine = nbengine.Engine(wal_dir=tmp_path, durability="group")
+    for order in order_rows(chunks[:1]):
+        engine.submit_one(**order)
+    full = os.open("/dev/full", os.O_WRONLY)
+    try:
+        os.dup2(full, engine._wal._fd)  # every later write of the segment fails with ENOSPC
+        with pytest.raises(WalPoisonedError, match="No space left on device"):
+            for order in order_rows(chunks[1:]):
+                engine.submit_one(**order)
+        with pytest.raises(WalPoisonedError):
+            engine.submit_one(10**6, 10**6, 1, 0, 100, 1)
+        assert engine._wal.durable_seq == 200
+        with pytest.raises(WalPoisonedError):
+            engine.close()
+    finally:
+        os.close(full)
