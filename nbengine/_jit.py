@@ -38,6 +38,8 @@ the kernel): only ``kernels.match.match_row_logged``."""
 
 FUTEX_SYSCALL = {"x86_64": 202, "aarch64": 98}.get(platform.machine(), -1)
 """``SYS_futex`` of this machine, or -1 where unknown (the WAL writer then keeps to Python)."""
+HARDWARE_CRC32C = False
+"""True where ``crc32c_word`` (SSE 4.2) can be compiled: x86-64 with the JIT on a CPU that has it."""
 _FUTEX_WAIT_PRIVATE = 128
 _FUTEX_WAKE_PRIVATE = 129
 
@@ -71,6 +73,10 @@ if JIT_DISABLED:
         """``clock_gettime(2)`` into the two int64 at ``address`` (seconds, nanoseconds)."""
         return _libc.clock_gettime(int(clock), int(address))
 
+    def sys_nanosleep(timespec_address):
+        """``nanosleep(2)`` for the timespec at ``timespec_address``."""
+        return _libc.nanosleep(ctypes.c_void_p(int(timespec_address)), None)
+
     def sys_futex_wait(address, expected, timeout_address):
         """``FUTEX_WAIT`` on the int32 at ``address`` while it holds ``expected``, for the timespec at ``timeout_address``."""
         return _libc.syscall(FUTEX_SYSCALL, ctypes.c_void_p(int(address)), _FUTEX_WAIT_PRIVATE, ctypes.c_int(int(expected)),
@@ -81,7 +87,10 @@ if JIT_DISABLED:
         return _libc.syscall(FUTEX_SYSCALL, ctypes.c_void_p(int(address)), _FUTEX_WAKE_PRIVATE, 0x7FFFFFFF, None, None, 0)
 
 else:
+    import llvmlite.binding
+    from llvmlite import ir
     from numba import types
+    from numba.core import cgutils
     from numba.extending import intrinsic
 
     @intrinsic
@@ -118,6 +127,15 @@ else:
     sys_clock_gettime = types.ExternalFunction("clock_gettime", types.int32(types.int32, types.intp))
     _errno_location = types.ExternalFunction("__errno_location", types.CPointer(types.int32)())
 
+    HARDWARE_CRC32C = platform.machine() == "x86_64" and bool(llvmlite.binding.get_host_cpu_features().get("sse4.2"))
+
+    _nanosleep = types.ExternalFunction("nanosleep", types.int32(types.intp, types.intp))
+
+    @hot_kernel
+    def sys_nanosleep(timespec_address):
+        """``nanosleep(2)`` for the timespec at ``timespec_address``."""
+        return _nanosleep(timespec_address, 0)
+
     _syscall = types.ExternalFunction(
         "syscall", types.int64(types.int64, types.intp, types.int32, types.int32, types.intp, types.intp, types.int32)
     )
@@ -131,6 +149,19 @@ else:
     def sys_futex_wake(address):
         """``FUTEX_WAKE`` every thread waiting on the int32 at ``address``."""
         return _syscall(FUTEX_SYSCALL, address, _FUTEX_WAKE_PRIVATE, 0x7FFFFFFF, 0, 0, 0)
+
+    @intrinsic
+    def crc32c_word(typingctx, crc, word):
+        """The SSE 4.2 ``crc32`` instruction on 8 bytes: CRC32C state ``crc`` (uint64, un-inverted) after ``word``."""
+
+        def codegen(context, builder, signature, args):
+            i64 = ir.IntType(64)
+            instruction = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(i64, [i64, i64]), "llvm.x86.sse42.crc32.64.64"
+            )
+            return builder.call(instruction, args)
+
+        return types.uint64(types.uint64, types.uint64), codegen
 
     @hot_kernel
     def sys_errno():

@@ -28,6 +28,9 @@ __all__ = ["DURABILITY_MODES", "Durability", "checked_arguments", "recover", "re
 DURABILITY_MODES = ("none", "async", "group", "sync")
 """``Engine(durability=...)`` values; DESIGN §5 and the README say what each survives."""
 
+ASYNC_INTERVAL_NS = 1_000_000
+"""In ``async`` mode the writer syncs single orders at most once a millisecond (``WalWriter(interval_ns=...)``)."""
+
 WAL_OPTIONS = ("segment_bytes", "max_queued_frames", "max_queued_bytes", "files")
 """The keys ``wal_options`` may hold: ``wal.writer.WalWriter``'s keyword arguments."""
 
@@ -88,7 +91,8 @@ class Durability:
                  snapshot_every_bytes, wal_options):
         options = dict(wal_options or {})
         self.files = options.get("files") or FileLayer()
-        self.writer = WalWriter(directory, config, log_id, next_seq, append_to=append_to, group=mode != "sync", **options)
+        self.writer = WalWriter(directory, config, log_id, next_seq, append_to=append_to, group=mode != "sync",
+                                 interval_ns=ASYNC_INTERVAL_NS if mode == "async" else 0, **options)
         self.directory = directory
         self.mode = mode
         self.config = config

@@ -21,13 +21,15 @@ sleeper announces itself (``Q_IDLE``) or reads the word it sleeps on, fences, lo
 more, then sleeps only while the word is unchanged; the waker changes the word or the
 condition, fences, then wakes. So no wake-up is lost, and every futex sleep is bounded too.
 
-The checksum is CRC32C computed here (slicing by 8), since a library call would need the
-GIL; ``tests/test_wal_drain.py`` checks it against the ``crc32c`` package.
+The checksum is CRC32C computed here (the CPU's instruction where it has one, else a table),
+since a library call would need the GIL; ``tests/test_wal_drain.py`` checks it against the
+``crc32c`` package.
 """
 
 import numpy as np
 
 from .._jit import (
+    HARDWARE_CRC32C,
     fence,
     kernel,
     sys_clock_gettime,
@@ -35,6 +37,7 @@ from .._jit import (
     sys_fdatasync,
     sys_futex_wait,
     sys_futex_wake,
+    sys_nanosleep,
     sys_write,
 )
 from ..state import IDLE_FUTEX, Q_ATTN, Q_DURABLE, Q_ERROR, Q_HEAD, Q_IDLE, Q_NOTICE, Q_SYNCS, Q_TAIL, R_SEQ
@@ -47,12 +50,14 @@ __all__ = [
     "W_FIELDS",
     "W_FD",
     "W_GROUP",
+    "W_INTERVAL_NS",
     "W_SPIN_NS",
     "W_SEGMENT_BYTES",
     "W_SEGMENT_SIZE",
     "W_SPLIT_SEQ",
     "buffer_bytes",
     "crc32c_table",
+    "crc32c_table_update",
     "attention",
     "notify",
     "crc32c_update",
@@ -83,6 +88,8 @@ W_SPIN_NS = 4
 """How long ``drain`` polls an empty ring before it sleeps on ``Q_HEAD``'s futex."""
 W_SPLIT_SEQ = 5
 """With ``DONE_SEGMENT_FULL``: the input seq the next segment starts at."""
+W_INTERVAL_NS = 6
+"""Least time between the starts of two writes (``async``: fewer syncs; 0: none)."""
 W_FIELDS = 8
 
 _FRAME_HEADER_BYTES = FRAME_HEADER.size
@@ -109,12 +116,8 @@ def crc32c_table():
 
 
 @kernel
-def crc32c_update(value, data, start, end, table):
-    """CRC32C of ``value``'s message followed by ``data[start:end]``: ``crc32c.crc32c(data[start:end], value)``.
-
-    ``data`` is a uint8 array, ``table`` is ``crc32c_table()``, ``value`` a CRC32C as returned
-    before (0 for an empty message).
-    """
+def crc32c_table_update(value, data, start, end, table):
+    """``crc32c_update`` by table lookups (slicing by 8), where the CPU has no CRC32C instruction."""
     crc = ~value & 0xFFFFFFFF
     i = start
     while i + 8 <= end:
@@ -128,6 +131,33 @@ def crc32c_update(value, data, start, end, table):
         crc = table[0, (crc ^ np.int64(data[i])) & 0xFF] ^ (crc >> 8)
         i += 1
     return ~crc & 0xFFFFFFFF
+
+
+if HARDWARE_CRC32C:
+    from .._jit import crc32c_word
+
+    @kernel
+    def _crc32c_hardware_update(value, data, start, end, table):
+        """``crc32c_update`` with the CPU's CRC32C instruction, 8 bytes at a time (the table only for the tail)."""
+        crc = np.uint64(~value & 0xFFFFFFFF)
+        i = start
+        while i + 8 <= end:
+            word = np.uint64(0)
+            for k in range(8):
+                word |= np.uint64(data[i + k]) << np.uint64(8 * k)
+            crc = crc32c_word(crc, word)
+            i += 8
+        rest = np.int64(crc) & 0xFFFFFFFF
+        while i < end:
+            rest = table[0, (rest ^ np.int64(data[i])) & 0xFF] ^ (rest >> 8)
+            i += 1
+        return ~rest & 0xFFFFFFFF
+
+
+crc32c_update = _crc32c_hardware_update if HARDWARE_CRC32C else crc32c_table_update
+"""``crc32c_update(value, data, start, end, table)``: the CRC32C of ``value``'s message followed by
+``data[start:end]``, i.e. ``crc32c.crc32c(data[start:end], value)``. ``data`` is a uint8 array,
+``table`` is ``crc32c_table()``, ``value`` a CRC32C as returned before (0 for an empty message)."""
 
 
 @kernel
@@ -155,9 +185,24 @@ def encode_ring_frame(buf, at, ring, slot, rows, first_seq, prefixes, prefix_siz
     pos += prefix
     for column in range(itemsizes.shape[0]):
         size = itemsizes[column]
-        for row in range(rows):
-            _put(buf, pos, ring[slot + row, column], size)
-            pos += size
+        end = pos + rows * size
+        if size == 8:
+            wide = buf[pos:end].view(np.int64)
+            for row in range(rows):
+                wide[row] = ring[slot + row, column]
+        elif size == 4:
+            half = buf[pos:end].view(np.int32)
+            for row in range(rows):
+                half[row] = ring[slot + row, column]
+        elif size == 2:
+            short = buf[pos:end].view(np.int16)
+            for row in range(rows):
+                short[row] = ring[slot + row, column]
+        else:
+            narrow = buf[pos:end].view(np.int8)
+            for row in range(rows):
+                narrow[row] = ring[slot + row, column]
+        pos = end
         while (pos - at - header) % 8:
             buf[pos] = 0
             pos += 1
@@ -241,11 +286,13 @@ def drain(ring, ctl, settings, buf, prefixes, prefix_sizes, itemsizes, seed, tab
     ``MAX_ROWS_PER_FRAME`` rows each and never across the ring's end; then ``Q_DURABLE``
     and ``Q_TAIL`` advance and waiting callers are woken (``notify``). An empty ring is
     polled for ``settings[W_SPIN_NS]``, then the loop sleeps on ``Q_HEAD``'s futex with
-    ``Q_IDLE`` = ``IDLE_FUTEX`` (the producer wakes it; so does ``attention``).
+    ``Q_IDLE`` = ``IDLE_FUTEX`` (the producer wakes it; so does ``attention``). With
+    ``settings[W_INTERVAL_NS]``, a write starts no sooner than that after the previous one.
     """
     capacity = ring.shape[0]
     fd = settings[W_FD]
     idle_since = _now_ns(clock)
+    last_write = idle_since - settings[W_INTERVAL_NS]
     while True:
         if ctl[Q_ATTN] != 0:
             return DONE_ATTENTION
@@ -264,6 +311,13 @@ def drain(ring, ctl, settings, buf, prefixes, prefix_sizes, itemsizes, seed, tab
             continue
         if ctl[Q_ATTN] != 0:
             return DONE_ATTENTION
+        early = last_write + settings[W_INTERVAL_NS] - _now_ns(clock)
+        if early > 0:
+            clock[0] = 0
+            clock[1] = min(early, 1_000_000)
+            sys_nanosleep(clock.ctypes.data)
+            continue
+        last_write = _now_ns(clock)
         seq = ctl[Q_DURABLE]
         if ring[tail % capacity, R_SEQ] != seq:
             return DONE_ATTENTION

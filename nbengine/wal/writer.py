@@ -88,6 +88,9 @@ class WalWriter:
     group : bool
         True: each fsync covers every frame queued so far (``group`` and ``async``).
         False: one frame per write + fsync (``sync``).
+    interval_ns : int
+        Least time between the starts of two writes of the GIL-free loop (``async``: fewer
+        syncs disturb the matching thread less); 0 writes as soon as the last write ended.
     segment_bytes : int
         A new segment starts once the open one holds this many bytes.
     max_queued_frames, max_queued_bytes : int
@@ -107,6 +110,7 @@ class WalWriter:
         *,
         append_to=None,
         group=True,
+        interval_ns=0,
         segment_bytes=DEFAULT_SEGMENT_BYTES,
         max_queued_frames=DEFAULT_MAX_QUEUED_FRAMES,
         max_queued_bytes=DEFAULT_MAX_QUEUED_BYTES,
@@ -130,6 +134,7 @@ class WalWriter:
         self._settings = np.zeros(native.W_FIELDS, dtype=np.int64)
         self._settings[native.W_SEGMENT_BYTES] = self.segment_bytes
         self._settings[native.W_GROUP] = int(group)
+        self._settings[native.W_INTERVAL_NS] = int(interval_ns)
         self._settings[native.W_SPIN_NS] = WRITER_SPIN_NS
         if self._native:
             prefixes, prefix_sizes, itemsizes = ring_frame_layout()
