@@ -40,29 +40,40 @@ from .._jit import (
     sys_nanosleep,
     sys_write,
 )
-from ..state import IDLE_FUTEX, Q_ATTN, Q_DURABLE, Q_ERROR, Q_HEAD, Q_IDLE, Q_NOTICE, Q_SYNCS, Q_TAIL, R_SEQ
+from ..state import (
+    IDLE_FUTEX,
+    Q_ATTN,
+    Q_DURABLE,
+    Q_ERROR,
+    Q_HEAD,
+    Q_IDLE,
+    Q_NOTICE,
+    Q_SYNCS,
+    Q_TAIL,
+    R_SEQ,
+)
 from .format import FRAME_HEADER, MAX_ROWS_PER_FRAME, RECORD_ORDERS, SEGMENT_HEADER
 
 __all__ = [
     "DONE_ATTENTION",
     "DONE_ERROR",
     "DONE_SEGMENT_FULL",
-    "W_FIELDS",
     "W_FD",
+    "W_FIELDS",
     "W_GROUP",
     "W_INTERVAL_NS",
-    "W_SPIN_NS",
     "W_SEGMENT_BYTES",
     "W_SEGMENT_SIZE",
+    "W_SPIN_NS",
     "W_SPLIT_SEQ",
+    "attention",
     "buffer_bytes",
     "crc32c_table",
     "crc32c_table_update",
-    "attention",
-    "notify",
     "crc32c_update",
     "drain",
     "encode_ring_frame",
+    "notify",
     "wait_for",
     "wake_writer",
 ]

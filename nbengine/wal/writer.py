@@ -24,7 +24,19 @@ import threading
 import numpy as np
 
 from .._jit import FUTEX_SYSCALL
-from ..state import IDLE_PYTHON, Q_ATTN, Q_DURABLE, Q_END_SEQ, Q_ERROR, Q_HEAD, Q_IDLE, Q_SYNCS, Q_TAIL, R_SEQ, new_ring
+from ..state import (
+    IDLE_PYTHON,
+    Q_ATTN,
+    Q_DURABLE,
+    Q_END_SEQ,
+    Q_ERROR,
+    Q_HEAD,
+    Q_IDLE,
+    Q_SYNCS,
+    Q_TAIL,
+    R_SEQ,
+    new_ring,
+)
 from . import drain as native
 from .errors import WalError, WalPoisonedError
 from .files import FileLayer
