@@ -18,7 +18,7 @@ from .kernels.ladder import compact_arenas
 from .kernels.match import emit_event, match_batch, match_one, match_row, match_row_logged, refuse_row
 from .kernels.stepping import qty_ahead, quote_without
 from .kernels.views import book_depth, resting_orders
-from .schema import DEPTH_SCHEMA, RESTING_SCHEMA, check_scalars, prepare
+from .schema import DEPTH_SCHEMA, RESTING_SCHEMA, check_scalars, prepare, single_row
 from .results import OrderResult, SubmitResult, table_from_rows
 from .statehash import state_hash
 from .durability import Durability, checked_arguments, recover as recover_log
@@ -483,7 +483,16 @@ class Engine:
         return self._after_submit(result) if self._wal is not None else result
 
     def _submit_unacknowledged(self, orders):
-        """Validate, match and queue a batch's WAL frame; the result is not yet durable."""
+        """Validate, match and queue a batch's WAL frame; the result is not yet durable.
+
+        Without a WAL a 1-row RecordBatch of a known-good schema is matched as ``submit_one``
+        matches its values (``schema.single_row``): the same rules and results, without
+        building columns; its result reads its tables from the scalar block.
+        """
+        if self._wal is None:
+            row = single_row(orders)
+            if row is not None:
+                return self._one(*row)
         columns = prepare(orders)
         payload = encode_payload(columns) if self._wal is not None else None
         with self._lock:
