@@ -485,6 +485,11 @@ def single_row(orders):
     """
     if (type(orders) is not pa.RecordBatch and type(orders) is not pa.Table) or orders.num_rows != 1:
         return None
+    if type(orders) is pa.Table:
+        batches = orders.to_batches()  # Table.to_tensor costs about 9 us on a new table, a batch's 2.6
+        if len(batches) != 1:
+            return None
+        orders = batches[0]
     plan = _known_plan(orders.schema)
     if plan is None or orders.num_columns != len(plan) - plan.count(-1):
         return None
