@@ -4,6 +4,8 @@ Everything here compares the fast path with the general one on the same input: t
 columns out of ``prepare``, the same tables out of ``submit``.
 """
 
+import itertools
+
 import numpy as np
 import pyarrow as pa
 import pytest
@@ -11,8 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import nbengine
-from nbengine import codes, generate, schema
-from nbengine import results
+from nbengine import codes, generate, results, schema
 from nbengine.schema import EVENTS_SCHEMA, TRADES_SCHEMA, SchemaError, prepare
 from nbengine.state import ORDER_DTYPES
 
@@ -189,15 +190,15 @@ def test_record_batches_tables_and_dicts_give_the_same_results(rows, cuts, one_b
     bounds = list(range(len(rows) + 1)) if one_by_one else sorted({0, len(rows), *[c for c in cuts if c < len(rows)]})
     engines = {form: nbengine.Engine(stp="cancel-maker") for form in ("batch", "table", "dict")}
     held = []
-    for start, stop in zip(bounds[:-1], bounds[1:]):
+    for start, stop in itertools.pairwise(bounds):
         part = {name: values[start:stop] for name, values in columns.items()}
         batch = _contract_batch(part)
         inputs = {"batch": batch, "table": pa.Table.from_batches([batch]), "dict": part}
         held.append({form: engine.submit(inputs[form]) for form, engine in engines.items()})
         if not read_late:
             _assert_same_results(held[-1])
-    for results in held:
-        _assert_same_results(results)
+    for results_of_batch in held:
+        _assert_same_results(results_of_batch)
     hashes = {engine.state_hash() for engine in engines.values()}
     assert len(hashes) == 1
 
