@@ -106,9 +106,10 @@ class ColdStart:
 class ArrowBatches:
     """``Engine.submit`` of Arrow RecordBatches of the contract's schema (issue 15, point 4).
 
-    The standard mix cut into RecordBatches of ``rows`` rows; every result's tables are
-    read (``output_rows``), so lazily built tables are paid for. ``rows == 1`` reports
-    the per-call p50 in ns; larger batches report orders/s.
+    The standard mix cut into RecordBatches of ``rows`` rows, submitted to a fresh engine;
+    every result's tables are read (``output_rows``), so lazily built tables are paid for.
+    The issue's targets: 1 row, p50 at most 25 µs; 100 rows, at most 500 ns/order (2 M
+    orders/s); 64K rows, no slower than before.
     """
 
     params = [1, 100, 65_536]
@@ -117,10 +118,12 @@ class ArrowBatches:
     timeout = 300
 
     def setup(self, rows):
+        """Warm the JIT, cut the batches, and push the first one through a throwaway engine (first-touch costs)."""
         nbengine.warmup()
         count = 5_000 if rows == 1 else (100_000 if rows == 100 else 4 * rows)
         table = generate.to_table(cached_flow("standard_mix", count))
         self.batches = table.to_batches(max_chunksize=rows)
+        output_rows(nbengine.Engine().submit(self.batches[0]))
 
     def track_submit_p50_ns(self, rows):
         """Median call: ``submit`` of one batch and reading its tables, in ns."""
@@ -133,13 +136,13 @@ class ArrowBatches:
             latencies[index] = clock() - start
         return float(np.percentile(latencies, 50))
 
-    def track_orders_per_s(self, rows):
-        """Orders per second over every batch, tables read."""
+    def track_ns_per_order(self, rows):
+        """ns per order over every batch, tables read (1e9 / orders per second: lower is better)."""
         engine = nbengine.Engine()
-        start = time.perf_counter()
+        start = time.perf_counter_ns()
         for batch in self.batches:
             output_rows(engine.submit(batch))
-        return sum(batch.num_rows for batch in self.batches) / (time.perf_counter() - start)
+        return (time.perf_counter_ns() - start) / sum(batch.num_rows for batch in self.batches)
 
-    track_orders_per_s.unit = "orders/s"
     track_submit_p50_ns.unit = "ns"
+    track_ns_per_order.unit = "ns/order"

@@ -22,7 +22,7 @@ from .codes import GTC, STP_MODES
 from .durability import Durability, checked_arguments
 from .durability import recover as recover_log
 from .results import OrderResult, SubmitResult
-from .schema import check_scalars, prepare
+from .schema import check_scalars, prepare, single_row
 from .statehash import state_hash
 from .wal.errors import WalError
 from .wal.format import WalConfig, encode_payload
@@ -436,7 +436,16 @@ class Engine:
         return self._after_submit(result) if self._wal is not None else result
 
     def _submit_unacknowledged(self, orders):
-        """Validate, match and queue a batch's WAL frame; the result is not yet durable."""
+        """Validate, match and queue a batch's WAL frame; the result is not yet durable.
+
+        Without a WAL a 1-row RecordBatch of a known-good schema is matched as ``submit_one``
+        matches its values (``schema.single_row``): the same rules and results, without
+        building columns; its result reads its tables from the scalar block.
+        """
+        if self._wal is None:
+            row = single_row(orders)
+            if row is not None:
+                return self._one(*row)
         columns = prepare(orders)
         payload = encode_payload(columns) if self._wal is not None else None
         with self._lock:

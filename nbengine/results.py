@@ -1,13 +1,11 @@
 """What a submission returns: trade and event tables built from the kernels' output rows."""
 
-import sys
-
 import numpy as np
 import pyarrow as pa
 
 from . import display
 from . import state as s
-from .kernels.columns import event_columns, trade_columns
+from .kernels.columns import event_columns, rows_into_body, trade_columns
 from .schema import DEPTH_SCHEMA, EVENTS_SCHEMA, RESTING_SCHEMA, TRADES_SCHEMA, numpy_dtypes
 
 __all__ = [
@@ -48,83 +46,105 @@ def table_from_rows(rows, schema, split=None):
 
 SMALL_ROWS = 4096
 """Largest row block ``trades_table`` / ``events_table`` build through an IPC template (``_IpcLayout``),
-and ``SubmitResult.from_rows`` keeps as rows until its tables are read. Larger blocks are split by a
+and ``SubmitResult.from_rows`` keeps as a filled message until its tables are read. Larger blocks are split by a
 kernel in one pass, eagerly: their cost is in the rows, not in the pyarrow calls."""
 
 _TEMPLATE_CACHE = 1024
 """Most IPC templates (one per schema and row count, about 600 bytes each) kept at once."""
 
 
-def _padded(nbytes):
-    return (nbytes + 7) & ~7
-
-
 class _IpcLayout:
-    """The Arrow IPC record-batch message of ``schema`` with ``n`` rows and no nulls, body left blank.
+    """The Arrow IPC record-batch message of a table with ``n`` rows and no nulls, body left blank.
 
     ``pyarrow.ipc.read_record_batch`` turns one such message into a whole batch in one call,
     where building it array by array costs microseconds per column. The metadata (lengths,
-    buffer offsets) depends only on ``schema`` and ``n``, so it is serialized once, from a
-    probe batch built the slow way, and reused: a table is then one allocation (a copy of
-    the template), a few strided copies of the row block into the body, and one read.
+    buffer offsets) depends only on the schema and ``n``, so it is taken once from a probe
+    batch of ``n`` rows and reused: a table is then one allocation (a copy of the
+    template), one kernel call that writes the row block into the body
+    (``kernels.columns.rows_into_body``), and one read.
 
-    ``groups`` holds ``(dtype, start, first, stop)``: the body's columns ``first:stop`` (all
-    of ``dtype``, consecutive) start at element ``start`` of the message viewed as ``dtype``.
-    The layout is checked against the probe when made; ``usable`` is False if pyarrow laid
-    the message out differently (then the slow path is taken).
+    ``layout`` holds each column's byte offset in the message and its width: the columns
+    in schema order, each padded to 8 bytes, filling the body exactly (checked against
+    the message's metadata length). ``usable`` is True only if then writing the probe's
+    rows over pyarrow's own message of them changes no byte; otherwise the slow path is
+    taken.
     """
 
-    __slots__ = ("template", "groups", "single", "usable")
+    __slots__ = ("layout", "template", "usable")
 
-    def __init__(self, schema, dtypes, n):
-        body = [(_padded(n * dtype.itemsize), dtype) for dtype in dtypes]
-        body_size = sum(size for size, _ in body)
-        probe_rows = (np.arange(n * len(dtypes), dtype=np.int64).reshape(n, len(dtypes)) % 101) - 50
-        message = np.frombuffer(table_from_rows(probe_rows, schema).to_batches()[0].serialize(), dtype=np.uint8)
-        start = message.shape[0] - body_size
+    def __init__(self, probe_rows, probe_batch, widths):
+        """Lay out ``probe_batch``: ``probe_rows`` (int64[n, fields]) as columns of ``widths`` bytes (a tuple)."""
+        n = probe_rows.shape[0]
+        message = np.frombuffer(probe_batch.serialize(), dtype=np.uint8)
+        sizes = [(n * width + 7) & ~7 for width in widths]
+        start = message.shape[0] - sum(sizes)
         self.template = message.copy()
         self.template[start:] = 0
-        # One row: every column is one 8-byte slot, so the body is the row itself as int64
-        # (a narrow column's value is in the slot's low bytes on a little-endian machine;
-        # the rest is padding, which Arrow never reads).
-        self.single = start // 8 if n == 1 and start % 8 == 0 and sys.byteorder == "little" else -1
-        self.groups = []
-        offset = start
-        for column, (size, dtype) in enumerate(body):
-            if self.groups and self.groups[-1][0] == dtype and n * dtype.itemsize == size:
-                group = self.groups[-1]
-                self.groups[-1] = (dtype, group[1], group[2], column + 1)
-            else:
-                if offset % dtype.itemsize:
-                    self.usable = False
-                    return
-                self.groups.append((dtype, offset // dtype.itemsize, column, column + 1))
-            offset += size
-        self.usable = start >= 8 and int(message[4:8].view("<i4")[0]) + 8 == start
-        self.usable = self.usable and self.build(probe_rows, schema).equals(table_from_rows(probe_rows, schema))
+        offsets = [start + sum(sizes[:column]) for column in range(len(sizes))]
+        self.layout = np.array(list(zip(offsets, widths)), dtype=np.int64)
+        self.usable = start >= 8 and start % 8 == 0 and message.shape[0] % 8 == 0
+        self.usable = self.usable and int(message[4:8].view("<i4")[0]) + 8 == start
+        if self.usable:
+            rewritten = message.copy()
+            rows_into_body(probe_rows, rewritten, self.layout)
+            self.usable = rewritten.tobytes() == message.tobytes()
 
-    def build(self, rows, schema):
-        n = rows.shape[0]
+    def fill(self, rows):
+        """A new message holding ``rows`` (int64[n, fields], read once); ``_read_message`` makes it a table."""
         message = self.template.copy()
-        if self.single >= 0:
-            message.view(np.int64)[self.single :] = rows[0]
-            return pa.Table.from_batches([pa.ipc.read_record_batch(pa.py_buffer(message), schema)], schema)
-        for dtype, start, first, stop in self.groups:
-            target = message.view(dtype)[start : start + (stop - first) * n]
-            if stop - first == 1:
-                target[:] = rows[:, first]
-            else:
-                target.reshape(stop - first, n)[:] = rows[:, first:stop].T
-        batch = pa.ipc.read_record_batch(pa.py_buffer(message), schema)
-        return pa.Table.from_batches([batch], schema)
+        rows_into_body(rows, message, self.layout)
+        return message
+
+
+def _read_message(message, schema):
+    """The ``schema`` table of a message filled by ``_IpcLayout.fill`` (zero-copy: the table holds the message)."""
+    return pa.Table.from_batches([pa.ipc.read_record_batch(pa.py_buffer(message), schema)], schema)
+
+
+class _Probe:
+    """``SMALL_ROWS`` rows of distinct small values and their table, built once per schema: ``_IpcLayout``'s probes.
+
+    A layout of ``n`` rows is made from the first ``n`` rows (a zero-copy slice of the
+    batch), so making one costs one ``serialize`` rather than building a table.
+    """
+
+    __slots__ = ("batch", "rows", "widths")
+
+    def __init__(self, schema):
+        """Probe rows for ``schema`` (values in [-50, 50], which every integer type holds)."""
+        fields = len(schema)
+        self.rows = (np.arange(SMALL_ROWS * fields, dtype=np.int64).reshape(SMALL_ROWS, fields) % 101) - 50
+        self.batch = table_from_rows(self.rows, schema).to_batches()[0]
+        self.widths = tuple(dtype.itemsize for dtype in _DTYPES[schema])
+
+    def layout(self, n):
+        """The ``_IpcLayout`` of ``n`` rows (1 .. ``SMALL_ROWS``)."""
+        return _IpcLayout(self.rows[:n], self.batch.slice(0, n), self.widths)
 
 
 # Keyed by name, never by schema: hashing a pa.Schema costs microseconds.
+_SCHEMAS = {"trades": TRADES_SCHEMA, "events": EVENTS_SCHEMA}
 _LAYOUTS = {"trades": {}, "events": {}}
+_PROBES = {}
+"""``_Probe`` of each table name, made when its first layout is (not at import: about 1 MB)."""
 _EMPTY = {
     "trades": table_from_rows(np.zeros((0, len(TRADES_SCHEMA)), dtype=np.int64), TRADES_SCHEMA),
     "events": table_from_rows(np.zeros((0, len(EVENTS_SCHEMA)), dtype=np.int64), EVENTS_SCHEMA),
 }
+
+
+def _small_layout(name, n):
+    """The ``_IpcLayout`` of ``n`` (1 .. ``SMALL_ROWS``) rows of the ``name`` table, made once and cached."""
+    layouts = _LAYOUTS[name]
+    layout = layouts.get(n)
+    if layout is None:
+        if len(layouts) >= _TEMPLATE_CACHE:
+            layouts.clear()
+        probe = _PROBES.get(name)
+        if probe is None:
+            probe = _PROBES[name] = _Probe(_SCHEMAS[name])
+        layout = layouts[n] = probe.layout(n)
+    return layout
 
 
 def _rows_table(rows, schema, name, split):
@@ -133,14 +153,9 @@ def _rows_table(rows, schema, name, split):
     if n == 0:
         return _EMPTY[name]
     if n <= SMALL_ROWS:
-        layouts = _LAYOUTS[name]
-        layout = layouts.get(n)
-        if layout is None:
-            if len(layouts) >= _TEMPLATE_CACHE:
-                layouts.clear()
-            layout = layouts[n] = _IpcLayout(schema, _DTYPES[schema], n)
+        layout = _small_layout(name, n)
         if layout.usable:
-            return layout.build(rows, schema)
+            return _read_message(layout.fill(rows), schema)
     return table_from_rows(rows, schema, split)
 
 
@@ -155,12 +170,19 @@ def events_table(rows):
 
 
 def _held(rows, name, build):
-    """What ``SubmitResult`` keeps of a row block it does not own: a copy, a shared empty table, or the table."""
+    """What ``SubmitResult`` keeps of a row block it does not own: a shared empty table, a filled message, or the table.
+
+    A block of up to ``SMALL_ROWS`` rows is written into a new copy of its ``_IpcLayout``
+    template (the one allocation the table will be read from); a larger one is split
+    into a table at once, in one pass.
+    """
     n = rows.shape[0]
     if n == 0:
         return _EMPTY[name]
     if n <= SMALL_ROWS:
-        return rows.copy()
+        layout = _small_layout(name, n)
+        if layout.usable:
+            return layout.fill(rows)
     return build(rows)
 
 
@@ -171,17 +193,20 @@ class SubmitResult:
     ----------
     trades, events : pyarrow.Table
         Rows of ``schema.TRADES_SCHEMA`` / ``schema.EVENTS_SCHEMA``, in processing order.
-        Small results keep their rows as numpy and build the tables when first read
-        (``SMALL_ROWS``), each from one allocation.
+        Small results keep their rows in an Arrow IPC message of their own and read it
+        as a table when first read (``SMALL_ROWS``).
     seq_start, seq_end : int
         The input sequence numbers of the batch's rows: ``[seq_start, seq_end)``.
     """
 
-    __slots__ = ("_trades", "_events", "seq_start", "seq_end", "_wal")
+    __slots__ = ("_events", "_n_events", "_n_trades", "_trades", "_wal", "seq_end", "seq_start")
 
     def __init__(self, trades, events, seq_start, seq_end, wal=None):
+        """A result of ``trades`` and ``events`` tables (None: not asked for, as ``Engine.match_columns``)."""
         self._trades = trades
         self._events = events
+        self._n_trades = 0 if trades is None else trades.num_rows
+        self._n_events = 0 if events is None else events.num_rows
         self.seq_start = seq_start
         self.seq_end = seq_end
         self._wal = wal
@@ -190,32 +215,38 @@ class SubmitResult:
     def from_rows(cls, trades, events, seq_start, seq_end, wal=None):
         """A result of the kernels' ``trades`` / ``events`` row blocks (views of buffers the engine reuses).
 
-        Blocks of up to ``SMALL_ROWS`` rows are copied and become tables when first read
-        (the tables equal what ``trades_table`` / ``events_table`` build at once); larger
-        ones are split into tables now, in one pass, rather than copied twice.
+        Blocks of up to ``SMALL_ROWS`` rows are copied into IPC messages and become tables
+        when first read (the tables equal what ``trades_table`` / ``events_table`` build at
+        once); larger ones are split into tables now, in one pass, rather than copied twice.
+        Either way the result owns its rows: later calls that reuse the buffers do not
+        change it.
         """
-        return cls(_held(trades, "trades", trades_table), _held(events, "events", events_table), seq_start, seq_end,
-                   wal)
+        result = cls(None, None, seq_start, seq_end, wal)
+        result._trades = _held(trades, "trades", trades_table)
+        result._events = _held(events, "events", events_table)
+        result._n_trades = trades.shape[0]
+        result._n_events = events.shape[0]
+        return result
 
     @property
     def trades(self):
         if not isinstance(self._trades, pa.Table):
-            self._trades = trades_table(self._trades)
+            self._trades = _read_message(self._trades, TRADES_SCHEMA)
         return self._trades
 
     @property
     def events(self):
         if not isinstance(self._events, pa.Table):
-            self._events = events_table(self._events)
+            self._events = _read_message(self._events, EVENTS_SCHEMA)
         return self._events
 
     @property
     def n_trades(self):
-        return len(self._trades)
+        return self._n_trades
 
     @property
     def n_events(self):
-        return len(self._events)
+        return self._n_events
 
     def wait_durable(self, timeout=None):
         """Block until this batch (and every earlier one) is durable in the WAL.

@@ -5,6 +5,8 @@ path. ``prepare`` turns any accepted input into ``state.OrderColumns``: read-onl
 contiguous numpy arrays in the contract dtypes, zero-copy where the input allows.
 """
 
+import struct
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -26,6 +28,7 @@ __all__ = [
     "numpy_dtypes",
     "order_columns",
     "prepare",
+    "single_row",
     "to_ticks",
 ]
 
@@ -387,8 +390,9 @@ SMALL_BATCH = 4096
 def _small_layout(plan, n):
     """Where each contract column of a ``plan`` batch of ``n`` rows lies in its IPC message body.
 
-    Returns ``(body_bytes, ((first, stop, dtype), ...))`` in ``OrderColumns`` order, offsets
-    from the start of the body: the batch's columns in its own order, each padded to 8 bytes.
+    Returns ``(body_bytes, ((first, dtype), ...))`` in ``OrderColumns`` order, ``first``
+    counted from the start of the body: the batch's columns in its own order, each padded
+    to 8 bytes.
     """
     sizes = [(n * dtype.itemsize + 7) & ~7 for dtype in _COLUMN_DTYPES]
     starts = {}
@@ -396,10 +400,13 @@ def _small_layout(plan, n):
     for size, index in sorted(zip(sizes, plan), key=lambda pair: pair[1]):
         starts[index] = offset
         offset += size
-    return offset, tuple((starts[index], starts[index] + n * dtype.itemsize, dtype) for index, dtype in zip(plan, _COLUMN_DTYPES))
+    return offset, tuple((starts[index], dtype) for index, dtype in zip(plan, _COLUMN_DTYPES))
 
 
 _small_layouts = {}
+
+_METADATA_LENGTH = struct.Struct("<i")
+"""The int32 after an IPC message's continuation marker: its metadata's length (padding included)."""
 
 
 def _prepare_small(batch, plan):
@@ -407,9 +414,9 @@ def _prepare_small(batch, plan):
 
     ``RecordBatch.serialize`` copies every column into one message in one pyarrow call,
     padded to 8 bytes each and without validity bitmaps when there are no nulls; the
-    columns are then read-only numpy views of that message. Per batch that costs less than
-    reading nine pyarrow arrays (about 0.8 µs each), which dominates a batch of a few rows.
-    A message of another size than that layout (nulls, another alignment) returns None.
+    columns are then read-only numpy arrays over that message. Per batch that costs less
+    than reading nine pyarrow arrays (about 0.8 µs each), which dominates a batch of a few
+    rows. A message of another size than that layout (nulls, another alignment) returns None.
     """
     n = batch.num_rows
     key = (plan, n)
@@ -419,21 +426,21 @@ def _prepare_small(batch, plan):
             _small_layouts.clear()
         layout = _small_layouts[key] = _small_layout(plan, n)
     body, columns = layout
-    message = np.frombuffer(batch.serialize(), dtype=np.uint8)
-    start = message.shape[0] - body
-    if start < 8 or int(message[4:8].view("<i4")[0]) + 8 != start:
+    message = batch.serialize()
+    start = message.size - body
+    if start < 8 or _METADATA_LENGTH.unpack_from(message, 4)[0] + 8 != start:
         return None
-    message = message[start:]
-    message.flags.writeable = False
-    return OrderColumns(*[message[first:stop].view(dtype) for first, stop, dtype in columns])
+    message = memoryview(message).toreadonly()
+    return OrderColumns(*[np.frombuffer(message, dtype, n, start + first) for first, dtype in columns])
 
 
 def _prepare_known(table, plan):
     """``OrderColumns`` of a RecordBatch or one-chunk Table of a known-good schema; None to go the general way.
 
-    The columns are zero-copy numpy views of the Arrow buffers: no type check (the schema
-    was checked once), only the null count of each column (a column with nulls goes the
-    general way, which names the first null row).
+    No type check (the schema was checked once). A small batch of exactly the contract's
+    columns is read through one serialization (``_prepare_small``); otherwise the columns
+    are zero-copy numpy views of the Arrow buffers, after the null count of each column
+    (a column with nulls goes the general way, which names the first null row).
     """
     if isinstance(table, pa.Table):
         batches = table.to_batches()
@@ -441,17 +448,17 @@ def _prepare_known(table, plan):
             return None
         table = batches[0]
     n = table.num_rows
-    if n <= SMALL_BATCH and len(plan) == table.num_columns == len(set(plan)) and -1 not in plan:
+    if n <= SMALL_BATCH and len(plan) == table.num_columns and -1 not in plan:
         columns = _prepare_small(table, plan)
         if columns is not None:
             return columns
-    struct = table.to_struct_array()
+    array = table.to_struct_array()
     columns = []
     for index, dtype in zip(plan, _COLUMN_DTYPES):
         if index < 0:
             columns.append(_ZEROS.get(dtype, n))
             continue
-        column = struct.field(index)
+        column = array.field(index)
         if column.null_count:
             return None
         values = column.to_numpy(zero_copy_only=True)
@@ -459,6 +466,40 @@ def _prepare_known(table, plan):
             values = _readonly(values, dtype)
         columns.append(values)
     return OrderColumns(*columns)
+
+
+_IN_ORDER = tuple(range(len(ORDER_DTYPES)))
+"""The plan of a batch whose columns are the contract's, in contract order."""
+
+
+def single_row(orders):
+    """The one order of a 1-row ``pa.RecordBatch`` or ``pa.Table`` of a known-good schema, as nine ints; None otherwise.
+
+    The values come in ``OrderColumns`` order, as ``prepare`` would give them, for the
+    scalar path (``Engine.submit`` without a WAL). Only a batch whose columns are exactly
+    the contract's (in any order, with the contract types, ``symbol``/``tif``/``account``
+    possibly absent: zeros) is taken: one ``to_tensor`` widens them all to int64 without
+    loss, which costs less than reading nine arrays or serializing the batch. Anything
+    else, nulls included (``to_tensor`` refuses them), returns None: ``prepare`` then
+    takes the batch and raises what it raises.
+    """
+    if (type(orders) is not pa.RecordBatch and type(orders) is not pa.Table) or orders.num_rows != 1:
+        return None
+    if type(orders) is pa.Table:
+        batches = orders.to_batches()  # Table.to_tensor costs about 9 us on a new table, a batch's 2.6
+        if len(batches) != 1:
+            return None
+        orders = batches[0]
+    plan = _known_plan(orders.schema)
+    if plan is None or orders.num_columns != len(plan) - plan.count(-1):
+        return None
+    try:
+        values = orders.to_tensor().to_numpy().tolist()[0]
+    except pa.ArrowException:
+        return None
+    if plan == _IN_ORDER:
+        return values
+    return [0 if index < 0 else values[index] for index in plan]
 
 
 def prepare(orders):

@@ -14,6 +14,8 @@ def warmup():
     from .book import Book
     from .engine import Engine
     from .kernels import stepping
+    from .kernels.hashindex import rebuild_book_index, rebuild_order_index
+    from .kernels.ladder import compact_arenas
     from .schema import prepare
 
     engine = Engine()
@@ -40,6 +42,11 @@ def warmup():
     engine.run_kernel(stepping.close_group, ctl, touched)
     engine.qty_ahead([0], [4])
     engine.bbo(0, without_account=-1)
+    # Growth (Book.grow): the first book to outgrow its pool, book table or arenas would load these.
+    st = state.new_state(stp=0, max_span_ticks=64, max_price_ticks=1000)
+    rebuild_order_index(state.empty_table(st.pool.shape[0], np.int64), st.pool, st.meta[state.M_POOL_HWM])
+    rebuild_book_index(state.empty_table(st.books.shape[0]), st.books, st.meta[state.M_N_BOOKS])
+    compact_arenas(st.meta, st.books, st.levels, st.bits, state.new_levels(st.levels.shape[0]), st.bits.copy())
 
 
 __all__ = ["warmup"]

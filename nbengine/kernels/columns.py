@@ -2,13 +2,18 @@
 
 Reading the row block once and writing every column is several times faster than one
 strided ``astype`` per column, which reads the whole block again for each column.
+``rows_into_body`` writes the columns straight into an Arrow IPC message instead (small
+result tables, ``results._IpcLayout``).
 """
+
+import numpy as np
 
 from .._jit import kernel
 
 __all__ = [
     "trade_columns",
     "event_columns",
+    "rows_into_body",
 ]
 
 
@@ -42,3 +47,34 @@ def event_columns(rows, seq, ts, symbol, order_id, event, reason, price, leaves_
         reason[r] = rows[r, 5]
         price[r] = rows[r, 6]
         leaves_qty[r] = rows[r, 7]
+
+
+@kernel
+def rows_into_body(rows, message, layout):
+    """Write ``rows`` (int64[n, k]) column by column into an Arrow IPC message body, narrowing each value.
+
+    ``message`` is the whole message as uint8, its length a multiple of 8 and its data
+    8-byte aligned; ``layout`` is int64[k, 2]: column ``c``'s values start at byte
+    ``layout[c, 0]`` (a multiple of its width) and are ``layout[c, 1]`` bytes wide (1, 2,
+    4 or 8; narrower values keep their low bytes, as numpy's ``astype`` does). Padding
+    bytes are left as they are.
+    """
+    wide = message.view(np.int64)
+    word = message.view(np.int32)
+    half = message.view(np.int16)
+    byte = message.view(np.int8)
+    for c in range(layout.shape[0]):
+        width = layout[c, 1]
+        first = layout[c, 0] // width
+        if width == 8:
+            for r in range(rows.shape[0]):
+                wide[first + r] = rows[r, c]
+        elif width == 4:
+            for r in range(rows.shape[0]):
+                word[first + r] = rows[r, c]
+        elif width == 2:
+            for r in range(rows.shape[0]):
+                half[first + r] = rows[r, c]
+        else:
+            for r in range(rows.shape[0]):
+                byte[first + r] = rows[r, c]
