@@ -14,10 +14,11 @@ from hypothesis import strategies as st
 import nbengine
 from nbengine.durability import replay
 from nbengine.schema import ORDER_DTYPES
-from nbengine.state import R_SEQ, new_ring
+from nbengine.state import Q_DURABLE, Q_HEAD, Q_SYNCS, Q_TAIL, R_SEQ, new_ring
 from nbengine.wal import WalPoisonedError, drain
 from nbengine.wal.format import (
     MAX_ROWS_PER_FRAME,
+    SEGMENT_HEADER,
     checksum_seed,
     encode_frame_header,
     encode_ring_payload,
@@ -116,3 +117,47 @@ def test_a_failed_write_of_the_loop_poisons_the_log_with_its_errno(tmp_path):
             engine.close()
     finally:
         os.close(full)
+
+
+def _loop_on_file(path, ring, ctl, *, segment_bytes=1 << 30):
+    """``drain.drain``'s arguments for ``ring``/``ctl`` writing to a new file at ``path`` (a fresh segment)."""
+    prefixes, prefix_sizes, itemsizes = ring_frame_layout()
+    settings = np.zeros(drain.W_FIELDS, dtype=np.int64)
+    settings[drain.W_FD] = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    settings[drain.W_SEGMENT_SIZE] = SEGMENT_HEADER.size
+    settings[drain.W_SEGMENT_BYTES] = segment_bytes
+    settings[drain.W_GROUP] = 1
+    buf = np.zeros(drain.buffer_bytes(prefix_sizes, itemsizes), dtype=np.uint8)
+    return (ring, ctl, settings, buf, prefixes, prefix_sizes, itemsizes, checksum_seed(b"L" * 16),
+            drain.crc32c_table(), np.zeros(2, dtype=np.int64))
+
+
+def _filled_ring(seqs):
+    ring, ctl = new_ring(512, seqs[0])
+    for entry, seq in enumerate(seqs):
+        ring[entry, :R_SEQ] = (seq, seq + 1, 0, 1, 0, 0, 100 + entry, 1, 0)
+        ring[entry, R_SEQ] = seq
+    ctl[Q_HEAD] = len(seqs)
+    return ring, ctl
+
+
+def test_the_loop_never_writes_across_a_gap_in_seqs(tmp_path):
+    # Entries 0..9 then 20..29: seqs 10..19 belong to a frame queued in Python. Even with
+    # Q_ATTN not (yet) seen, the loop writes only the run before the gap, then hands back.
+    ring, ctl = _filled_ring(list(range(10)) + list(range(20, 30)))
+    args = _loop_on_file(tmp_path / "segment", ring, ctl)
+    assert drain.drain(*args) == drain.DONE_ATTENTION
+    os.close(int(args[2][drain.W_FD]))
+    assert (ctl[Q_DURABLE], ctl[Q_TAIL], ctl[Q_SYNCS]) == (10, 10, 1)
+    payload = encode_ring_payload(ring, 0, 10)
+    written = (tmp_path / "segment").read_bytes()
+    assert written == encode_frame_header(payload, 0, 10, checksum_seed(b"L" * 16)) + payload
+
+
+def test_the_loop_hands_a_full_segment_back_at_a_frame_boundary(tmp_path):
+    ring, ctl = _filled_ring(list(range(300)))
+    args = _loop_on_file(tmp_path / "segment", ring, ctl, segment_bytes=SEGMENT_HEADER.size + 1)
+    assert drain.drain(*args) == drain.DONE_SEGMENT_FULL
+    os.close(int(args[2][drain.W_FD]))
+    # The first frame (256 rows, the most one frame takes) fills the segment past its size.
+    assert (ctl[Q_DURABLE], ctl[Q_TAIL], args[2][drain.W_SPLIT_SEQ]) == (256, 256, 256)

@@ -144,7 +144,7 @@ def crc32c_table_update(value, data, start, end, table):
     return ~crc & 0xFFFFFFFF
 
 
-if HARDWARE_CRC32C:
+if HARDWARE_CRC32C:  # pragma: no cover (compiled only, so never run under NUMBA_DISABLE_JIT; tested with the JIT)
     from .._jit import crc32c_word
 
     @kernel
@@ -185,8 +185,10 @@ def encode_ring_frame(buf, at, ring, slot, rows, first_seq, prefixes, prefix_siz
     The bytes of ``format.encode_frame_header(format.encode_ring_payload(ring, slot, rows),
     first_seq, rows, seed)`` followed by that payload. ``prefixes[rows, :prefix_sizes[rows]]``
     is the message metadata of ``rows`` orders (``format.ring_frame_layout``), ``itemsizes``
-    each column's byte width; ``rows`` is at most ``MAX_ROWS_PER_FRAME`` and
-    ``slot + rows <= ring.shape[0]``; ``buf`` has room for the frame.
+    each column's byte width (1, 4 or 8); ``rows`` is at most ``MAX_ROWS_PER_FRAME`` and
+    ``slot + rows <= ring.shape[0]``; ``buf`` has room for the frame and ``at`` is a
+    multiple of 8. Values are stored in the machine's byte order: little-endian machines
+    only (the writer keeps to Python elsewhere).
     """
     header = _FRAME_HEADER_BYTES
     prefix = prefix_sizes[rows]
@@ -205,10 +207,6 @@ def encode_ring_frame(buf, at, ring, slot, rows, first_seq, prefixes, prefix_siz
             half = buf[pos:end].view(np.int32)
             for row in range(rows):
                 half[row] = ring[slot + row, column]
-        elif size == 2:
-            short = buf[pos:end].view(np.int16)
-            for row in range(rows):
-                short[row] = ring[slot + row, column]
         else:
             narrow = buf[pos:end].view(np.int8)
             for row in range(rows):

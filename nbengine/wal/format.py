@@ -241,6 +241,8 @@ def ring_frame_layout():
         prefixes[rows, : len(prefix)] = np.frombuffer(prefix, dtype=np.uint8)
     prefix_sizes = np.array([len(prefix) for prefix in metadata], dtype=np.int64)
     itemsizes = np.array([dtype.itemsize for dtype in _ORDER_DTYPES], dtype=np.int64)
+    if not set(itemsizes.tolist()) <= {1, 4, 8}:
+        raise RuntimeError(f"ORDERS_SCHEMA has a column of {sorted(set(itemsizes.tolist()))} bytes; the WAL loop writes 1, 4 or 8")
     return prefixes, prefix_sizes, itemsizes
 
 
