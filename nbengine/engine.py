@@ -446,7 +446,9 @@ class Engine:
 
         Without a WAL a 1-row RecordBatch of a known-good schema is matched as ``submit_one``
         matches its values (``schema.single_row``): the same rules and results, without
-        building columns; its result reads its tables from the scalar block.
+        building columns; its result reads its tables from the scalar block. A small
+        RecordBatch of exactly the contract's columns (``schema.small_message``) is matched
+        from its IPC message by one kernel call of plain arrays (``_submit_message``).
         """
         if self._wal is None:
             row = single_row(orders)
