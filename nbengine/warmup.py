@@ -23,10 +23,11 @@ def warmup():
     engine.submit({"ts": [0, 0], "order_id": [1, 2], "kind": [LIMIT, LIMIT], "side": [BUY, SELL],
                    "price": [100, 101], "qty": [1, 1]})
     engine.submit_one(0, 3, SELL, LIMIT, 100, 2)
-    # A small contract RecordBatch without a WAL: kernels.match.match_message.
+    # A small contract RecordBatch without a WAL that trades: kernels.match.match_message, and
+    # kernels.columns.rows_into_bodies for its result.
     engine.submit(pa.RecordBatch.from_pydict(
         {"ts": [1, 1], "order_id": [6, 7], "symbol": [0, 0], "side": [BUY, SELL], "kind": [LIMIT, LIMIT],
-         "tif": [GTC, GTC], "price": [90, 110], "qty": [1, 1], "account": [0, 0]}, schema=ORDERS_SCHEMA))
+         "tif": [GTC, GTC], "price": [110, 110], "qty": [2, 1], "account": [0, 0]}, schema=ORDERS_SCHEMA))
     # The scalar kernel of an engine with a WAL (kernels.match.match_row_logged), on a ring of
     # its own: the arrays' types are an engine's, without a directory or a writer thread.
     book = Book(stp=0, max_span_ticks=64, max_price_ticks=1 << 53, memory_budget=state.DEFAULT_MEMORY_BUDGET)
