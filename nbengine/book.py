@@ -21,6 +21,7 @@ from .kernels.ladder import compact_arenas
 from .kernels.match import (
     emit_event,
     match_batch,
+    match_message,
     match_one,
     match_row,
     match_row_logged,
@@ -146,6 +147,28 @@ class Book:
                 self.grow(status)
             except MemoryBudgetError:
                 self._refuse(*(int(column[row]) for column in columns))
+                row += 1
+
+    def match_message(self, message, layout):
+        """``match`` of the orders in an IPC message (``schema.small_message``'s pair); return ``(n_trades, n_events)``.
+
+        One ``kernels.match.match_message`` call of plain arrays per batch, where ``match``
+        passes three NamedTuples (their unboxing is most of a small batch's matching).
+        """
+        meta = self.state.meta
+        meta[s.M_N_TRADES] = 0
+        meta[s.M_N_EVENTS] = 0
+        n = int(layout[9])
+        self._reserve_output(n)
+        row = 0
+        while True:
+            status, row = match_message(*self.state, *self.outputs, message, layout, row)
+            if status == s.OK:
+                return int(meta[s.M_N_TRADES]), int(meta[s.M_N_EVENTS])
+            try:
+                self.grow(status)
+            except MemoryBudgetError:
+                self._refuse(*(int(message.view(dtype)[first + row]) for first, dtype in zip(layout, s.ORDER_DTYPES.values())))
                 row += 1
 
     def _match_single(self, columns):

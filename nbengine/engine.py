@@ -22,7 +22,7 @@ from .codes import GTC, STP_MODES
 from .durability import Durability, checked_arguments
 from .durability import recover as recover_log
 from .results import OrderResult, SubmitResult
-from .schema import check_scalars, prepare, single_row
+from .schema import check_scalars, prepare, single_row, small_message
 from .statehash import state_hash
 from .wal.errors import WalError
 from .wal.format import WalConfig, encode_payload
@@ -446,12 +446,17 @@ class Engine:
 
         Without a WAL a 1-row RecordBatch of a known-good schema is matched as ``submit_one``
         matches its values (``schema.single_row``): the same rules and results, without
-        building columns; its result reads its tables from the scalar block.
+        building columns; its result reads its tables from the scalar block. A small
+        RecordBatch of exactly the contract's columns (``schema.small_message``) is matched
+        from its IPC message by one kernel call of plain arrays (``_submit_message``).
         """
         if self._wal is None:
             row = single_row(orders)
             if row is not None:
                 return self._one(*row)
+            small = small_message(orders)
+            if small is not None:
+                return self._submit_message(*small)
         columns = prepare(orders)
         payload = encode_payload(columns) if self._wal is not None else None
         with self._lock:
@@ -467,6 +472,22 @@ class Engine:
             )
             self._log(payload, seq_start, columns.ts.shape[0])
         return result
+
+    def _submit_message(self, message, layout):
+        """``_submit_unacknowledged`` of a small batch without a WAL, as ``schema.small_message`` holds it.
+
+        The kernel reads the columns from the batch's IPC message (``Book.match_message``):
+        no numpy array per column, a dozen plain kernel arguments.
+        """
+        n = int(layout[9])
+        with self._lock:
+            if self._closed:
+                self._check_open()
+            book = self._book
+            seq_start = int(book.state.meta[s.M_INPUT_SEQ])
+            n_trades, n_events = book.match_message(message, layout)
+            trades, events = book.outputs
+            return SubmitResult.from_rows(trades[:n_trades], events[:n_events], seq_start, seq_start + n)
 
     def submit_one(self, ts, order_id, side, kind, price=0, qty=0, *, symbol=0, tif=GTC, account=0):
         """Match one order given as integers: the low-latency path, same rules as ``submit``.

@@ -5,7 +5,7 @@ import pyarrow as pa
 
 from . import display
 from . import state as s
-from .kernels.columns import event_columns, rows_into_body, trade_columns
+from .kernels.columns import event_columns, rows_into_bodies, rows_into_body, trade_columns
 from .schema import DEPTH_SCHEMA, EVENTS_SCHEMA, RESTING_SCHEMA, TRADES_SCHEMA, numpy_dtypes
 
 __all__ = [
@@ -222,10 +222,18 @@ class SubmitResult:
         change it.
         """
         result = cls(None, None, seq_start, seq_end, wal)
+        n_trades = result._n_trades = trades.shape[0]
+        n_events = result._n_events = events.shape[0]
+        if 0 < n_trades <= SMALL_ROWS and 0 < n_events <= SMALL_ROWS:
+            # Both blocks small (most batches that trade): both messages filled by one kernel call.
+            trade_layout, event_layout = _small_layout("trades", n_trades), _small_layout("events", n_events)
+            if trade_layout.usable and event_layout.usable:
+                result._trades = trade_layout.template.copy()
+                result._events = event_layout.template.copy()
+                rows_into_bodies(trades, result._trades, trade_layout.layout, events, result._events, event_layout.layout)
+                return result
         result._trades = _held(trades, "trades", trades_table)
         result._events = _held(events, "events", events_table)
-        result._n_trades = trades.shape[0]
-        result._n_events = events.shape[0]
         return result
 
     @property

@@ -25,10 +25,12 @@ __all__ = [
     "SchemaError",
     "ValueRangeError",
     "check_scalars",
+    "message_columns",
     "numpy_dtypes",
     "order_columns",
     "prepare",
     "single_row",
+    "small_message",
     "to_ticks",
 ]
 
@@ -409,14 +411,17 @@ _METADATA_LENGTH = struct.Struct("<i")
 """The int32 after an IPC message's continuation marker: its metadata's length (padding included)."""
 
 
-def _prepare_small(batch, plan):
-    """``OrderColumns`` of a small RecordBatch whose schema is exactly the nine contract columns; None otherwise.
+def _small_message(batch, plan):
+    """``(message, layout)`` of a small RecordBatch whose schema is exactly the nine contract columns; None otherwise.
 
     ``RecordBatch.serialize`` copies every column into one message in one pyarrow call,
-    padded to 8 bytes each and without validity bitmaps when there are no nulls; the
-    columns are then read-only numpy arrays over that message. Per batch that costs less
-    than reading nine pyarrow arrays (about 0.8 µs each), which dominates a batch of a few
-    rows. A message of another size than that layout (nulls, another alignment) returns None.
+    padded to 8 bytes each and without validity bitmaps when there are no nulls. Per batch
+    that costs less than reading nine pyarrow arrays (about 0.8 µs each), which dominates a
+    batch of a few rows. ``message`` is that message as uint8 (a new buffer of its own, only
+    read); ``layout`` is the int64[10] of ``kernels.match.match_message``: each column's
+    first value in units of its width, in ``OrderColumns`` order, then the row count
+    (shared and read-only). A message of another size than that layout (nulls, another
+    alignment) returns None.
     """
     n = batch.num_rows
     key = (plan, n)
@@ -424,14 +429,61 @@ def _prepare_small(batch, plan):
     if layout is None:
         if len(_small_layouts) >= 1024:
             _small_layouts.clear()
-        layout = _small_layouts[key] = _small_layout(plan, n)
-    body, columns = layout
+        layout = _small_layouts[key] = [*_small_layout(plan, n), {}]
+    body, columns, by_start = layout
     message = batch.serialize()
     start = message.size - body
-    if start < 8 or _METADATA_LENGTH.unpack_from(message, 4)[0] + 8 != start:
+    offsets = by_start.get(start)
+    if offsets is None:
+        if start < 8 or start % 8 or _METADATA_LENGTH.unpack_from(message, 4)[0] + 8 != start:
+            return None
+        offsets = by_start[start] = np.array(
+            [(start + first) // dtype.itemsize for first, dtype in columns] + [n], dtype=np.int64
+        )
+        offsets.flags.writeable = False
+    elif _METADATA_LENGTH.unpack_from(message, 4)[0] + 8 != start:
         return None
-    message = memoryview(message).toreadonly()
-    return OrderColumns(*[np.frombuffer(message, dtype, n, start + first) for first, dtype in columns])
+    return np.frombuffer(message, np.uint8), offsets
+
+
+def message_columns(message, layout):
+    """``OrderColumns`` of a ``small_message`` pair: numpy views of the message, no copy (read-only if it is)."""
+    n = int(layout[9])
+    return OrderColumns(*[message.view(dtype)[first : first + n] for first, dtype in zip(layout.tolist(), _COLUMN_DTYPES)])
+
+
+def _prepare_small(batch, plan):
+    """``OrderColumns`` of a small RecordBatch of exactly the contract columns (``_small_message``); None otherwise."""
+    small = _small_message(batch, plan)
+    if small is None:
+        return None
+    message, layout = small
+    message.flags.writeable = False  # the columns' views inherit it
+    return message_columns(message, layout)
+
+
+def small_message(orders):
+    """A small ``pa.RecordBatch`` (or one-chunk ``pa.Table``) of exactly the contract's nine columns, as
+    ``(message, layout)`` for ``kernels.match.match_message``; None for anything else.
+
+    The columns may come in any order but must have the contract types and no nulls (a
+    known-good schema, checked once per schema); up to ``SMALL_BATCH`` rows. Anything else
+    returns None: ``prepare`` then takes the batch and returns or raises what it does.
+    ``message_columns`` gives the same columns as ``prepare`` would.
+    """
+    if type(orders) is pa.Table:
+        batches = orders.to_batches()
+        if len(batches) != 1:
+            return None
+        orders = batches[0]
+    elif type(orders) is not pa.RecordBatch:
+        return None
+    if not 0 < orders.num_rows <= SMALL_BATCH:
+        return None
+    plan = _known_plan(orders.schema)
+    if plan is None or len(plan) != orders.num_columns or -1 in plan:
+        return None
+    return _small_message(orders, plan)
 
 
 def _prepare_known(table, plan):

@@ -9,6 +9,7 @@ def warmup():
     Compiled code is cached on disk (``cache=True``): in a new process this loads it.
     """
     import numpy as np
+    import pyarrow as pa
 
     from . import state
     from .book import Book
@@ -16,12 +17,17 @@ def warmup():
     from .kernels import stepping
     from .kernels.hashindex import rebuild_book_index, rebuild_order_index
     from .kernels.ladder import compact_arenas
-    from .schema import prepare
+    from .schema import ORDERS_SCHEMA, prepare
 
     engine = Engine()
     engine.submit({"ts": [0, 0], "order_id": [1, 2], "kind": [LIMIT, LIMIT], "side": [BUY, SELL],
                    "price": [100, 101], "qty": [1, 1]})
     engine.submit_one(0, 3, SELL, LIMIT, 100, 2)
+    # A small contract RecordBatch without a WAL that trades: kernels.match.match_message, and
+    # kernels.columns.rows_into_bodies for its result.
+    engine.submit(pa.RecordBatch.from_pydict(
+        {"ts": [1, 1], "order_id": [6, 7], "symbol": [0, 0], "side": [BUY, SELL], "kind": [LIMIT, LIMIT],
+         "tif": [GTC, GTC], "price": [110, 110], "qty": [2, 1], "account": [0, 0]}, schema=ORDERS_SCHEMA))
     # The scalar kernel of an engine with a WAL (kernels.match.match_row_logged), on a ring of
     # its own: the arrays' types are an engine's, without a directory or a writer thread.
     book = Book(stp=0, max_span_ticks=64, max_price_ticks=1 << 53, memory_budget=state.DEFAULT_MEMORY_BUDGET)

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 import nbengine
 from nbengine import codes, generate, results, schema
+from nbengine.book import Book
 from nbengine.schema import EVENTS_SCHEMA, TRADES_SCHEMA, SchemaError, prepare
 from nbengine.state import ORDER_DTYPES
 
@@ -284,3 +285,79 @@ def test_one_row_batches_with_a_wal_are_logged_and_recovered(tmp_path, flow_tabl
     recovered = nbengine.Engine.recover(tmp_path)
     assert (recovered.state_hash(), recovered.next_seq) == expected
     recovered.close()
+
+
+# -- the kernel entry of small RecordBatches (kernels.match.match_message) ---------------
+
+
+@given(
+    rows=st.lists(_row, min_size=1, max_size=60),
+    cuts=st.lists(st.integers(0, 60), max_size=8),
+    reorder=st.booleans(),
+)
+def test_match_message_equals_match_batch(rows, cuts, reorder):
+    """``Book.match_message`` on a batch's IPC message and ``Book.match`` on its prepared columns:
+    the same output rows after every batch and the same state, from output buffers of one row
+    (every batch grows and resumes), with columns in contract or reversed order."""
+    columns = {name: np.array([r[name] for r in rows], dtype=np.int64) for name in rows[0]}
+    columns["ts"] = np.arange(len(rows), dtype=np.int64)
+    bounds = sorted({0, len(rows), *[c for c in cuts if c < len(rows)]})
+    books = [Book(stp=codes.STP_MODES["cancel-both"], max_span_ticks=64, max_price_ticks=1 << 53,
+                  memory_budget=nbengine.state.DEFAULT_MEMORY_BUDGET) for _ in range(2)]
+    for book in books:
+        book.outputs = nbengine.state.new_outputs(1, 1)
+    for start, stop in itertools.pairwise(bounds):
+        batch = _contract_batch({name: values[start:stop] for name, values in columns.items()})
+        if reorder:
+            batch = batch.select(list(reversed(batch.schema.names)))
+        small = schema.small_message(batch)
+        assert small is not None
+        for name, a, b in zip(ORDER_DTYPES, schema.message_columns(*small), general(batch, pytest.MonkeyPatch())):
+            assert a.dtype == b.dtype, name
+            np.testing.assert_array_equal(a, b, err_msg=name)
+        counts = books[0].match(prepare(batch)), books[1].match_message(*small)
+        assert counts[0] == counts[1]
+        for a, b in zip(books[0].output_rows(), books[1].output_rows()):
+            np.testing.assert_array_equal(a, b)
+        assert books[0].next_seq == books[1].next_seq == stop
+    assert books[0].orders().equals(books[1].orders())
+    assert books[0].counters() == books[1].counters()
+    books[1].check()
+
+
+def test_small_message_takes_only_small_contract_batches(flow_table):
+    """Other forms, schemas, sizes and nulls go ``prepare``'s way (None)."""
+    batch = flow_table.to_batches()[0].slice(0, 10)
+    assert schema.small_message(batch) is not None
+    assert schema.small_message(pa.Table.from_batches([batch])) is not None
+    nullable = pa.RecordBatch.from_arrays(batch.columns, names=batch.schema.names)
+    qty = pa.array([None] + batch.column("qty").to_pylist()[1:], pa.int64())
+    refused = [
+        batch.slice(0, 0),
+        flow_table.slice(0, schema.SMALL_BATCH + 1).combine_chunks().to_batches()[0],
+        pa.Table.from_batches([batch, batch]),
+        batch.drop_columns(["account"]),
+        batch.append_column("note", pa.array(["x"] * 10)),
+        nullable.set_column(nullable.schema.get_field_index("qty"), "qty", qty),
+        {name: batch.column(name).to_numpy() for name in batch.schema.names},
+    ]
+    for orders in refused:
+        assert schema.small_message(orders) is None
+
+
+def test_small_batches_over_the_memory_budget_are_refused_as_the_general_path_does():
+    """A RecordBatch whose books outgrow the budget: the same REJECTED / MEMORY_BUDGET rows and state as a dict."""
+    n = 40
+    part = {
+        "ts": np.arange(n, dtype=np.int64), "order_id": np.arange(1, n + 1, dtype=np.int64),
+        "symbol": np.arange(n, dtype=np.int64) // 2, "side": np.where(np.arange(n) % 2, codes.SELL, codes.BUY),
+        "kind": np.zeros(n, dtype=np.int64), "tif": np.zeros(n, dtype=np.int64),
+        "price": np.where(np.arange(n) % 2, 2**12 - 1, 1), "qty": np.ones(n, dtype=np.int64),
+        "account": np.zeros(n, dtype=np.int64),
+    }
+    budget = nbengine.Engine(max_span_ticks=2**12).nbytes + (1 << 18)
+    engines = {form: nbengine.Engine(memory_budget=budget, max_span_ticks=2**12) for form in ("batch", "dict")}
+    results_of = {"batch": engines["batch"].submit(_contract_batch(part)), "dict": engines["dict"].submit(part)}
+    _assert_same_results(results_of)
+    assert codes.MEMORY_BUDGET in results_of["batch"].events.column("reason").to_pylist()
+    assert engines["batch"].state_hash() == engines["dict"].state_hash()
