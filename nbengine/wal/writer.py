@@ -298,8 +298,18 @@ class WalWriter:
         """
         ring, ctl = self.ring, self.ring_ctl
         if not self._wait_for(Q_TAIL, int(ctl[Q_HEAD]) + 1 - ring.shape[0], None):
-            self.raise_if_unusable()
+            self._raise_failed()
         with self._lock:
+            self.raise_if_unusable()
+
+    def _raise_failed(self):
+        """Raise ``WalPoisonedError`` once the writer failed (``Q_ERROR`` is set).
+
+        The GIL-free loop sets ``Q_ERROR`` and wakes the waiters before the writer thread
+        records the exception, so a waiter that saw ``Q_ERROR`` first waits for that.
+        """
+        with self._lock:
+            self._cond.wait_for(lambda: self._error is not None)
             self.raise_if_unusable()
 
     def _wait_for(self, field, value, timeout):
@@ -381,8 +391,7 @@ class WalWriter:
         if self.ring_ctl[Q_DURABLE] >= seq_end or self._wait_for(Q_DURABLE, seq_end, timeout):
             return True
         if self._error is not None or self.ring_ctl[Q_ERROR] != 0:
-            with self._lock:
-                self.raise_if_unusable()
+            self._raise_failed()
         return False
 
     def rotate(self, first_seq):
