@@ -2,8 +2,10 @@
 checksums equal to the ``crc32c`` library's, single orders logged through it replay exactly,
 and a failed write poisons the log with the system's own error."""
 
+import errno
 import os
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -14,7 +16,7 @@ from hypothesis import strategies as st
 import nbengine
 from nbengine.durability import replay
 from nbengine.schema import ORDER_DTYPES
-from nbengine.state import Q_DURABLE, Q_HEAD, Q_SYNCS, Q_TAIL, R_SEQ, new_ring
+from nbengine.state import Q_DURABLE, Q_ERROR, Q_HEAD, Q_SYNCS, Q_TAIL, R_SEQ, new_ring
 from nbengine.wal import WalPoisonedError, drain
 from nbengine.wal.format import (
     MAX_ROWS_PER_FRAME,
@@ -161,3 +163,23 @@ def test_the_loop_hands_a_full_segment_back_at_a_frame_boundary(tmp_path):
     os.close(int(args[2][drain.W_FD]))
     # The first frame (256 rows, the most one frame takes) fills the segment past its size.
     assert (ctl[Q_DURABLE], ctl[Q_TAIL], args[2][drain.W_SPLIT_SEQ]) == (256, 256, 256)
+
+
+def test_a_waiter_that_sees_the_loops_error_first_raises_instead_of_returning(tmp_path):
+    engine = nbengine.Engine(wal_dir=tmp_path, durability="group")
+    wal = engine._wal
+    ctl = wal.ring_ctl
+    # As the loop does on a failed write: Q_ERROR set and the waiters woken; the writer
+    # thread records the exception a moment later.
+    ctl[Q_ERROR] = errno.EIO
+
+    def record():
+        time.sleep(0.05)
+        with wal._lock:
+            wal._error = OSError(errno.EIO, "injected")
+            wal._cond.notify_all()
+
+    threading.Thread(target=record).start()
+    with pytest.raises(WalPoisonedError, match="injected"):
+        wal.wait_durable(int(ctl[Q_DURABLE]) + 1)
+    engine.close()
