@@ -9,14 +9,14 @@ advances ``Q_DURABLE`` and frees the slots (``Q_TAIL``). It never holds the GIL,
 thread that matches with the GIL held (the scalar path) never waits for the writer and the
 writer never waits for it: acknowledgements follow the disk, not the interpreter's switch
 interval (5 ms). The Python side of the writer (``writer.WalWriter``) keeps every other
-job: queued batch frames, segment switches, waking callers blocked on a lock, poisoning.
+job: queued batch frames, segment switches, recording a failure (poisoning).
 
 Ordering between the threads (x86-64 and other multi-copy-atomic CPUs): the producer
 writes a slot, then (after a release fence) ``Q_HEAD``; ``drain`` reads ``Q_HEAD``, then
-(after a fence) ``Q_ATTN`` and the slots. Python sets ``Q_ATTN`` (``attention``) before it
-queues anything the loop must not pass (a batch frame, a rotation, ``close``), so a loop
-that sees an entry appended after that item also sees ``Q_ATTN`` and returns instead of
-writing it. Sleeping and waking go through futexes, each with the same hand-shake: the
+(after a fence) ``Q_ATTN`` and the slots. Python sets ``Q_ATTN`` (``attention``) when it
+queues anything the loop must not pass (a batch frame, a rotation, ``close``), before the
+sequencer appends any later entry, so a loop that sees an entry appended after that item
+also sees ``Q_ATTN`` and returns instead of writing it. Sleeping and waking go through futexes, each with the same hand-shake: the
 sleeper announces itself (``Q_IDLE``) or reads the word it sleeps on, fences, looks once
 more, then sleeps only while the word is unchanged; the waker changes the word or the
 condition, fences, then wakes. So no wake-up is lost, and every futex sleep is bounded too.
