@@ -93,25 +93,23 @@ else:
     from numba.core import cgutils
     from numba.extending import intrinsic
 
-    @intrinsic
-    def fence(typingctx):
-        """A sequentially consistent memory fence: no load or store moves across it (compiler or CPU)."""
+    def _fence(ordering, doc):
+        """An intrinsic of no arguments that emits LLVM's ``fence`` of ``ordering``."""
 
-        def codegen(context, builder, signature, args):
-            builder.fence("seq_cst")
-            return context.get_dummy_value()
+        def emit(typingctx):
+            def codegen(context, builder, signature, args):
+                builder.fence(ordering)
+                return context.get_dummy_value()
 
-        return types.void(), codegen
+            return types.void(), codegen
 
-    @intrinsic
-    def release_fence(typingctx):
-        """A release fence: no load or store before it moves after a store that follows it (no instruction on x86)."""
+        emit.__name__, emit.__doc__ = f"fence_{ordering}", doc
+        return intrinsic(emit)
 
-        def codegen(context, builder, signature, args):
-            builder.fence("release")
-            return context.get_dummy_value()
-
-        return types.void(), codegen
+    fence = _fence("seq_cst", "A sequentially consistent memory fence: no load or store moves across it (compiler or CPU).")
+    release_fence = _fence(
+        "release", "A release fence: no load or store before it moves after a store that follows it (no instruction on x86)."
+    )
 
     @intrinsic
     def _load_int32(typingctx, pointer):
