@@ -115,6 +115,7 @@ class Book:
         self.state = s.new_state(stp=stp, max_span_ticks=max_span_ticks, max_price_ticks=max_price_ticks)
         self.outputs = s.new_outputs(1024, 2048)
         self.memory_budget = memory_budget
+        self.refused_rows = []
         self.row_kernel = match_row
         self._ring = ()
         self._quote = np.zeros(4, dtype=np.int64)
@@ -130,11 +131,13 @@ class Book:
 
         The rows are the first ``n_trades`` / ``n_events`` of ``outputs`` (counted from
         zero: the previous call's rows are dropped). Each row takes one input seq; a row
-        whose growth would exceed the memory budget is rejected with ``MEMORY_BUDGET``.
+        whose growth would exceed the memory budget is rejected with ``MEMORY_BUDGET``
+        and its index listed in ``refused_rows`` (ascending; empty when none was).
         """
         meta = self.state.meta
         meta[s.M_N_TRADES] = 0
         meta[s.M_N_EVENTS] = 0
+        self.refused_rows = []
         self._reserve_output(columns.ts.shape[0])
         if columns.ts.shape[0] == 1:
             return self._match_single(columns)
@@ -147,6 +150,7 @@ class Book:
                 self.grow(status)
             except MemoryBudgetError:
                 self._refuse(*(int(column[row]) for column in columns))
+                self.refused_rows.append(row)
                 row += 1
 
     def match_message(self, message, layout):
@@ -159,6 +163,7 @@ class Book:
         meta[s.M_N_TRADES] = 0
         meta[s.M_N_EVENTS] = 0
         n = int(layout[9])
+        self.refused_rows = []
         self._reserve_output(n)
         row = 0
         while True:
@@ -169,6 +174,7 @@ class Book:
                 self.grow(status)
             except MemoryBudgetError:
                 self._refuse(*(int(message.view(dtype)[first + row]) for first, dtype in zip(layout, s.ORDER_DTYPES.values())))
+                self.refused_rows.append(row)
                 row += 1
 
     def _match_single(self, columns):
@@ -183,7 +189,19 @@ class Book:
                 self.grow(status)
             except MemoryBudgetError:
                 self._refuse(*row)
+                self.refused_rows.append(0)
                 return int(self.state.meta[s.M_N_TRADES]), int(self.state.meta[s.M_N_EVENTS])
+
+    def refuse(self, columns):
+        """Refuse every row of ``columns`` (``match``'s) with ``MEMORY_BUDGET`` without matching it;
+        return ``(n_trades, n_events)`` as ``match`` does: how the WAL's refused orders replay."""
+        meta = self.state.meta
+        meta[s.M_N_TRADES] = 0
+        meta[s.M_N_EVENTS] = 0
+        self.refused_rows = list(range(columns.ts.shape[0]))
+        for row in self.refused_rows:
+            self._refuse(*(int(column[row]) for column in columns))
+        return int(meta[s.M_N_TRADES]), int(meta[s.M_N_EVENTS])
 
     def _refuse(self, ts, order_id, symbol, side, kind, tif, price, qty, account):
         """Reject one row with ``MEMORY_BUDGET`` (a row that needed growth changed nothing yet)."""

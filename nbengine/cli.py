@@ -317,6 +317,7 @@ def _wal_dump(args):
     import os
 
     from .wal.errors import WalError
+    from .wal.format import RECORD_REFUSED
     from .wal.reader import list_segments, scan_segment
     from .wal.snapshot import load_latest
 
@@ -352,7 +353,9 @@ def _wal_dump(args):
             bad += 1
             print(f"  offset 0: CORRUPT: a segment of another log ({owner} has log id {log_id.hex()})")
         for record in records:
-            print(f"  offset {record.offset} seq {record.first_seq} rows {record.rows} bytes {len(record.payload)} crc ok")
+            refused = " refused (memory budget)" if record.record_type == RECORD_REFUSED else ""
+            print(f"  offset {record.offset} seq {record.first_seq} rows {record.rows}{refused} "
+                  f"bytes {len(record.payload)} crc ok")
         if torn is not None and torn.offset is not None:
             print(f"  offset {torn.offset}: torn tail (a clean end; recovery truncates here)")
         if corruption is not None:

@@ -13,13 +13,13 @@ import os
 import threading
 import warnings
 
-from .state import Q_DURABLE, Q_HEAD
+from .state import Q_DURABLE, Q_HEAD, OrderColumns
 from .wal import recovery
 from .wal import snapshot as wal_snapshot
 from .wal.dirlock import DirectoryLock
 from .wal.errors import SnapshotFailedWarning, WalError
 from .wal.files import FileLayer
-from .wal.format import ROW_BYTES, WalConfig, new_log_id
+from .wal.format import RECORD_REFUSED, ROW_BYTES, WalConfig, encode_payload, new_log_id
 from .wal.reader import list_segments
 from .wal.writer import WalWriter
 
@@ -73,7 +73,7 @@ class Durability:
     """An engine's WAL: writer thread, directory lock, durability mode and snapshot schedule.
 
     Built by ``create`` (a new log) or ``recover``; the engine calls ``log_batch`` /
-    ``log_order`` under its lock, ``acknowledge`` after matching, ``start_snapshot``
+    ``log_refused`` under its lock, ``acknowledge`` after matching, ``start_snapshot``
     (under its lock) and ``finish_snapshot`` to snapshot, and ``close``.
 
     Parameters
@@ -144,13 +144,32 @@ class Durability:
             self.writer.append(payload, seq_start, rows)
             self._frame_bytes += len(payload)
 
-    def log_order(self, row, seq):
-        """Append one matched order to the WAL ring from Python (engine lock held).
+    def log_refused(self, columns, seq_start):
+        """Queue a frame of orders the engine refused for its memory budget (engine lock held).
 
-        The scalar path's kernel appends its orders itself (``match_row_logged``); this is
-        for a row it did not log (refused for the memory budget).
+        Replay refuses them again (``RECORD_REFUSED``) instead of matching them: whether an
+        order fits depends on the budget and on how the state grew, neither of which the
+        log holds, so the log records the decision.
         """
-        self.writer.append_order(row, seq)
+        rows = columns.ts.shape[0]
+        payload = encode_payload(columns)
+        self.writer.append(payload, seq_start, rows, RECORD_REFUSED)
+        self._frame_bytes += len(payload)
+
+    def log_batch_refusing(self, columns, seq_start, refused):
+        """``log_batch`` of a batch some of whose rows (indices ``refused``, ascending) were refused.
+
+        The matched runs between them are ``RECORD_ORDERS`` frames, each refused row a
+        ``RECORD_REFUSED`` frame, in seq order.
+        """
+        start = 0
+        for row in [*refused, columns.ts.shape[0]]:
+            if row > start:
+                part = OrderColumns(*(column[start:row] for column in columns))
+                self.log_batch(encode_payload(part), seq_start + start, row - start)
+            if row < columns.ts.shape[0]:
+                self.log_refused(OrderColumns(*(column[row : row + 1] for column in columns)), seq_start + row)
+            start = row + 1
 
     @property
     def logged_bytes(self):
@@ -265,8 +284,11 @@ def replay(engine_class, directory, *, salvage=False, expected=None):
         if resting is not None:
             engine.match_columns(resting)
         engine._restore_counters(log.snapshot.input_seq, log.snapshot.trade_seq, log.snapshot.event_seq)
-    for columns in log.batches():
-        engine.match_columns(columns)
+    for refused, columns in log.batches():
+        if refused:
+            engine._refuse_columns(columns)
+        else:
+            engine.match_columns(columns)
     report = log.report(config)
     if engine.next_seq != report.end_seq:
         raise WalError(

@@ -273,10 +273,25 @@ class Engine:
         if self._durability is not None:
             self._durability.raise_if_unusable()
 
-    def _log(self, payload, seq_start, rows):
-        """Queue a matched batch's frame (lock held, so frames go in seq order)."""
-        if payload is not None:
-            self._durability.log_batch(payload, seq_start, rows)
+    def _log(self, payload, columns, seq_start):
+        """Queue a matched batch's frame (lock held, so frames go in seq order).
+
+        Rows the book refused for its memory budget are logged as refusals, so that replay
+        refuses them too (``Durability.log_batch_refusing``).
+        """
+        if payload is None:
+            return
+        if self._book.refused_rows:
+            self._durability.log_batch_refusing(columns, seq_start, self._book.refused_rows)
+        else:
+            self._durability.log_batch(payload, seq_start, columns.ts.shape[0])
+
+    def _refuse_columns(self, columns):
+        """Refuse the rows of ``columns`` for the memory budget without matching them: how
+        ``durability.replay`` replays the WAL's ``RECORD_REFUSED`` frames (no WAL of its own)."""
+        with self._lock:
+            self._check_open()
+            return self._book.refuse(columns)
 
     def _after_submit(self, result):
         """Acknowledge ``result`` as the durability mode says (``Durability.acknowledge``); return it."""
@@ -293,7 +308,7 @@ class Engine:
             self._check_open()
             seq_start = self.next_seq
             counts = self._book.match(columns)
-            self._log(payload, seq_start, columns.ts.shape[0])
+            self._log(payload, columns, seq_start)
         if self._wal is not None:
             self._after_submit(SubmitResult(None, None, seq_start, seq_start + columns.ts.shape[0], self._wal))
         return counts
@@ -470,7 +485,7 @@ class Engine:
                 seq_start + columns.ts.shape[0],
                 self._wal,
             )
-            self._log(payload, seq_start, columns.ts.shape[0])
+            self._log(payload, columns, seq_start)
         return result
 
     def _submit_message(self, message, layout):
@@ -568,7 +583,8 @@ class Engine:
                 refused = book.resume_row(status)
                 if refused is not None:
                     if self._wal is not None:
-                        self._durability.log_order(refused, self.next_seq - 1)
+                        row = s.OrderColumns(*(np.array([v], dtype) for v, dtype in zip(refused, s.ORDER_DTYPES.values())))
+                        self._durability.log_refused(row, self.next_seq - 1)
                     return
             status = book.row_kernel(*book.row_args)
 

@@ -10,13 +10,13 @@ import shutil
 import pytest
 
 import nbengine
-from nbengine import cli
+from nbengine import cli, codes
 from nbengine.wal import SnapshotFailedWarning, WalConfigError, WalCorruptionError, WalError
 from nbengine.wal.format import encode_payload
 from nbengine.wal.reader import list_segments, scan_segment
 
 from .conftest import assert_columns_equal
-from .wal_support import FaultyFiles, SimulatedCrash, batches, clean_hashes
+from .wal_support import FaultyFiles, SimulatedCrash, batches, clean_hashes, order_rows
 
 
 def assert_same_results(expected, actual):
@@ -440,3 +440,27 @@ def test_an_engine_without_a_log_leaves_no_lock_file(tmp_path):
     with pytest.raises(ValueError, match="durability: expected one of"):
         nbengine.Engine(wal_dir=tmp_path / "wal", durability="fast")
     assert os.listdir(tmp_path / "wal") == []
+
+
+@pytest.mark.parametrize("durability", ["group", "async"])
+@pytest.mark.parametrize("how", ["batches", "single orders", "both"])
+def test_orders_refused_for_the_memory_budget_stay_refused_after_recovery(tmp_path, how, durability):
+    # Whether an order fits the budget depends on how the state grew, which the log does not
+    # hold: the log records the refusals (RECORD_REFUSED), so replay refuses them again
+    # instead of accepting them into the books.
+    chunks = batches(2_000, 250, symbols=16)  # more books than the first arrays hold
+    engine = nbengine.Engine(wal_dir=tmp_path, durability=durability, memory_budget=nbengine.Engine().nbytes)
+    refused = 0
+    for index, chunk in enumerate(chunks):
+        if how == "batches" or (how == "both" and index % 2):
+            results = [engine.submit(chunk)]
+        else:
+            results = [engine.submit_one(**order) for order in order_rows([chunk])]
+        refused += sum(result.events.column("reason").to_pylist().count(codes.MEMORY_BUDGET) for result in results)
+    assert refused > 100
+    expected = engine.state_hash()
+    engine.close()
+    recovered = nbengine.Engine.recover(tmp_path)
+    assert recovered.state_hash() == expected
+    assert recovered.next_seq == 2_000
+    recovered.close()

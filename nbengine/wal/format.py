@@ -40,7 +40,11 @@ FRAME_HEADER = struct.Struct("<IIIBxxxqII")
 """crc (log id + bytes 4.. of header + payload), header_crc (log id + bytes 8..32), payload length, type, first seq, rows, reserved (0)."""
 
 RECORD_ORDERS = 1
-"""The one record type: a batch of input orders. Type 0 is never written (zeroed bytes)."""
+"""A batch of input orders, replayed by matching them. Type 0 is never written (zeroed bytes)."""
+
+RECORD_REFUSED = 2
+"""Input orders the engine refused for its memory budget: replayed as those refusals (a
+``REJECTED`` / ``MEMORY_BUDGET`` event each, an input seq each), never matched."""
 
 _STP_NAMES = {code: name for name, code in STP_MODES.items()}
 
@@ -146,12 +150,12 @@ def decode_segment_header(data, where):
     return SegmentHeader(WalConfig(_STP_NAMES[stp], span, max_price), first_seq, log_id)
 
 
-def encode_frame_header(payload, first_seq, rows, seed):
+def encode_frame_header(payload, first_seq, rows, seed, record_type=RECORD_ORDERS):
     """The ``FRAME_HEADER.size`` bytes in front of ``payload`` (a buffer whose size is a multiple of 8).
 
-    ``seed`` is ``checksum_seed`` of the log's id.
+    ``seed`` is ``checksum_seed`` of the log's id; ``record_type`` ``RECORD_ORDERS`` or ``RECORD_REFUSED``.
     """
-    tail = struct.pack("<IBxxxqII", len(payload), RECORD_ORDERS, first_seq, rows, 0)
+    tail = struct.pack("<IBxxxqII", len(payload), record_type, first_seq, rows, 0)
     header_crc = crc32c(tail, seed)
     crc = crc32c(payload, crc32c(struct.pack("<I", header_crc) + tail, seed))
     return struct.pack("<II", crc, header_crc) + tail
@@ -304,6 +308,7 @@ __all__ = [
     "LOG_ID_BYTES",
     "MAX_ROWS_PER_FRAME",
     "RECORD_ORDERS",
+    "RECORD_REFUSED",
     "ROW_BYTES",
     "SEGMENT_HEADER",
     "SEGMENT_MAGIC",

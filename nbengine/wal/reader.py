@@ -14,6 +14,7 @@ from .errors import WalCorruptionError
 from .format import (
     FRAME_HEADER,
     RECORD_ORDERS,
+    RECORD_REFUSED,
     SEGMENT_HEADER,
     SEGMENT_SUFFIX,
     checksum_seed,
@@ -31,6 +32,7 @@ class Record(NamedTuple):
     first_seq: int
     rows: int
     payload: pa.Buffer
+    record_type: int = RECORD_ORDERS
 
 
 class TornTail(NamedTuple):
@@ -112,13 +114,13 @@ def scan_segment(path, *, newest):
             if newest and _is_zero(data, offset + FRAME_HEADER.size):
                 return header, records, TornTail(path, offset), None
             return header, records, None, WalCorruptionError(path, offset, "frame checksum mismatch")
-        if frame.record_type != RECORD_ORDERS:
+        if frame.record_type not in (RECORD_ORDERS, RECORD_REFUSED):
             return header, records, None, WalCorruptionError(path, offset, f"unknown record type {frame.record_type}")
         if frame.first_seq != next_seq or frame.rows < 1:
             detail = f"frame has seq {frame.first_seq} and {frame.rows} rows, expected seq {next_seq}"
             return header, records, None, WalCorruptionError(path, offset, detail)
         payload = buffer.slice(offset + FRAME_HEADER.size, frame.length)
-        records.append(Record(path, offset, frame.first_seq, frame.rows, payload))
+        records.append(Record(path, offset, frame.first_seq, frame.rows, payload, frame.record_type))
         next_seq += frame.rows
         offset += FRAME_HEADER.size + frame.length
     return header, records, None, None

@@ -16,7 +16,7 @@ from ..codes import GTC, LIMIT
 from ..schema import prepare
 from .errors import WalConfigError
 from .files import FileLayer, copy_file_durably, free_name
-from .format import SEGMENT_HEADER, WalConfig, decode_payload, new_log_id
+from .format import RECORD_REFUSED, SEGMENT_HEADER, WalConfig, decode_payload, new_log_id
 from .reader import TornTail, WalReader, list_segments
 from .snapshot import load_latest
 
@@ -124,10 +124,12 @@ class LogContents:
         return prepare(columns)
 
     def batches(self):
-        """Yield the prepared order columns of each frame after the snapshot, in order (zero copy)."""
+        """Yield ``(refused, columns)`` of each frame after the snapshot, in order: whether it holds
+        orders the engine refused for its memory budget (``RECORD_REFUSED``), and its prepared
+        order columns (zero copy)."""
         for record in itertools.chain([] if self._first is None else [self._first], self._records):
             self.frames += 1
-            yield decode_payload(record.payload)
+            yield record.record_type == RECORD_REFUSED, decode_payload(record.payload)
 
     def report(self, config):
         """The ``RecoveryReport`` once ``batches()`` is exhausted; ``config`` is the settings used (``self.config`` or chosen)."""

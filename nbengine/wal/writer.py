@@ -42,6 +42,7 @@ from .errors import WalError, WalPoisonedError
 from .files import FileLayer
 from .format import (
     MAX_ROWS_PER_FRAME,
+    RECORD_ORDERS,
     SEGMENT_HEADER,
     checksum_seed,
     encode_frame_header,
@@ -232,7 +233,7 @@ class WalWriter:
         """Payload bytes queued or being written (bounded by ``max_queued_bytes``)."""
         return self._queued_bytes
 
-    def append(self, payload, first_seq, rows):
+    def append(self, payload, first_seq, rows, record_type=RECORD_ORDERS):
         """Queue one frame; block while the queue is full.
 
         Parameters
@@ -241,6 +242,9 @@ class WalWriter:
             The Arrow IPC message (``format.encode_payload``).
         first_seq, rows : int
             The batch's first input seq and row count; frames must come gap-free.
+        record_type : int
+            ``format.RECORD_ORDERS``, or ``format.RECORD_REFUSED`` for orders the engine
+            refused for its memory budget.
 
         Returns
         -------
@@ -252,15 +256,14 @@ class WalWriter:
         WalPoisonedError
             When a write or fsync has failed; the frame is not queued.
         """
-        header = encode_frame_header(payload, first_seq, rows, self._seed)  # here, not in the writer thread
+        header = encode_frame_header(payload, first_seq, rows, self._seed, record_type)  # here, not in the writer thread
         return self._enqueue((header, payload, first_seq, rows), len(payload))
 
     def append_order(self, row, seq):
         """Append one order to the ring from Python; the writer joins consecutive orders into one frame.
 
         The engine's scalar path appends in its kernel (``kernels.match.match_row_logged``);
-        this is the same append for the rare row it logs itself (a row refused for the
-        memory budget) and for tests. Blocks while the ring is full. A group commit of
+        this is the same append from Python. Blocks while the ring is full. A group commit of
         single orders writes one frame of k rows (936 bytes for 8) instead of k frames of
         632 bytes. ``sync`` takes one order per write, so there every order is a frame of
         its own.
