@@ -149,14 +149,8 @@ def _small_layout(name, n):
 
 def _rows_table(rows, schema, name, split):
     """A table of ``schema`` from an int64 row block: shared when empty, from a template when small."""
-    n = rows.shape[0]
-    if n == 0:
-        return _EMPTY[name]
-    if n <= SMALL_ROWS:
-        layout = _small_layout(name, n)
-        if layout.usable:
-            return _read_message(layout.fill(rows), schema)
-    return table_from_rows(rows, schema, split)
+    held = _held(rows, name, lambda block: table_from_rows(block, schema, split))
+    return held if isinstance(held, pa.Table) else _read_message(held, schema)
 
 
 def trades_table(rows):
